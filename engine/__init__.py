@@ -1,0 +1,1 @@
+"""The on-prem R1 engine (see README)."""
