@@ -1,0 +1,173 @@
+"""Settings: embedded defaults, then an optional YAML file, then the environment.
+
+Every setting is validated here, once, so a bad one is a one-line error at start-up
+(`r1gate` exits with code 2) rather than a failure on some later request.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+
+# Environment variable → dotted setting. The contract in the design names these.
+ENV = {
+    "R1GATE_CLOUD_URL": "cloud.url",
+    "R1GATE_CLOUD_API_KEY": "cloud.api_key",
+    "R1GATE_ONPREM_URL": "onprem.url",
+    "R1GATE_ONPREM_API_KEY": "onprem.api_key",
+    "R1GATE_POLICY": "policy",
+    "R1GATE_REDIS_URL": "redis_url",
+    "R1GATE_DATABASE_URL": "database_url",
+}
+# Read only when R1GATE_CLOUD_API_KEY is absent, as DeepSeek's own tools do.
+FALLBACK_CLOUD_KEY_ENV = "DEEPSEEK_API_KEY"
+DEFAULT_URLS = {"cloud": "https://api.deepseek.com", "onprem": "http://127.0.0.1:8000/v1"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Timeouts(_Strict):
+    connect_s: float = Field(5.0, gt=0)
+    first_byte_s: float = Field(300.0, gt=0)  # R1 can think for minutes before answering
+    idle_s: float = Field(120.0, gt=0)  # between two stream chunks
+    total_s: float = Field(1800.0, gt=0)
+
+
+class Retries(_Strict):
+    attempts: int = Field(3, ge=1, le=10)  # per upstream, first try included
+    backoff_s: float = Field(0.25, ge=0)
+    max_backoff_s: float = Field(8.0, ge=0)  # also caps an upstream's retry-after
+
+
+class UpstreamSettings(_Strict):
+    url: str
+    api_key: str | None = None
+    # On-prem engines without a reasoning parser put R1's thoughts in `content`, closed by
+    # `</think>`; `auto` splits them out unless the upstream already sends a reasoning field.
+    think_tags: Literal["auto", "off"] = "auto"
+    max_connections: int = Field(256, ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class ModelSettings(_Strict):
+    """How a model name that clients ask for is served by each upstream."""
+
+    cloud: str | None = None  # name at DeepSeek; None: the same name
+    onprem: str | None = None  # served name on-prem; None: the same name
+    reasoner: bool = False  # answers carry reasoning (R1-style)
+    # The original R1 API rejects `reasoning_content` in the history; newer models want it back.
+    strip_history_reasoning: bool = True
+
+
+def _default_models() -> dict[str, ModelSettings]:
+    return {
+        "deepseek-reasoner": ModelSettings(reasoner=True),
+        "deepseek-chat": ModelSettings(),
+    }
+
+
+class Settings(_Strict):
+    cloud: UpstreamSettings = UpstreamSettings(url=DEFAULT_URLS["cloud"])
+    onprem: UpstreamSettings = UpstreamSettings(url=DEFAULT_URLS["onprem"])
+    models: dict[str, ModelSettings] = Field(default_factory=_default_models)
+    policy: str = "policies/default.yaml"
+    redis_url: str | None = None
+    database_url: str = "sqlite:///r1gate.db"
+    fallback_to_onprem: bool = True  # cloud failure → on-prem; never the other way round
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    inspection_timeout_s: float = Field(5.0, gt=0)
+    key_cache_ttl_s: float = Field(10.0, ge=0)  # how long a revoked key may still work
+    timeouts: Timeouts = Timeouts()
+    retries: Retries = Retries()
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_url(cls, v: str) -> str:
+        if not v.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must be sqlite:///PATH or postgresql://…")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _some_model(cls, v: dict[str, ModelSettings]) -> dict[str, ModelSettings]:
+        if not v:
+            raise ValueError("at least one model is needed")
+        return v
+
+
+def load(path: str | os.PathLike[str] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the YAML file at `path` (if any), overridden by the environment."""
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(Path(path))
+    for var, dotted in ENV.items():
+        if environ.get(var):
+            _set(data, dotted, environ[var])
+    if not _get(data, "cloud.api_key") and environ.get(FALLBACK_CLOUD_KEY_ENV):
+        _set(data, "cloud.api_key", environ[FALLBACK_CLOUD_KEY_ENV])
+    for name, url in DEFAULT_URLS.items():
+        if isinstance(data.get(name), dict):
+            data[name].setdefault("url", url)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        source = f"{path}: " if path else ""
+        var = next((k for k, v in ENV.items() if v == where and environ.get(k)), None)
+        if var:
+            source = f"{var}: "
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        raise ConfigError(f"{source}{where}: {msg}") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{at}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return data
+
+
+def _get(data: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        data = data.setdefault(part, {})
+        if not isinstance(data, dict):
+            return  # a malformed file: validation reports it
+    data[leaf] = value

@@ -1,0 +1,57 @@
+"""Structured logs: one JSON object per line, one line per request, never prompt text.
+
+Only fields the gateway itself produced go in a line (ids, route, rule ids, counts,
+timings): nothing from a prompt or an answer, and no key material (invariants 4, 8).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+logger = logging.getLogger("r1gate")
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                                "event": record.getMessage()}
+        line.update(getattr(record, "fields", {}))
+        return json.dumps(line, separators=(",", ":"), default=str)
+
+
+def setup(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
+    logger.log(level, name, extra={"fields": fields})
+
+
+def request(outcome: Any) -> None:
+    decision = outcome.decision
+    usage = outcome.usage or {}
+    event("request",
+          request_id=outcome.request_id,
+          team=outcome.principal.team if outcome.principal else None,
+          key_id=outcome.principal.key_id if outcome.principal else None,
+          model=outcome.model, stream=outcome.stream, route=outcome.route,
+          rules=list(decision.rules) if decision else [],
+          entities=_counts(decision), policy_version=decision.policy_version if decision else None,
+          status=outcome.status, error=outcome.error, cache=outcome.cache,
+          latency_ms=round((time.monotonic() - outcome.started) * 1000, 2),
+          prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
+          reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
+
+
+def _counts(decision: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in decision.findings if decision else ():
+        counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1
+    return counts
