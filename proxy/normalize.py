@@ -23,8 +23,9 @@ class ThinkSplitter:
 
     def __init__(self, opened: bool) -> None:
         self._opened = opened
-        self._state = "start"  # start → reasoning → content
+        self._state = "start"  # start → reasoning → after → content
         self._held = ""
+        self._reasoned = False  # some reasoning was emitted: its leading blank space is gone
 
     def feed(self, text: str) -> tuple[str, str]:
         self._held += text
@@ -35,15 +36,23 @@ class ThinkSplitter:
                 return "", ""  # may still become `<think>`
             if head.startswith(OPEN):
                 self._held, self._state = head[len(OPEN):], "reasoning"
+            elif self._opened:
+                self._state = "reasoning"
             else:
-                self._state = "reasoning" if self._opened else "content"
+                self._state = "content"
         if self._state == "reasoning":
+            if not self._reasoned:
+                self._held = self._held.lstrip()
             end = self._held.find(CLOSE)
             if end < 0:
+                # Hold back a possible tag and the blank space before it, so the reasoning
+                # ends without the whitespace R1 writes before `</think>`.
                 keep = _partial_suffix(self._held, CLOSE)
-                reasoning, self._held = self._held[:len(self._held) - keep], self._held[len(self._held) - keep:]
+                cut = len(self._held[:len(self._held) - keep].rstrip())
+                reasoning, self._held = self._held[:cut], self._held[cut:]
+                self._reasoned = self._reasoned or bool(reasoning)
                 return reasoning, ""
-            reasoning, self._held = self._held[:end], self._held[end + len(CLOSE):]
+            reasoning, self._held = self._held[:end].rstrip(), self._held[end + len(CLOSE):]
             self._state = "after"
         if self._state == "after":  # the blank line R1 writes after `</think>` is not content
             self._held = self._held.lstrip()

@@ -90,14 +90,15 @@ def settings_for(tmp: Path, cloud_url: str | None, onprem_url: str | None, **ove
 @pytest.fixture
 def make_gateway(tmp_path: Path, _cloud_server: FakeServer, _onprem_server: FakeServer
                  ) -> Iterator[Callable[..., Gateway]]:
-    """Starts a gateway with test settings; keyword arguments override settings."""
+    """Starts a gateway with test settings; keyword arguments override settings, and
+    `router` plugs in another routing decision."""
     with contextlib.ExitStack() as stack:
-        def make(**overrides: Any) -> Gateway:
+        def make(router: Any = None, **overrides: Any) -> Gateway:
             settings = settings_for(tmp_path, _cloud_server.url, _onprem_server.url, **overrides)
             db = Database(settings.database_url)
             key = KeyStore(db).create("team-a")
             db.close()
-            server = stack.enter_context(ServerThread(create_app(settings)))
+            server = stack.enter_context(ServerThread(create_app(settings, router=router)))
             return Gateway(server.url, key, settings)
         yield make
 
