@@ -148,6 +148,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
 def create_app_from_env() -> Starlette:
     """The factory uvicorn workers import; `r1gate serve` validated the settings already."""
+    logs.setup()
     return create_app(config.load(os.environ.get("R1GATE_CONFIG") or None))
 
 

@@ -22,13 +22,10 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from . import logs
-
     settings = _settings(args)
     Database(settings.database_url).close()  # a wrong database URL fails here, not per request
     if args.config:
         os.environ["R1GATE_CONFIG"] = os.path.abspath(args.config)  # for each worker process
-    logs.setup()
     uvicorn.run("proxy.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, access_log=False, log_level="warning", lifespan="on")
     return 0

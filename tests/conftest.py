@@ -30,6 +30,7 @@ class FakeServer:
 def _fake_server() -> Iterator[FakeServer]:
     fake = Fake()
     with ServerThread(fake_app(fake)) as server:
+        fake.url = server.url
         yield FakeServer(fake, server.url)
 
 

@@ -30,6 +30,7 @@ TOOL_ARGS = '{"city": "Paris", "unit": "celsius"}'
 class Fake:
     """Behaviour knobs and a record of traffic; safe to use from the test thread."""
 
+    url: str = ""  # where it listens, once started
     # "deepseek": reasoning_content; "vllm": reasoning; "tags": R1 text with `</think>` in content
     style: str = "deepseek"
     usage_style: str = "deepseek"  # "openai": no DeepSeek cache/reasoning fields

@@ -1,0 +1,169 @@
+"""The `r1gate` command as users and scripts run it: real processes, real databases."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from proxy.db import Database
+from proxy.keys import KeyStore
+from tests.fake_deepseek import ANSWER
+
+R1GATE = [sys.executable, "-m", "proxy.cli"]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*R1GATE, *args], capture_output=True, text=True, timeout=60, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def test_keys_create_list_revoke(tmp_path, make_gateway):
+    gw = make_gateway(key_cache_ttl_s=0)
+    env = {"R1GATE_DATABASE_URL": gw.settings.database_url}
+    created = run("keys", "create", "--team", "finance", "--budget-usd", "25", env=env)
+    assert created.returncode == 0
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("sk-r1g-")
+    assert gw.client(api_key=key).models.list().data
+    listing = run("keys", "list", env=env).stdout
+    key_id = key.split("-")[2]
+    assert key_id in listing and "finance" in listing and "25.00" in listing
+    assert key.split("-")[3] not in listing
+    assert run("keys", "revoke", key_id, env=env).returncode == 0
+    with pytest.raises(openai.AuthenticationError, match="revoked"):
+        gw.client(api_key=key).models.list()
+    again = run("keys", "revoke", key_id, env=env)
+    assert again.returncode == 1 and "No active key" in again.stderr
+
+
+@pytest.mark.parametrize("setup,words", [
+    ({"file": "timeouts:\n  connect_s: -1\n"}, "timeouts.connect_s"),
+    ({"file": "cloud: [1\n"}, ":2:1: invalid YAML"),
+    ({"file": "colud:\n  url: http://x\n"}, "colud: unknown setting"),
+    ({"env": {"R1GATE_ONPREM_URL": "localhost:8000"}}, "R1GATE_ONPREM_URL: onprem.url: must start with http"),
+    ({"env": {"R1GATE_DATABASE_URL": "mysql://db"}}, "R1GATE_DATABASE_URL"),
+    ({"env": {"R1GATE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}}, "cannot connect"),
+])
+def test_bad_settings_exit_2_in_one_line(tmp_path, setup, words):
+    args = ["serve", "--port", "0"]
+    if "file" in setup:
+        (tmp_path / "r1gate.yaml").write_text(setup["file"])
+        args += ["--config", str(tmp_path / "r1gate.yaml")]
+    result = run(*args, env=setup.get("env"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_file(tmp_path):
+    result = run("keys", "list", "--config", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "cannot read" in result.stderr
+
+
+# Records every outbound connection and name lookup of the process (and its workers).
+# uvloop connects in C, out of the audit hook's sight, so the plain asyncio loop runs here.
+AUDIT = textwrap.dedent("""
+    import json, os, sys
+    sys.modules["uvloop"] = None
+    _log = os.environ["R1GATE_AUDIT_LOG"]
+    def _hook(event, args):
+        if event in ("socket.connect", "socket.getaddrinfo"):
+            target = args[1] if event == "socket.connect" else args[:2]
+            with open(_log, "a") as f:
+                f.write(json.dumps([event, repr(target)]) + "\\n")
+    sys.addaudithook(_hook)
+""")
+
+
+def test_serve_with_workers_talks_only_to_its_upstreams(tmp_path, cloud, onprem):
+    from tests import conftest
+
+    (tmp_path / "sitecustomize.py").write_text(AUDIT)
+    audit = tmp_path / "connections.log"
+    db_url = f"sqlite:///{tmp_path / 'gw.db'}"
+    key = KeyStore(Database(db_url)).create("ops")
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "R1GATE_AUDIT_LOG": str(audit),
+           "R1GATE_CLOUD_URL": cloud.url, "R1GATE_CLOUD_API_KEY": conftest.CLOUD_KEY,
+           "R1GATE_ONPREM_URL": f"{onprem.url}/v1", "R1GATE_DATABASE_URL": db_url}
+    proc = subprocess.Popen([*R1GATE, "serve", "--port", str(port), "--workers", "2"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(base, proc)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+        assert client.chat.completions.create(model="deepseek-chat", messages=[
+            {"role": "user", "content": "hello"}]).choices[0].message.content == ANSWER
+        client.chat.completions.create(model="deepseek-chat", messages=[
+            {"role": "user", "content": "mail bob@corp.example.org"}])
+        assert len(cloud.bodies) == 1 and len(onprem.bodies) == 1
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    allowed = {f"('127.0.0.1', {p})" for p in (_port(cloud.url), _port(onprem.url))}
+    events = [json.loads(line) for line in audit.read_text().splitlines()]
+    connects = {target for event, target in events if event == "socket.connect"}
+    lookups = {target for event, target in events if event == "socket.getaddrinfo"}
+    assert connects and connects <= allowed, connects - allowed
+    assert all(t.startswith("('127.0.0.1'") for t in lookups), lookups
+    request_lines = [json.loads(line) for line in stderr.splitlines() if '"event":"request"' in line]
+    assert {r["route"] for r in request_lines} == {"cloud", "onprem"}
+    assert "bob@" not in stderr and key not in stderr
+
+
+def test_keys_on_postgresql(make_gateway):
+    url = os.environ.get("R1GATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        Database(url).close()
+    except Exception:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL at {url} (CI requires one)")
+    schema = f"r1gate_test_{os.getpid()}"
+    admin = Database(url)
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+        gw = make_gateway(database_url=scoped)
+        created = run("keys", "create", "--team", "pg-team", env={"R1GATE_DATABASE_URL": scoped})
+        key = created.stdout.strip().splitlines()[-1]
+        assert gw.client(api_key=key).models.list().data
+        assert "pg-team" in run("keys", "list", env={"R1GATE_DATABASE_URL": scoped}).stdout
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def _wait_until_up(base: str, proc: subprocess.Popen) -> None:
+    for _ in range(600):  # each try waits for a connection, so this is bounded by time too
+        if proc.poll() is not None:
+            raise AssertionError(f"r1gate serve exited: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=0.1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            try:
+                proc.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                pass
+    raise AssertionError("r1gate serve did not come up")
