@@ -21,6 +21,7 @@ run: $(STAMP)
 	$(BIN)/r1gate serve
 
 test: $(STAMP)
+	@tests/services.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:

@@ -74,8 +74,8 @@ class ModelSettings(_Strict):
 
 def _default_models() -> dict[str, ModelSettings]:
     return {
-        "deepseek-reasoner": ModelSettings(reasoner=True),
-        "deepseek-chat": ModelSettings(),
+        "deepseek-reasoner": ModelSettings(cloud="deepseek-reasoner", onprem="deepseek-reasoner", reasoner=True),
+        "deepseek-chat": ModelSettings(cloud="deepseek-chat", onprem="deepseek-chat"),
     }
 
 

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Starts the local PostgreSQL and Redis the tests use when they are installed but not
+# running (CI machines have both; elsewhere the tests that need them say so and skip).
+set -u
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --logfile /tmp/r1gate-test-redis.log || true
+fi
+exit 0
