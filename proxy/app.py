@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import re
+import secrets
 import time
 import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable
@@ -20,11 +21,18 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from . import config, logs
+from .cache import ResponseCache
 from .chat import ChatService, Outcome
 from .config import Settings
 from .db import Database
-from .errors import BodyTooLarge, GatewayError, Unauthorized
+from .errors import BodyTooLarge, Forbidden, GatewayError, InvalidRequest, Unauthorized
 from .keys import KeyStore, Principal
+from .ledger import GROUPS, Ledger
+from .ledger import spend as spend_report
+from .limits import Limits
+from .metrics import CONTENT_TYPE, Metrics
+from .prices import PriceTable, Pricing
+from .redis_link import RedisDown, RedisLink
 from .request import parse_chat, parse_json
 from .routing import CLOUD, ONPREM, Router, SimpleRouter
 from .upstream import Upstream
@@ -44,12 +52,24 @@ class Gateway:
                             required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
             ONPREM: Upstream(ONPREM, settings.onprem, settings.timeouts, settings.retries),
         }
-        self.chat = ChatService(settings, router or SimpleRouter(), self.upstreams)
+        secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
+        self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
+        self.metrics = Metrics()
+        self.ledger = Ledger(self.db, settings.audit_retention_days)
+        self.chat = ChatService(
+            settings, router or SimpleRouter(), self.upstreams,
+            cache=ResponseCache(settings.cache, secret, self.redis),
+            limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
+            pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
+            ledger=self.ledger, metrics=self.metrics)
         self._ready: tuple[float, dict[str, Any]] | None = None
 
     async def aclose(self) -> None:
         for upstream in self.upstreams.values():
             await upstream.aclose()
+        await self.ledger.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.db.close()
 
     async def authenticate(self, request: Request) -> Principal:
@@ -76,10 +96,23 @@ class Gateway:
 
         states = await asyncio.gather(*(probe(u) for u in self.upstreams.values()))
         report: dict[str, Any] = {"database": database, **dict(zip(self.upstreams, states))}
+        report["cache"] = "memory" if self.redis is None else ("ok" if await self._redis_ok() else "down")
+        report["ledger_backlog"] = self.ledger.backlog
         serving = database == "ok" and "ok" in states
-        report["status"] = ("ready" if all(s == "ok" for s in states) else "degraded") if serving else "unavailable"
+        healthy = all(s == "ok" for s in states) and report["cache"] != "down" and self.ledger.healthy
+        report["status"] = ("ready" if healthy else "degraded") if serving else "unavailable"
         self._ready = (time.monotonic() + 5.0, report)
         return report
+
+    async def _redis_ok(self) -> bool:
+        assert self.redis is not None
+        try:
+            await self.redis.call(lambda r: r.ping())
+        except RedisDown:
+            pass
+        up = self.redis.up
+        self.metrics.redis_up.set(1 if up else 0)
+        return up
 
 
 def create_app(settings: Settings, router: Router | None = None) -> Starlette:
@@ -88,6 +121,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = holder["gw"] = Gateway(settings, router)
+        gateway.ledger.start()
         logs.event("started", cloud=settings.cloud.url, onprem=settings.onprem.url,
                    cloud_configured=gateway.upstreams[CLOUD].missing_setting is None,
                    policy=gateway.chat.router.version)
@@ -114,6 +148,22 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return JSONResponse({**decision.as_dict(), "model": req.model,
                              "upstream_model": (upstream_model or req.model) if decision.route != "blocked" else None})
 
+    async def spend(request: Request, outcome: Outcome) -> Response:
+        principal = outcome.principal = await gw().authenticate(request)
+        if not principal.admin:
+            raise Forbidden("Spend reports need an admin key (r1gate keys create --admin).")
+        q = request.query_params
+        by = q.get("by", "team")
+        if by not in GROUPS:
+            raise InvalidRequest(f"'by' must be one of {', '.join(GROUPS)}.", param="by")
+        rows = await asyncio.to_thread(spend_report, gw().db, by=by, team=q.get("team"), since=q.get("since"),
+                                       until=q.get("until"))
+        return JSONResponse({"object": "list", "by": by, "data": rows})
+
+    async def metrics(request: Request) -> Response:
+        gw().metrics.ledger_backlog.set(gw().ledger.backlog)
+        return Response(gw().metrics.render(), media_type=CONTENT_TYPE)
+
     async def models(request: Request, outcome: Outcome) -> Response:
         outcome.principal = await gw().authenticate(request)
         return JSONResponse({"object": "list", "data": [
@@ -133,15 +183,23 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         error.status, error.type = exc.status_code, "invalid_request_error"
         return _error_response(error, _request_id(request))
 
-    chat_endpoint = _edge(chat_completions)
+    async def finish_chat(outcome: Outcome) -> None:
+        await gw().chat.finish(outcome)
+
+    async def log_only(outcome: Outcome) -> None:
+        logs.request(outcome)
+
+    chat_endpoint = _edge(chat_completions, finish_chat)
     routes = [
         Route("/v1/chat/completions", chat_endpoint, methods=["POST"]),
         Route("/chat/completions", chat_endpoint, methods=["POST"]),
-        Route("/v1/models", _edge(models), methods=["GET"]),
-        Route("/models", _edge(models), methods=["GET"]),
-        Route("/v1/route/explain", _edge(route_explain), methods=["POST"]),
+        Route("/v1/models", _edge(models, log_only), methods=["GET"]),
+        Route("/models", _edge(models, log_only), methods=["GET"]),
+        Route("/v1/route/explain", _edge(route_explain, log_only), methods=["POST"]),
+        Route("/v1/spend", _edge(spend, log_only), methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
@@ -152,7 +210,11 @@ def create_app_from_env() -> Starlette:
     return create_app(config.load(os.environ.get("R1GATE_CONFIG") or None))
 
 
-def _edge(handler: Callable[[Request, Outcome], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def _edge(handler: Callable[[Request, Outcome], Awaitable[Response]],
+          finish: Callable[[Outcome], Awaitable[None]]) -> Callable[[Request], Awaitable[Response]]:
+    """Runs `handler`, maps its errors to HTTP, sets the headers, and runs `finish` once the
+    whole answer has been sent (after the last chunk of a stream)."""
+
     async def endpoint(request: Request) -> Response:
         outcome = Outcome(_request_id(request))
         try:
@@ -174,20 +236,21 @@ def _edge(handler: Callable[[Request, Outcome], Awaitable[Response]]) -> Callabl
         if outcome.decision:
             headers["x-r1gate-rules"] = ",".join(outcome.decision.rules)
         if isinstance(response, StreamingResponse):
-            response.body_iterator = _log_when_done(response.body_iterator, outcome)
+            response.body_iterator = _then(response.body_iterator, finish, outcome)
         else:
-            logs.request(outcome)
+            await finish(outcome)
         return response
 
     return endpoint
 
 
-async def _log_when_done(body: AsyncIterator[Any], outcome: Outcome) -> AsyncIterator[Any]:
+async def _then(body: AsyncIterator[Any], finish: Callable[[Outcome], Awaitable[None]],
+                outcome: Outcome) -> AsyncIterator[Any]:
     try:
         async for part in body:
             yield part
     finally:
-        logs.request(outcome)
+        await finish(outcome)
 
 
 def _error_response(error: GatewayError, request_id: str) -> Response:

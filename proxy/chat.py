@@ -1,5 +1,6 @@
 """The chat-completions pipeline, from a validated request to the client's answer:
-decide the route, call the upstream (retries, allowed fallbacks), normalise the answer.
+decide the route, answer from the cache or reserve the budget and call the upstream
+(retries, allowed fallbacks), normalise the answer; then account for it.
 
 Fallback only ever goes from the cloud to on-prem. A request decided on-prem is never
 sent to the cloud, whatever fails (invariant 1).
@@ -8,16 +9,23 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
 from starlette.responses import Response, StreamingResponse
 
-from . import sse
+from . import logs, sse
+from .cache import Flight, ResponseCache, plan
 from .config import Settings
 from .errors import Blocked, GatewayError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from .keys import Principal
+from .ledger import Ledger, Record
+from .limits import Limits, Reservation
+from .metrics import Metrics
 from .normalize import Normalizer
+from .prices import Costs, Pricing, Usage
+from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
 from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
 from .upstream import Upstream, UpstreamFailure
@@ -25,19 +33,27 @@ from .upstream import Upstream, UpstreamFailure
 
 @dataclass
 class Outcome:
-    """What happened to one request; the access log line and response headers come from it."""
+    """What happened to one request: the response headers, the log line, the ledger and
+    audit record and the metrics all come from it, once the answer is complete."""
 
     request_id: str
     started: float = field(default_factory=time.monotonic)
     principal: Principal | None = None
+    request: ChatRequest | None = None
     model: str | None = None
     stream: bool = False
     decision: Decision | None = None
     upstream: str | None = None  # the upstream that answered
+    upstream_model: str | None = None
     status: int = 200
     error: str | None = None  # error code, never a message (messages may quote upstreams)
     usage: dict[str, Any] | None = None
     cache: str = "bypass"
+    cache_key: str | None = None
+    cache_ttl_s: float = 0.0
+    completion: dict[str, Any] | None = None  # the whole answer, to store in the cache
+    flight: Flight | None = None
+    reservation: Reservation | None = None
 
     @property
     def route(self) -> str | None:
@@ -45,32 +61,94 @@ class Outcome:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, router: Router, upstreams: Mapping[str, Upstream]) -> None:
+    def __init__(self, settings: Settings, router: Router, upstreams: Mapping[str, Upstream], *,
+                 cache: ResponseCache, limits: Limits, pricing: Pricing, ledger: Ledger, metrics: Metrics) -> None:
         self._settings = settings
         self.router = router
         self._upstreams = upstreams
+        self._cache = cache
+        self._limits = limits
+        self._pricing = pricing
+        self._ledger = ledger
+        self._metrics = metrics
 
     async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Decision:
         ctx = RouteContext(team=principal.team, model=req.model, headers=headers)
-        return await decide_fail_closed(self.router, req.body, ctx, self._settings.inspection_timeout_s)
+        started = time.monotonic()
+        decision = await decide_fail_closed(self.router, req.body, ctx, self._settings.inspection_timeout_s)
+        self._metrics.inspection_latency.observe(time.monotonic() - started)
+        return decision
 
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        outcome: Outcome) -> Response:
+        outcome.request = req
         decision = outcome.decision = await self.decide(req, principal, headers)
         if decision.route == BLOCKED:
             raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
-        plan = [ONPREM] if decision.route == ONPREM else (
-            [CLOUD, ONPREM] if self._settings.fallback_to_onprem else [CLOUD])
+        hit = await self._lookup(req, principal, decision, headers, outcome)
+        if hit is not None:
+            return self._replay(hit, req, outcome)
+        await self._limits.admit(principal.team)
+        now = datetime.now(timezone.utc)
+        body_size = len(json.dumps(req.body, ensure_ascii=False))
+        max_tokens = (req.body.get("max_tokens") or req.body.get("max_completion_tokens") or
+                      req.settings.max_output_tokens) * (req.body.get("n") or 1)
+        outcome.reservation = await self._limits.reserve(principal, max(
+            self._pricing.max_cost(req.settings, req.model, name, body_size // 3 + 1, max_tokens, now)
+            for name in self._plan(decision)))
+        return await self._call(req, decision, outcome)
+
+    def _plan(self, decision: Decision) -> list[str]:
+        if decision.route == ONPREM:
+            return [ONPREM]
+        return [CLOUD, ONPREM] if self._settings.fallback_to_onprem else [CLOUD]
+
+    async def _lookup(self, req: ChatRequest, principal: Principal, decision: Decision,
+                      headers: Mapping[str, str], outcome: Outcome) -> dict[str, Any] | None:
+        """A cached answer, or None; also joins identical requests in flight (single-flight)."""
+        cache_plan = plan(self._settings.cache, req.settings, req.body, decision.route, headers)
+        if cache_plan is None:
+            return None
+        key = self._cache.key(team=principal.team, route=decision.route, upstream_model=_upstream_model(
+            req, decision.route), policy_version=decision.policy_version, body=req.body)
+        outcome.cache, outcome.cache_key, outcome.cache_ttl_s = "miss", key, cache_plan.ttl_s
+        if not cache_plan.read:
+            return None
+        hit = await self._cache.get(key)
+        if hit is None:
+            outcome.flight = await self._cache.join(key)
+            hit = outcome.flight.value
+        if hit is not None:
+            outcome.cache, outcome.usage = "hit", hit.get("usage")
+            outcome.upstream_model = hit.get("model")
+        return hit
+
+    def _replay(self, hit: dict[str, Any], req: ChatRequest, outcome: Outcome) -> Response:
+        hit["model"] = req.model
+        if not req.stream:
+            return _json_response(hit)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for chunk in chunks(hit, req.include_usage):
+                yield sse.encode(chunk)
+            yield sse.DONE
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+    async def _call(self, req: ChatRequest, decision: Decision, outcome: Outcome) -> Response:
         deadline = time.monotonic() + self._settings.timeouts.total_s
         forwarded = {"x-request-id": outcome.request_id}
         failures: list[UpstreamFailure] = []
-        for name in plan:
+        for name in self._plan(decision):
             upstream = self._upstreams[name]
-            model = (req.settings.cloud if name == CLOUD else req.settings.onprem) or req.model
+            model = _upstream_model(req, name)
             normalizer = Normalizer(req.model, split_think=name == ONPREM and upstream.think_tags == "auto",
                                     opened=req.settings.reasoner)
+            started = time.monotonic()
             try:
                 response = await upstream.open(upstream_body(req, model), forwarded, deadline)
+                self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
+                outcome.upstream_model = model
                 if req.stream:
                     outcome.upstream = name
                     return StreamingResponse(self._relay(upstream, response, normalizer, req, outcome, deadline),
@@ -82,6 +160,7 @@ class ChatService:
                     await response.aclose()
                 data = _json_object(raw, name)
             except UpstreamFailure as failure:
+                self._metrics.upstream_errors.labels(name, failure.reason).inc()
                 if failure.client_error:
                     raise _client_error(failure) from None
                 failures.append(failure)
@@ -89,14 +168,15 @@ class ChatService:
             outcome.upstream = name
             normalizer.completion(data)
             outcome.usage = normalizer.usage
-            return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")),
-                            media_type="application/json")
+            outcome.completion = data
+            return _json_response(data)
         raise _unavailable(decision, failures)
 
     async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer, req: ChatRequest,
                      outcome: Outcome, deadline: float) -> AsyncIterator[bytes]:
         """The upstream's stream, chunk by chunk, in DeepSeek's shape. An upstream that dies
         mid-stream ends it with an error event, which the OpenAI SDK raises as an APIError."""
+        assembler = Assembler() if outcome.cache_key else None
         try:
             async for kind, payload in sse.events(upstream.lines(response, deadline)):
                 if kind == "comment":
@@ -108,19 +188,77 @@ class ChatService:
                 if "error" in chunk:
                     raise UpstreamFailure(upstream.name, "http", status=502, detail=_message(chunk["error"]))
                 normalizer.chunk(chunk)
+                if assembler is not None:
+                    assembler.add(chunk)
                 if chunk.get("usage") is not None and not req.include_usage:
                     del chunk["usage"]  # asked for by the gateway (for the ledger), not the client
                     if not chunk.get("choices"):
                         continue
                 yield sse.encode(chunk)
             yield sse.DONE
+            outcome.completion = assembler.completion() if assembler is not None else None
         except UpstreamFailure as failure:
+            self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
             error = _client_error(failure) if failure.client_error else _stream_error(failure)
             outcome.status, outcome.error = error.status, error.code
             yield sse.encode(error.body())
         finally:
             outcome.usage = normalizer.usage
             await response.aclose()
+
+    async def finish(self, outcome: Outcome) -> None:
+        """After the answer (or the error) went out: cache, budget, ledger, audit, metrics, log."""
+        if outcome.completion is not None and outcome.cache_key and outcome.status == 200:
+            await self._cache.put(outcome.cache_key, outcome.completion, outcome.cache_ttl_s)
+        if outcome.flight is not None:
+            await outcome.flight.done()
+        principal, req, decision = outcome.principal, outcome.request, outcome.decision
+        usage = Usage.from_dict(outcome.usage) if outcome.usage else None
+        costs, saved = None, 0.0
+        if usage is not None and req is not None and outcome.route in (CLOUD, ONPREM):
+            costs = self._pricing.costs(req.settings, req.model, outcome.route, usage, datetime.now(timezone.utc))
+            if outcome.cache == "hit":  # the answer cost nothing this time
+                costs, saved = Costs(0.0, costs.cloud, costs.reference), costs.cost
+        await self._limits.settle(outcome.reservation, costs.cost if costs else 0.0)
+        if principal is not None:
+            if usage is not None and outcome.cache != "hit":
+                await self._limits.count_tokens(principal.team, usage.prompt + usage.completion)
+            entities = logs.entity_counts(decision)
+            self._ledger.record(Record(
+                request_id=outcome.request_id, team=principal.team, key_id=principal.key_id, model=outcome.model,
+                route=outcome.route, status=outcome.status, error=outcome.error,
+                policy_version=decision.policy_version if decision else None,
+                rules=decision.rules if decision else (), entities=entities,
+                upstream_model=outcome.upstream_model, cache=outcome.cache, usage=usage, costs=costs, saved=saved))
+        self._observe(outcome, usage, costs, saved)
+        logs.request(outcome)
+
+    def _observe(self, outcome: Outcome, usage: Usage | None, costs: Costs | None, saved: float) -> None:
+        m, team, route = self._metrics, outcome.principal.team if outcome.principal else "", outcome.route or "none"
+        m.requests.labels(route, team, str(outcome.status)).inc()
+        m.latency.labels(route).observe(time.monotonic() - outcome.started)
+        m.cache.labels(outcome.cache).inc()
+        m.ledger_backlog.set(self._ledger.backlog)
+        if outcome.error in ("insufficient_quota", "rate_limit_exceeded") and outcome.upstream is None:
+            m.budget_rejections.labels(team).inc()
+        for rule in outcome.decision.rules if outcome.decision else ():
+            m.rule_matches.labels(rule).inc()
+        if usage is not None and outcome.cache != "hit":
+            m.tokens.labels(team, route, "prompt").inc(usage.prompt)
+            m.tokens.labels(team, route, "completion").inc(usage.completion)
+            m.tokens.labels(team, route, "reasoning").inc(usage.reasoning)
+        if costs is not None:
+            m.cost.labels(team, route).inc(costs.cost)
+        if saved:
+            m.saved.labels(team).inc(saved)
+
+
+def _upstream_model(req: ChatRequest, route: str) -> str:
+    return (req.settings.cloud if route == CLOUD else req.settings.onprem) or req.model
+
+
+def _json_response(data: dict[str, Any]) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
 def _json_object(raw: bytes, upstream: str) -> dict[str, Any]:

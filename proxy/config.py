@@ -23,6 +23,7 @@ ENV = {
     "R1GATE_POLICY": "policy",
     "R1GATE_REDIS_URL": "redis_url",
     "R1GATE_DATABASE_URL": "database_url",
+    "R1GATE_SECRET": "secret",
 }
 # Read only when R1GATE_CLOUD_API_KEY is absent, as DeepSeek's own tools do.
 FALLBACK_CLOUD_KEY_ENV = "DEEPSEEK_API_KEY"
@@ -70,6 +71,39 @@ class ModelSettings(_Strict):
     reasoner: bool = False  # answers carry reasoning (R1-style)
     # The original R1 API rejects `reasoning_content` in the history; newer models want it back.
     strip_history_reasoning: bool = True
+    max_output_tokens: int = Field(32768, ge=1)  # what a budget reserves when max_tokens is unset
+    cache_ttl_s: float | None = Field(None, ge=0)  # None: the cache's default TTL
+
+
+class OnpremCost(_Strict):
+    """What on-prem answers cost: the GPU time they take, from the engine's throughput."""
+
+    gpu_hour_usd: float = Field(3.0, ge=0)
+    prompt_tokens_per_s: float = Field(10000.0, gt=0)
+    completion_tokens_per_s: float = Field(1000.0, gt=0)
+
+
+class ReferencePrice(_Strict):
+    """Another API's list price (USD per million tokens), for the spend report's comparison."""
+
+    name: str = "OpenAI o1"
+    input: float = Field(15.0, ge=0)
+    output: float = Field(60.0, ge=0)
+
+
+class CacheSettings(_Strict):
+    # deterministic: temperature 0 or a client's opt-in; opt-in: only `Cache-Control: max-age=N`
+    mode: Literal["deterministic", "opt-in", "off"] = "deterministic"
+    ttl_s: float = Field(3600.0, gt=0)
+    onprem: bool = False  # also cache on-prem (sensitive) answers; every entry is encrypted anyway
+    max_entries: int = Field(10000, ge=1)  # the in-process cache, when no Redis is configured
+    redis_timeout_s: float = Field(0.25, gt=0)  # past it, Redis counts as down for a while
+    flight_wait_s: float = Field(120.0, gt=0)  # identical requests wait this long for the first one
+
+
+class RateLimit(_Strict):
+    rpm: int | None = Field(None, ge=1)  # requests per minute
+    tpm: int | None = Field(None, ge=1)  # tokens (prompt + completion) per minute
 
 
 def _default_models() -> dict[str, ModelSettings]:
@@ -90,6 +124,15 @@ class Settings(_Strict):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     inspection_timeout_s: float = Field(5.0, gt=0)
     key_cache_ttl_s: float = Field(10.0, ge=0)  # how long a revoked key may still work
+    # Keys cache entries and encrypts them; unset, one is generated and kept in the database.
+    secret: str | None = Field(None, min_length=16)
+    prices_file: str | None = None  # None: the table shipped with r1gate
+    onprem_cost: OnpremCost = OnpremCost()
+    reference_price: ReferencePrice = ReferencePrice()
+    cache: CacheSettings = CacheSettings()
+    global_budget_usd: float | None = Field(None, ge=0)  # per calendar month, all teams together
+    rate_limits: dict[str, RateLimit] = {}  # by team; "*" applies to teams not listed
+    audit_retention_days: int = Field(400, ge=1)
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
 

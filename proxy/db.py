@@ -5,14 +5,16 @@ blocking and short; async callers run them in a thread (`asyncio.to_thread`).
 """
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .errors import ConfigError
 
-# Ordered schema migrations; the database records how many it has applied.
+# Ordered schema migrations; the database records how many it has applied. Times are
+# ISO-8601 UTC text, which sorts and compares the same way on both engines.
 MIGRATIONS: tuple[str, ...] = (
     """CREATE TABLE api_keys (
            id TEXT PRIMARY KEY,
@@ -22,69 +24,159 @@ MIGRATIONS: tuple[str, ...] = (
            created_at TEXT NOT NULL,
            revoked_at TEXT
        )""",
+    "ALTER TABLE api_keys ADD COLUMN admin INTEGER NOT NULL DEFAULT 0",
+    """CREATE TABLE ledger (
+           id TEXT PRIMARY KEY,
+           ts TEXT NOT NULL,
+           request_id TEXT NOT NULL,
+           team TEXT NOT NULL,
+           key_id TEXT NOT NULL,
+           model TEXT NOT NULL,
+           upstream_model TEXT,
+           route TEXT NOT NULL,
+           status INTEGER NOT NULL,
+           cache TEXT NOT NULL,
+           prompt_hit_tokens INTEGER NOT NULL,
+           prompt_miss_tokens INTEGER NOT NULL,
+           completion_tokens INTEGER NOT NULL,
+           reasoning_tokens INTEGER NOT NULL,
+           cost_usd DOUBLE PRECISION NOT NULL,
+           cloud_cost_usd DOUBLE PRECISION NOT NULL,
+           reference_cost_usd DOUBLE PRECISION NOT NULL,
+           saved_usd DOUBLE PRECISION NOT NULL
+       )""",
+    "CREATE INDEX ledger_team_ts ON ledger (team, ts)",
+    """CREATE TABLE audit (
+           id TEXT PRIMARY KEY,
+           ts TEXT NOT NULL,
+           request_id TEXT NOT NULL,
+           team TEXT,
+           key_id TEXT,
+           model TEXT,
+           policy_version TEXT,
+           route TEXT,
+           rules TEXT NOT NULL,
+           entities TEXT NOT NULL,
+           status INTEGER NOT NULL,
+           error TEXT,
+           cost_usd DOUBLE PRECISION NOT NULL
+       )""",
+    "CREATE INDEX audit_ts ON audit (ts)",
+    "CREATE TABLE team_budgets (team TEXT PRIMARY KEY, budget_usd DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE deployment (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the caller may retry later."""
 
 
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
+        self._conn: Any = None
         if url.startswith("sqlite:///"):
-            path = url.removeprefix("sqlite:///")
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn: Any = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
             self._placeholder = "?"
         elif url.startswith(("postgresql://", "postgres://")):
-            import psycopg  # only needed for PostgreSQL
-
-            try:
-                self._conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
-            except psycopg.OperationalError as exc:
-                raise ConfigError(f"R1GATE_DATABASE_URL: cannot connect: {_first_line(exc)}") from None
             self._placeholder = "%s"
         else:
             raise ConfigError("R1GATE_DATABASE_URL: must be sqlite:///PATH or postgresql://…")
+        try:
+            with self._lock:
+                self._connection()
+        except DatabaseUnavailable as exc:
+            raise ConfigError(f"R1GATE_DATABASE_URL: cannot connect: {exc}") from None
         self._migrate()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _connection(self) -> Any:
+        if self._conn is not None:
+            return self._conn
+        if self._placeholder == "?":
+            path = self.url.removeprefix("sqlite:///")
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+        else:
+            import psycopg  # only needed for PostgreSQL
+
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+            except psycopg.OperationalError as exc:
+                raise DatabaseUnavailable(_first_line(exc)) from None
+        return self._conn
+
+    def _run(self, sql: str, params: Sequence[Any], mode: str) -> Any:
+        """Runs one statement: `mode` "rowcount", "many" or "rows". A lost PostgreSQL
+        connection raises `DatabaseUnavailable` and is reopened on the next call."""
         with self._lock:
-            cur = self._conn.execute(self._sql(sql), params)
-            return cur.rowcount
+            conn = self._connection()
+            try:
+                if mode == "many":
+                    conn.cursor().executemany(self._sql(sql), params)
+                    return None
+                cur = conn.execute(self._sql(sql), params)
+                return list(cur.fetchall()) if mode == "rows" else cur.rowcount
+            except sqlite3.Error:
+                raise
+            except Exception as exc:
+                import psycopg
+
+                if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                    self._conn = None
+                    raise DatabaseUnavailable(_first_line(exc)) from None
+                raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._run(sql, params, "rowcount")
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._run(sql, rows, "many")
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock:
-            return list(self._conn.execute(self._sql(sql), params).fetchall())
+        return self._run(sql, params, "rows")
 
     def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
         rows = self.fetchall(sql, params)
         return rows[0] if rows else None
+
+    def deployment_value(self, name: str, make: Callable[[], str]) -> str:
+        """A value every replica sharing this database agrees on, created once by `make`."""
+        self.execute("INSERT INTO deployment (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                     (name, make()))
+        row = self.fetchone("SELECT value FROM deployment WHERE name = ?", (name,))
+        assert row is not None
+        return row[0]
 
     def ping(self) -> None:
         self.fetchone("SELECT 1")
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _sql(self, sql: str) -> str:
         return sql if self._placeholder == "?" else sql.replace("?", "%s")
 
     def _migrate(self) -> None:
         with self._lock:
+            conn = self._connection()
             if self._placeholder == "%s":  # replicas starting together migrate one at a time
-                self._conn.execute("SELECT pg_advisory_lock(7211)")
-            self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            done = row[0] or 0
+                conn.execute("SELECT pg_advisory_lock(7211)")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            done = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
             for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
-                self._conn.execute(statement)
-                self._conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"),
-                                   (version,))
+                conn.execute(statement)
+                conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
             if self._placeholder == "%s":
-                self._conn.execute("SELECT pg_advisory_unlock(7211)")
+                conn.execute("SELECT pg_advisory_unlock(7211)")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -40,6 +40,12 @@ class Blocked(GatewayError):
     code = "blocked_by_policy"
 
 
+class Forbidden(GatewayError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
 class NotFound(GatewayError):
     status = 404
     type = "invalid_request_error"

@@ -27,6 +27,7 @@ class Principal:
     key_id: str
     team: str
     budget_usd: float | None
+    admin: bool = False  # may read every team's spend (`GET /v1/spend`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class KeyRecord:
     budget_usd: float | None
     created_at: str
     revoked_at: str | None
+    admin: bool
 
 
 def _hash(secret: str) -> str:
@@ -53,17 +55,17 @@ class KeyStore:
         # Verified keys, by a hash of the whole key: revocation applies within the TTL.
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    def create(self, team: str, budget_usd: float | None = None) -> str:
+    def create(self, team: str, budget_usd: float | None = None, admin: bool = False) -> str:
         key_id, secret = secrets.token_hex(6), secrets.token_hex(24)
         self._db.execute(
-            "INSERT INTO api_keys (id, team, secret_hash, budget_usd, created_at) VALUES (?, ?, ?, ?, ?)",
-            (key_id, team, _hash(secret), budget_usd, _now()))
+            "INSERT INTO api_keys (id, team, secret_hash, budget_usd, created_at, admin) VALUES (?, ?, ?, ?, ?, ?)",
+            (key_id, team, _hash(secret), budget_usd, _now(), int(admin)))
         return f"{PREFIX}{key_id}-{secret}"
 
     def list(self) -> list[KeyRecord]:
         rows = self._db.fetchall(
-            "SELECT id, team, budget_usd, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
-        return [KeyRecord(*row) for row in rows]
+            "SELECT id, team, budget_usd, created_at, revoked_at, admin FROM api_keys ORDER BY created_at, id")
+        return [KeyRecord(*row[:5], bool(row[5])) for row in rows]
 
     def revoke(self, key_id: str) -> bool:
         done = self._db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
@@ -79,14 +81,14 @@ class KeyStore:
             return hit[0]
         key_id, secret = _split(key)
         row = self._db.fetchone(
-            "SELECT team, secret_hash, budget_usd, revoked_at FROM api_keys WHERE id = ?", (key_id,))
+            "SELECT team, secret_hash, budget_usd, revoked_at, admin FROM api_keys WHERE id = ?", (key_id,))
         # Compare even when the id is unknown, so timing tells nothing about which ids exist.
         stored = row[1] if row else _hash("")
         if not hmac.compare_digest(stored, _hash(secret)) or row is None:
             raise Unauthorized("Incorrect API key provided.")
         if row[3] is not None:
             raise Unauthorized("This API key has been revoked.")
-        principal = Principal(key_id, row[0], row[2])
+        principal = Principal(key_id, row[0], row[2], bool(row[4]))
         if self._ttl > 0:
             self._cache[cache_key] = (principal, time.monotonic() + self._ttl)
         return principal

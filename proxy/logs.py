@@ -43,14 +43,14 @@ def request(outcome: Any) -> None:
           key_id=outcome.principal.key_id if outcome.principal else None,
           model=outcome.model, stream=outcome.stream, route=outcome.route,
           rules=list(decision.rules) if decision else [],
-          entities=_counts(decision), policy_version=decision.policy_version if decision else None,
-          status=outcome.status, error=outcome.error, cache=outcome.cache,
+          entities=entity_counts(decision), policy_version=decision.policy_version if decision else None,
+          upstream_model=outcome.upstream_model, status=outcome.status, error=outcome.error, cache=outcome.cache,
           latency_ms=round((time.monotonic() - outcome.started) * 1000, 2),
           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
           reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
 
 
-def _counts(decision: Any) -> dict[str, int]:
+def entity_counts(decision: Any) -> dict[str, int]:
     counts: dict[str, int] = {}
     for finding in decision.findings if decision else ():
         counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1

@@ -62,7 +62,7 @@ def test_health_and_readiness(make_gateway, gateway):
     assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{gateway.url}/readyz")
     assert ready.status_code == 200 and ready.json() == {"database": "ok", "cloud": "ok", "onprem": "ok",
-                                                         "status": "ready"}
+                                                         "cache": "memory", "ledger_backlog": 0, "status": "ready"}
     degraded = make_gateway(onprem={"url": "http://127.0.0.1:9/v1"})
     assert httpx.get(f"{degraded.url}/readyz").json()["status"] == "degraded"
     down = make_gateway(onprem={"url": "http://127.0.0.1:9/v1"}, cloud={"api_key": None})

@@ -1,0 +1,197 @@
+"""The spend ledger and the audit trail: one record per request, written off the request path.
+
+Records queue in memory and a background task writes them in batches. When the database
+is unavailable the batch stays queued and is retried with backoff; shutdown flushes what
+is left. Inserts are idempotent (each record has its own id), so a retried batch that had
+partly landed is not counted twice. Audit records hold rule ids and entity types and
+counts, never a detected value (invariant 4).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from . import logs
+from .db import Database
+from .prices import Costs, Usage
+
+_LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstream_model, route, status, cache, "
+           "prompt_hit_tokens, prompt_miss_tokens, completion_tokens, reasoning_tokens, cost_usd, cloud_cost_usd, "
+           "reference_cost_usd, saved_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+           "ON CONFLICT (id) DO NOTHING")
+_AUDIT = ("INSERT INTO audit (id, ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
+          "status, error, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING")
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class Record:
+    request_id: str
+    team: str | None
+    key_id: str | None
+    model: str | None
+    route: str | None
+    status: int
+    policy_version: str | None = None
+    rules: tuple[str, ...] = ()
+    entities: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    upstream_model: str | None = None
+    cache: str = "bypass"
+    usage: Usage | None = None  # None: nothing was billed (an error before any upstream answered)
+    costs: Costs | None = None
+    saved: float = 0.0
+    ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def ledger_row(self) -> tuple:
+        u, c = self.usage or Usage(), self.costs or Costs(0.0, 0.0, 0.0)
+        return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.upstream_model,
+                self.route, self.status, self.cache, u.prompt_hit, u.prompt_miss, u.completion, u.reasoning,
+                c.cost, c.cloud, c.reference, self.saved)
+
+    def audit_row(self) -> tuple:
+        # Commas around the ids let `rules LIKE '%,id,%'` find one rule exactly.
+        rules = f",{','.join(self.rules)}," if self.rules else ""
+        return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.policy_version,
+                self.route, rules, json.dumps(self.entities, sort_keys=True), self.status, self.error,
+                self.costs.cost if self.costs else 0.0)
+
+
+def _iso(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+class Ledger:
+    def __init__(self, db: Database, audit_retention_days: int = 400) -> None:
+        self._db = db
+        self._retention = timedelta(days=audit_retention_days)
+        self._pending: list[Record] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._purged_at = 0.0
+        self.healthy = True
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    def record(self, record: Record) -> None:
+        """Queues a record; never blocks, never fails the request."""
+        self._pending.append(record)
+        if len(self._pending) >= BATCH:
+            self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=0.5)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            if await self._write_some():
+                backoff = 0.5
+            else:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _write_some(self) -> bool:
+        """Writes what is pending; False when the database refused (the records stay queued)."""
+        while self._pending:
+            batch = self._pending[:BATCH]
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:
+                if self.healthy:
+                    logs.event("ledger_write_failed", 30, pending=len(self._pending), error=type(exc).__name__)
+                self.healthy = False
+                return False
+            del self._pending[:len(batch)]
+            if not self.healthy:
+                logs.event("ledger_write_recovered", pending=len(self._pending))
+            self.healthy = True
+        if time.monotonic() - self._purged_at > 3600:
+            self._purged_at = time.monotonic()
+            cutoff = _iso(datetime.now(timezone.utc) - self._retention)
+            await asyncio.to_thread(self._db.execute, "DELETE FROM audit WHERE ts < ?", (cutoff,))
+        return True
+
+    def _write(self, batch: list[Record]) -> None:
+        self._db.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
+        self._db.executemany(_AUDIT, [r.audit_row() for r in batch])
+
+    async def aclose(self, timeout_s: float = 10.0) -> None:
+        """Stops the writer and flushes, retrying until `timeout_s`; reports what is left."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        deadline = time.monotonic() + timeout_s
+        while not await self._write_some() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if self._pending:
+            logs.event("ledger_records_unwritten", 40, count=len(self._pending))
+
+
+# --- reading it back ---------------------------------------------------------------------
+
+GROUPS = {"team": "team", "model": "model", "route": "route", "day": "substr(ts, 1, 10)"}
+
+
+def spend(db: Database, *, by: str = "team", team: str | None = None, since: str | None = None,
+          until: str | None = None) -> list[dict[str, Any]]:
+    """Spend grouped `by` team, model, route or day, with what the same traffic would have
+    cost all in the cloud and at the reference price, and what the cache saved."""
+    group = GROUPS[by]
+    where, params = _filters(team=team, since=since, until=until)
+    rows = db.fetchall(
+        f"SELECT {group} AS g, COUNT(*), SUM(CASE WHEN cache = 'hit' THEN 1 ELSE 0 END), "
+        "SUM(prompt_hit_tokens + prompt_miss_tokens), SUM(completion_tokens), SUM(reasoning_tokens), "
+        "SUM(cost_usd), SUM(cloud_cost_usd), SUM(reference_cost_usd), SUM(saved_usd) "
+        f"FROM ledger{where} GROUP BY {group} ORDER BY {group}", params)
+    names = ("requests", "cache_hits", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd",
+             "all_cloud_usd", "reference_usd", "cache_saved_usd")
+    return [{by: r[0], **{n: (round(v, 6) if isinstance(v, float) else int(v or 0)) for n, v in zip(names, r[1:])}}
+            for r in rows]
+
+
+def audit(db: Database, *, team: str | None = None, rule: str | None = None, route: str | None = None,
+          since: str | None = None, until: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+    where, params = _filters(team=team, since=since, until=until, route=route)
+    if rule:
+        where += (" AND " if where else " WHERE ") + "rules LIKE ?"
+        params.append(f"%,{rule},%")
+    rows = db.fetchall("SELECT ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
+                       f"status, error, cost_usd FROM audit{where} ORDER BY ts LIMIT {int(limit)}", params)
+    return [{"ts": r[0], "request_id": r[1], "team": r[2], "key_id": r[3], "model": r[4], "policy_version": r[5],
+             "route": r[6], "rules": [x for x in r[7].split(",") if x], "entities": json.loads(r[8]),
+             "status": r[9], "error": r[10], "cost_usd": r[11]} for r in rows]
+
+
+def month_spend(db: Database, scope: str, name: str | None, month_start: str) -> float:
+    """This month's recorded spend of a key, a team, or everyone (`scope` key|team|global)."""
+    column = {"key": "key_id", "team": "team"}.get(scope)
+    where = f" AND {column} = ?" if column else ""
+    params = [month_start] + ([name] if column else [])
+    row = db.fetchone(f"SELECT COALESCE(SUM(cost_usd), 0) FROM ledger WHERE ts >= ?{where}", params)
+    return float(row[0]) if row else 0.0
+
+
+def _filters(**given: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for name, value in given.items():
+        if value is None:
+            continue
+        clauses.append({"since": "ts >= ?", "until": "ts < ?"}.get(name, f"{name} = ?"))
+        params.append(value)
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

@@ -1,0 +1,196 @@
+"""Budgets and rate limits, enforced atomically across replicas through Redis.
+
+Before calling an upstream, a request reserves its maximum cost against every budget that
+applies to it (its key's, its team's, the global one; per calendar month, UTC). After the
+answer the real cost replaces the reservation; a failed request releases it. A Lua script
+checks and reserves all budgets in one step, so concurrent requests on many replicas
+cannot overspend by more than one request's reservation. Without Redis (or while it is
+down) the same rules hold within this process.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .config import RateLimit
+from .db import Database
+from .errors import RateLimited
+from .keys import Principal
+from .ledger import month_spend
+from .redis_link import RedisDown, RedisLink
+
+_RESERVE = """
+local amount = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local spent = redis.call('HGET', key, 'spent')
+  if not spent then return -i end
+  local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
+  if tonumber(spent) + reserved + amount > tonumber(ARGV[i + 1]) + 1e-9 then return i end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('HINCRBYFLOAT', key, 'reserved', amount)
+  redis.call('EXPIRE', key, 3456000)
+end
+return 0
+"""
+_SETTLE = """
+for i, key in ipairs(KEYS) do
+  redis.call('HINCRBYFLOAT', key, 'reserved', -tonumber(ARGV[1]))
+  redis.call('HINCRBYFLOAT', key, 'spent', tonumber(ARGV[2]))
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    scope: str  # key | team | global
+    name: str | None
+    limit_usd: float
+    month: str  # YYYY-MM, UTC
+
+    @property
+    def redis_key(self) -> str:
+        # One hash tag: a Lua script may only touch keys of one Redis Cluster slot.
+        return f"r1gate:{{budget}}:{self.month}:{self.scope}:{self.name or '*'}"
+
+    def describe(self) -> str:
+        return {"key": "this key's", "team": f"team '{self.name}''s", "global": "the gateway's"}[self.scope]
+
+
+@dataclass
+class Reservation:
+    budgets: tuple[Budget, ...]
+    amount: float
+    shared: bool  # held in Redis (else in this process)
+
+
+class Limits:
+    def __init__(self, db: Database, redis: RedisLink | None, global_budget_usd: float | None,
+                 rate_limits: dict[str, RateLimit]) -> None:
+        self._db = db
+        self._redis = redis
+        self._global = global_budget_usd
+        self._rates = rate_limits
+        self._local: dict[str, list[float]] = {}  # redis_key → [spent, reserved]
+        self._local_counts: tuple[int, dict[str, int]] = (0, {})  # this minute's counts
+        self._team_budgets: tuple[float, dict[str, float]] = (0.0, {})
+
+    # --- budgets ------------------------------------------------------------------------
+
+    async def reserve(self, principal: Principal, amount: float) -> Reservation | None:
+        budgets = await self._budgets(principal)
+        if not budgets:
+            return None
+        if self._redis is not None:
+            try:
+                await self._reserve_shared(budgets, amount)
+                return Reservation(budgets, amount, shared=True)
+            except RedisDown:
+                pass  # enforced within this process until Redis is back
+        for b in budgets:
+            if b.redis_key not in self._local:
+                self._local[b.redis_key] = [await asyncio.to_thread(self._recorded, b), 0.0]
+        for b in budgets:  # no await between check and reserve: atomic within the event loop
+            spent, reserved = self._local[b.redis_key]
+            if spent + reserved + amount > b.limit_usd + 1e-9:
+                raise self._over(b, spent + reserved)
+        for b in budgets:
+            self._local[b.redis_key][1] += amount
+        return Reservation(budgets, amount, shared=False)
+
+    async def _reserve_shared(self, budgets: tuple[Budget, ...], amount: float) -> None:
+        keys = [b.redis_key for b in budgets]
+        args = [amount, *(b.limit_usd for b in budgets)]
+        for _ in range(len(budgets) + 1):
+            result = int(await self._redis.call(lambda r: r.eval(_RESERVE, len(keys), *keys, *args)))
+            if result == 0:
+                return
+            if result > 0:
+                b = budgets[result - 1]
+                used = await self._redis.call(lambda r: r.hmget(b.redis_key, "spent", "reserved"))
+                raise self._over(b, sum(float(x or 0) for x in used))
+            # First use this month (or Redis lost its data): start from the ledger's sum.
+            b = budgets[-result - 1]
+            spent = await asyncio.to_thread(self._recorded, b)
+            await self._redis.call(lambda r: r.hsetnx(b.redis_key, "spent", spent))
+
+    async def settle(self, reservation: Reservation | None, cost: float) -> None:
+        """Replaces the reservation by the real cost (0 when the request failed)."""
+        if reservation is None:
+            return
+        if reservation.shared:
+            keys = [b.redis_key for b in reservation.budgets]
+            with contextlib.suppress(RedisDown):  # the cost is in the ledger whatever happens here
+                await self._redis.call(lambda r: r.eval(_SETTLE, len(keys), *keys, reservation.amount, cost))
+            return
+        for b in reservation.budgets:
+            entry = self._local[b.redis_key]
+            entry[0] += cost
+            entry[1] = max(entry[1] - reservation.amount, 0.0)
+
+    async def _budgets(self, principal: Principal) -> tuple[Budget, ...]:
+        month = datetime.now(timezone.utc).strftime("%Y-%m")
+        team_limit = (await self._team_limits()).get(principal.team)
+        found = [Budget("key", principal.key_id, principal.budget_usd, month) if principal.budget_usd is not None else None,
+                 Budget("team", principal.team, team_limit, month) if team_limit is not None else None,
+                 Budget("global", None, self._global, month) if self._global is not None else None]
+        return tuple(b for b in found if b is not None)
+
+    async def _team_limits(self) -> dict[str, float]:
+        loaded_at, limits = self._team_budgets
+        if time.monotonic() - loaded_at > 10:
+            rows = await asyncio.to_thread(self._db.fetchall, "SELECT team, budget_usd FROM team_budgets")
+            limits = {team: float(limit) for team, limit in rows}
+            self._team_budgets = (time.monotonic(), limits)
+        return limits
+
+    def _recorded(self, b: Budget) -> float:
+        return month_spend(self._db, b.scope, b.name, f"{b.month}-01")
+
+    @staticmethod
+    def _over(b: Budget, used: float) -> RateLimited:
+        return RateLimited(f"Budget exceeded: {b.describe()} budget of ${b.limit_usd:.2f} for {b.month} has "
+                           f"${max(b.limit_usd - used, 0):.4f} left, less than this request may cost. Lower "
+                           f"max_tokens, or ask the platform team to raise the budget.", code="insufficient_quota")
+
+    # --- rate limits --------------------------------------------------------------------
+
+    async def admit(self, team: str) -> None:
+        """Counts one request against the team's per-minute limits; 429 when over."""
+        limit = self._rates.get(team) or self._rates.get("*")
+        if limit is None:
+            return
+        now = time.time()
+        minute, retry_after = int(now // 60), str(math.ceil(60 - now % 60))
+        base = f"r1gate:rate:{team}:{minute}"
+        if limit.tpm is not None and await self._count(f"{base}:tokens", 0) >= limit.tpm:
+            raise RateLimited(f"Rate limit: team '{team}' used its {limit.tpm} tokens for this minute.",
+                              headers={"retry-after": retry_after})
+        if limit.rpm is not None and await self._count(f"{base}:requests", 1) > limit.rpm:
+            raise RateLimited(f"Rate limit: team '{team}' sent more than {limit.rpm} requests this minute.",
+                              headers={"retry-after": retry_after})
+
+    async def count_tokens(self, team: str, tokens: int) -> None:
+        if (self._rates.get(team) or self._rates.get("*")) is not None and tokens:
+            await self._count(f"r1gate:rate:{team}:{int(time.time() // 60)}:tokens", tokens)
+
+    async def _count(self, key: str, add: int) -> int:
+        if self._redis is not None:
+            try:
+                async def incr(r) -> int:
+                    value = await r.incrby(key, add)
+                    await r.expire(key, 120)
+                    return int(value)
+                return await self._redis.call(incr)
+            except RedisDown:
+                pass
+        minute, counts = self._local_counts
+        if minute != int(time.time() // 60):  # a new minute: the old counts are done with
+            self._local_counts = (int(time.time() // 60), counts := {})
+        counts[key] = counts.get(key, 0) + add
+        return counts[key]
