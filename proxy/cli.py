@@ -5,11 +5,15 @@ Bad settings print one line and exit with code 2; no traceback reaches the termi
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import os
 import sys
+import tempfile
+from datetime import date, datetime
 from typing import Callable, Sequence
 
-from . import config
+from . import config, ledger
 from .db import Database
 from .errors import ConfigError
 from .keys import KeyStore
@@ -26,32 +30,109 @@ def serve(args: argparse.Namespace) -> int:
     Database(settings.database_url).close()  # a wrong database URL fails here, not per request
     if args.config:
         os.environ["R1GATE_CONFIG"] = os.path.abspath(args.config)  # for each worker process
+    # Workers write their metrics here and /metrics adds them up.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="r1gate-metrics-"))
     uvicorn.run("proxy.app:create_app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, access_log=False, log_level="warning", lifespan="on")
     return 0
 
 
+def _db(args: argparse.Namespace) -> Database:
+    return Database(_settings(args).database_url)
+
+
 def keys_create(args: argparse.Namespace) -> int:
     if args.budget_usd is not None and args.budget_usd < 0:
         raise ConfigError("--budget-usd: must not be negative")
-    store = KeyStore(Database(_settings(args).database_url))
-    key = store.create(args.team, args.budget_usd)
-    print(f"Created a key for team '{args.team}'. It is shown only once; store it now:")
+    key = KeyStore(_db(args)).create(args.team, args.budget_usd, admin=args.admin)
+    kind = "an admin key" if args.admin else "a key"
+    print(f"Created {kind} for team '{args.team}'. It is shown only once; store it now:")
     print(key)
     return 0
 
 
+def budgets_set(args: argparse.Namespace) -> int:
+    db = _db(args)
+    if args.usd is None:
+        db.execute("DELETE FROM team_budgets WHERE team = ?", (args.team,))
+        print(f"Team '{args.team}' has no budget now.")
+        return 0
+    if args.usd < 0:
+        raise ConfigError("--usd: must not be negative")
+    db.execute("INSERT INTO team_budgets (team, budget_usd) VALUES (?, ?) "
+               "ON CONFLICT (team) DO UPDATE SET budget_usd = excluded.budget_usd", (args.team, args.usd))
+    print(f"Team '{args.team}' may spend ${args.usd:.2f} per calendar month (UTC).")
+    return 0
+
+
+def spend_report(args: argparse.Namespace) -> int:
+    rows = ledger.spend(_db(args), by=args.by, team=args.team, since=_day(args.since, "--since"),
+                        until=_day(args.until, "--until"))
+    columns = [args.by, "requests", "cache_hits", "prompt_tokens", "completion_tokens", "reasoning_tokens",
+               "cost_usd", "all_cloud_usd", "reference_usd", "cache_saved_usd"]
+    _print(rows, columns, args.format, total=True)
+    return 0
+
+
+def audit_query(args: argparse.Namespace) -> int:
+    rows = ledger.audit(_db(args), team=args.team, rule=args.rule, route=args.route,
+                        since=_day(args.since, "--since"), until=_day(args.until, "--until"), limit=args.limit)
+    columns = ["ts", "request_id", "team", "model", "route", "status", "rules", "entities", "policy_version"]
+    _print(rows, columns, args.format, total=False)
+    return 0
+
+
+def _day(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value).isoformat() if "T" in value else date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ConfigError(f"{option}: expected a date like 2026-11-01 (or 2026-11-01T08:00), not {value!r}") from None
+
+
+def _print(rows: list[dict], columns: list[str], fmt: str, total: bool) -> None:
+    if fmt == "json":
+        print(json.dumps(rows, indent=2))
+        return
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    if total and rows:
+        cells.append(["TOTAL"] + [_cell(sum(r[c] for r in rows)) for c in columns[1:]])
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(cells)
+        return
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) if i == 0 or not _numeric(v) else v.rjust(w)
+                        for i, (v, w) in enumerate(zip(row, widths))))
+    if not rows:
+        print("(nothing recorded for these filters)")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, dict)):
+        return ",".join(value) if isinstance(value, list) else ",".join(f"{k}={v}" for k, v in value.items())
+    return "-" if value is None else str(value)
+
+
+def _numeric(text: str) -> bool:
+    return text.replace(".", "", 1).isdigit()
+
+
 def keys_list(args: argparse.Namespace) -> int:
-    records = KeyStore(Database(_settings(args).database_url)).list()
-    print(f"{'ID':<14}{'TEAM':<20}{'BUDGET_USD':>12}  {'CREATED':<27}REVOKED")
-    for r in records:
-        budget = f"{r.budget_usd:.2f}" if r.budget_usd is not None else "-"
-        print(f"{r.id:<14}{r.team:<20}{budget:>12}  {r.created_at:<27}{r.revoked_at or '-'}")
+    rows = [{"id": r.id, "team": r.team, "budget_usd": r.budget_usd, "admin": "yes" if r.admin else "-",
+             "created": r.created_at, "revoked": r.revoked_at} for r in KeyStore(_db(args)).list()]
+    _print(rows, ["id", "team", "budget_usd", "admin", "created", "revoked"], "table", total=False)
     return 0
 
 
 def keys_revoke(args: argparse.Namespace) -> int:
-    if KeyStore(Database(_settings(args).database_url)).revoke(args.id):
+    if KeyStore(_db(args)).revoke(args.id):
         print(f"Revoked key {args.id}.")
         return 0
     print(f"No active key with id {args.id}.", file=sys.stderr)
@@ -78,10 +159,35 @@ def parser() -> argparse.ArgumentParser:
         dest="keys_command", required=True)
     p = command("create", keys_create, "create a key for a team (printed once, as the last line)", keys)
     p.add_argument("--team", required=True)
-    p.add_argument("--budget-usd", type=float)
+    p.add_argument("--budget-usd", type=float, help="this key's budget per calendar month (UTC)")
+    p.add_argument("--admin", action="store_true", help="may read every team's spend over HTTP")
     command("list", keys_list, "list keys (never their secrets)", keys)
     p = command("revoke", keys_revoke, "revoke a key by its id", keys)
     p.add_argument("id")
+
+    budgets = sub.add_parser("budgets", help="team budgets").add_subparsers(dest="budgets_command", required=True)
+    p = command("set", budgets_set, "set (or, without --usd, remove) a team's monthly budget", budgets)
+    p.add_argument("--team", required=True)
+    p.add_argument("--usd", type=float)
+
+    spend = sub.add_parser("spend", help="spend reports").add_subparsers(dest="spend_command", required=True)
+    p = command("report", spend_report, "spend by team, model, route or day, with what it would have cost "
+                "all in the cloud, at the reference price, and what the cache saved", spend)
+    p.add_argument("--team")
+    p.add_argument("--since", help="first day (UTC), e.g. 2026-11-01")
+    p.add_argument("--until", help="day after the last (UTC)")
+    p.add_argument("--by", choices=sorted(ledger.GROUPS), default="team")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    p = command("audit", audit_query, "the decision records: which rules fired, which entity types were found "
+                "(never the values), the route and the outcome")
+    p.add_argument("--team")
+    p.add_argument("--rule", help="only requests where this rule id matched")
+    p.add_argument("--route", choices=["cloud", "onprem", "blocked"])
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--limit", type=int, default=1000)
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
     return top
 
 

@@ -59,7 +59,7 @@ class Budget:
         return f"r1gate:{{budget}}:{self.month}:{self.scope}:{self.name or '*'}"
 
     def describe(self) -> str:
-        return {"key": "this key's", "team": f"team '{self.name}''s", "global": "the gateway's"}[self.scope]
+        return {"key": "this key", "team": f"team '{self.name}'", "global": "the gateway"}[self.scope]
 
 
 @dataclass
@@ -154,8 +154,8 @@ class Limits:
 
     @staticmethod
     def _over(b: Budget, used: float) -> RateLimited:
-        return RateLimited(f"Budget exceeded: {b.describe()} budget of ${b.limit_usd:.2f} for {b.month} has "
-                           f"${max(b.limit_usd - used, 0):.4f} left, less than this request may cost. Lower "
+        return RateLimited(f"Budget exceeded: {b.describe()} has ${max(b.limit_usd - used, 0):.4f} left of its "
+                           f"${b.limit_usd:.2f} budget for {b.month}, less than this request may cost. Lower "
                            f"max_tokens, or ask the platform team to raise the budget.", code="insufficient_quota")
 
     # --- rate limits --------------------------------------------------------------------

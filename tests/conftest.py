@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
+import socket
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import openai
 import pytest
+import redis
 
 from proxy import config
 from proxy.app import create_app
@@ -63,6 +68,14 @@ class Gateway:
     url: str
     key: str
     settings: config.Settings
+    server: ServerThread
+
+    def stop(self) -> None:
+        """Stops the gateway; its shutdown flushes the ledger, so the database is complete."""
+        self.server.__exit__(None, None, None)
+
+    def db(self) -> Database:
+        return Database(self.settings.database_url)
 
     def client(self, **kw: Any) -> openai.OpenAI:
         return openai.OpenAI(base_url=f"{self.url}/v1", api_key=kw.pop("api_key", self.key), max_retries=0, **kw)
@@ -100,13 +113,73 @@ def make_gateway(tmp_path: Path, _cloud_server: FakeServer, _onprem_server: Fake
             key = KeyStore(db).create("team-a")
             db.close()
             server = stack.enter_context(ServerThread(create_app(settings, router=router)))
-            return Gateway(server.url, key, settings)
+            return Gateway(server.url, key, settings, server)
         yield make
 
 
 @pytest.fixture
 def gateway(make_gateway: Callable[..., Gateway], cloud: Fake, onprem: Fake) -> Gateway:
     return make_gateway()
+
+
+class RedisServer:
+    """A private redis-server for the tests, which they may also stop and start again."""
+
+    def __init__(self, port: int, workdir: Path) -> None:
+        self.port, self.url, self._dir = port, f"redis://127.0.0.1:{port}/0", workdir
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", str(self._dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        for _ in range(500):  # each try waits up to its connect timeout
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                try:
+                    self.proc.wait(timeout=0.02)  # returns early only if it died
+                    raise RuntimeError("redis-server exited")
+                except subprocess.TimeoutExpired:
+                    pass
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def flush(self) -> None:
+        redis.Redis(port=self.port).flushall()
+
+
+@pytest.fixture(scope="session")
+def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            raise RuntimeError("CI needs redis-server")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_server(_redis_server: RedisServer) -> RedisServer:
+    if _redis_server.proc is None:  # a test stopped it
+        _redis_server.start()
+    _redis_server.flush()
+    return _redis_server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture

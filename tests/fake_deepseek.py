@@ -39,6 +39,7 @@ class Fake:
     hang_after: int | None = None  # stream this many chunks, then wait until disconnected
     errors: deque = field(default_factory=deque)  # (status, message, headers) for the next requests
     received: list[dict[str, Any]] = field(default_factory=list)
+    reported: list[dict[str, Any]] = field(default_factory=list)  # the usage of each answer sent
     stream_closed: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,6 +49,7 @@ class Fake:
             self.hang_after = None
             self.errors.clear()
             self.received.clear()
+            self.reported.clear()
             self.stream_closed.clear()
 
     def fail(self, status: int, message: str = "fake failure", times: int = 1,
@@ -104,6 +106,8 @@ def _usage(fake: Fake, body: dict[str, Any], reasoning: str, answer: str) -> dic
         usage.update(prompt_cache_hit_tokens=0, prompt_cache_miss_tokens=prompt,
                      completion_tokens_details={"reasoning_tokens": reasoning_tokens * body.get("n", 1)},
                      prompt_tokens_details={"cached_tokens": 0})
+    with fake.lock:
+        fake.reported.append(usage)
     return usage
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from proxy.db import Database
 from proxy.keys import KeyStore
+from tests.conftest import free_port
 from tests.fake_deepseek import ANSWER
 
 R1GATE = [sys.executable, "-m", "proxy.cli"]
@@ -35,7 +36,7 @@ def test_keys_create_list_revoke(tmp_path, make_gateway):
     assert gw.client(api_key=key).models.list().data
     listing = run("keys", "list", env=env).stdout
     key_id = key.split("-")[2]
-    assert key_id in listing and "finance" in listing and "25.00" in listing
+    assert key_id in listing and "finance" in listing and "25.0000" in listing
     assert key.split("-")[3] not in listing
     assert run("keys", "revoke", key_id, env=env).returncode == 0
     with pytest.raises(openai.AuthenticationError, match="revoked"):
@@ -90,7 +91,7 @@ def test_serve_with_workers_talks_only_to_its_upstreams(tmp_path, cloud, onprem)
     audit = tmp_path / "connections.log"
     db_url = f"sqlite:///{tmp_path / 'gw.db'}"
     key = KeyStore(Database(db_url)).create("ops")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "R1GATE_AUDIT_LOG": str(audit),
            "R1GATE_CLOUD_URL": cloud.url, "R1GATE_CLOUD_API_KEY": conftest.CLOUD_KEY,
            "R1GATE_ONPREM_URL": f"{onprem.url}/v1", "R1GATE_DATABASE_URL": db_url}
@@ -140,14 +141,6 @@ def test_keys_on_postgresql(make_gateway):
     finally:
         admin.execute(f"DROP SCHEMA {schema} CASCADE")
         admin.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port(url: str) -> int:
