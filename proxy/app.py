@@ -135,13 +135,15 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def chat_completions(request: Request, outcome: Outcome) -> Response:
         principal = outcome.principal = await gw().authenticate(request)
-        req = parse_chat(parse_json(await _read_body(request, settings.max_body_bytes)), settings.models)
+        raw = await _read_body(request, settings.max_body_bytes)
+        req = parse_chat(parse_json(raw), settings.models, len(raw))
         outcome.model, outcome.stream = req.model, req.stream
         return await gw().chat.complete(req, principal, request.headers, outcome)
 
     async def route_explain(request: Request, outcome: Outcome) -> Response:
         principal = outcome.principal = await gw().authenticate(request)
-        req = parse_chat(parse_json(await _read_body(request, settings.max_body_bytes)), settings.models)
+        raw = await _read_body(request, settings.max_body_bytes)
+        req = parse_chat(parse_json(raw), settings.models, len(raw))
         outcome.model = req.model
         decision = outcome.decision = await gw().chat.decide(req, principal, request.headers)
         upstream_model = {CLOUD: req.settings.cloud, ONPREM: req.settings.onprem}.get(decision.route)

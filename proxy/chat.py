@@ -90,11 +90,10 @@ class ChatService:
             return self._replay(hit, req, outcome)
         await self._limits.admit(principal.team)
         now = datetime.now(timezone.utc)
-        body_size = len(json.dumps(req.body, ensure_ascii=False))
         max_tokens = (req.body.get("max_tokens") or req.body.get("max_completion_tokens") or
                       req.settings.max_output_tokens) * (req.body.get("n") or 1)
         outcome.reservation = await self._limits.reserve(principal, max(
-            self._pricing.max_cost(req.settings, req.model, name, body_size // 3 + 1, max_tokens, now)
+            self._pricing.max_cost(req.settings, req.model, name, req.size // 3 + 1, max_tokens, now)
             for name in self._plan(decision)))
         return await self._call(req, decision, outcome)
 

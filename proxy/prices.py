@@ -50,6 +50,10 @@ class _Entry(BaseModel):
             _window(window)
         return v
 
+    @property
+    def windows(self) -> list[tuple[int, int]]:
+        return [_window(w) for w in self.hours]
+
     @field_validator("days")
     @classmethod
     def _day_names(cls, v: list[str]) -> list[str]:
@@ -109,7 +113,8 @@ class Costs:
 
 class PriceTable:
     def __init__(self, entries: list[_Entry]) -> None:
-        self._entries = entries
+        # Windows parsed once: prices are looked up on every request.
+        self._entries = [(e, e.windows) for e in entries]
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "PriceTable":
@@ -135,26 +140,23 @@ class PriceTable:
         one, and among equals the most recent start wins."""
         best: tuple[bool, datetime] | None = None
         found: _Entry | None = None
-        for e in self._entries:
-            if e.model != model or at < e.start or (e.until and at >= e.until) or not _in_window(e, at):
+        for e, windows in self._entries:
+            if e.model != model or at < e.start or (e.until and at >= e.until) or not _in_window(e, windows, at):
                 continue
             rank = (bool(e.hours), e.start)
             if best is None or rank > best:
                 best, found = rank, e
         return Price(found.input_cache_hit, found.input_cache_miss, found.output) if found else None
 
-    def models(self) -> set[str]:
-        return {e.model for e in self._entries}
 
 
-def _in_window(entry: _Entry, at: datetime) -> bool:
+def _in_window(entry: _Entry, windows: list[tuple[int, int]], at: datetime) -> bool:
     if entry.days and _DAYS[at.weekday()] not in entry.days:
         return False
-    if not entry.hours:
+    if not windows:
         return True
     minute = at.hour * 60 + at.minute
-    for text in entry.hours:
-        start, end = _window(text)
+    for start, end in windows:
         if (start <= minute < end) if start < end else (minute >= start or minute < end):
             return True
     return False

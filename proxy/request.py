@@ -26,6 +26,7 @@ class ChatRequest:
     settings: ModelSettings
     stream: bool
     include_usage: bool  # the client asked for the usage chunk at the end of the stream
+    size: int  # bytes of the body as received: bounds the prompt's tokens for budgets
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def parse_json(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def parse_chat(body: dict[str, Any], models: dict[str, ModelSettings]) -> ChatRequest:
+def parse_chat(body: dict[str, Any], models: dict[str, ModelSettings], size: int) -> ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a string.", param="model")
@@ -81,7 +82,7 @@ def parse_chat(body: dict[str, Any], models: dict[str, ModelSettings]) -> ChatRe
             raise InvalidRequest(f"'{name}' must be {'a string' if expected is str else 'an integer'}.",
                                  param=name)
     return ChatRequest(body, model, models[model], bool(stream),
-                       bool((options or {}).get("include_usage")))
+                       bool((options or {}).get("include_usage")), size)
 
 
 def _check_messages(messages: Any) -> None:

@@ -64,7 +64,8 @@ async def decide_fail_closed(router: Router, body: dict[str, Any], ctx: RouteCon
                              timeout_s: float) -> Decision:
     """The router's decision, or on-prem if it fails or is too slow (invariant 2)."""
     try:
-        return await asyncio.wait_for(router.decide(body, ctx), timeout_s)
+        async with asyncio.timeout(timeout_s):  # no extra task, unlike wait_for
+            return await router.decide(body, ctx)
     except Exception as exc:  # any failure to decide must keep the request away from the cloud
         reason = "timeout" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else "error"
         return Decision(ONPREM, rules=(f"inspection-{reason}",),
