@@ -114,8 +114,18 @@ class Database:
         with self._lock:
             conn = self._connection()
             try:
-                if mode == "many":
-                    conn.cursor().executemany(self._sql(sql), params)
+                if mode == "many":  # one transaction per batch: one commit, not one per row
+                    if self._placeholder == "?":
+                        conn.execute("BEGIN")
+                        try:
+                            conn.executemany(sql, params)
+                        except BaseException:
+                            conn.execute("ROLLBACK")
+                            raise
+                        conn.execute("COMMIT")
+                    else:
+                        with conn.transaction():
+                            conn.cursor().executemany(self._sql(sql), params)
                     return None
                 cur = conn.execute(self._sql(sql), params)
                 return list(cur.fetchall()) if mode == "rows" else cur.rowcount

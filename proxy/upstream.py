@@ -14,6 +14,7 @@ import time
 from typing import AsyncIterator
 
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from .config import Retries, Timeouts, UpstreamSettings
 
@@ -50,13 +51,16 @@ class Upstream:
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
         if settings.api_key:
             headers["authorization"] = f"Bearer {settings.api_key}"
+        limits = httpx.Limits(max_connections=settings.max_connections,
+                              max_keepalive_connections=settings.max_connections)
         self._client = httpx.AsyncClient(
             base_url=self.url, headers=headers, trust_env=False,
             # read covers waiting for the first byte too; both are also enforced per phase below
             timeout=httpx.Timeout(connect=timeouts.connect_s, read=max(timeouts.first_byte_s, timeouts.idle_s),
                                   write=timeouts.idle_s, pool=timeouts.connect_s),
-            limits=httpx.Limits(max_connections=settings.max_connections,
-                                max_keepalive_connections=settings.max_connections))
+            # httpx's API over aiohttp's connection pool: measured 4× the requests per second
+            # of httpcore's pool at concurrency 16 on loopback (bench/README.md).
+            transport=AiohttpTransport(limits=limits, trust_env=False))
 
     async def open(self, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
         """POST `{base}/chat/completions`; the 200 response, unread, for the caller to close."""
