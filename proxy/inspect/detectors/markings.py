@@ -14,8 +14,9 @@ from typing import Iterator, Sequence
 from ..hit import Hit
 
 _MARKING_CONTEXT_BEFORE = re.compile(
-    r"(?i)(?:^|\n|[\[(*_#«\"“|]|\b(?:strictly|highly|company|strictement|hautement|document|"
-    r"mention|classification|classé|classified|marked|marqué)\s*)\s*$")
+    r"(?i)(?:(?:^|\n)\s*(?:document|note|memo|email|e-mail|mail|rapport|report|fichier|file)?|[\[(*_#«\"“|]|"
+    r"\b(?:strictly|highly|company|strictement|hautement|mention|classification|classé|classified|"
+    r"marked|marqué)\s*)\s*$")
 _MARKING_CONTEXT_AFTER = re.compile(r"^\s*(?:[:\-—–|\])*_»\"”]|\n|$)")
 
 

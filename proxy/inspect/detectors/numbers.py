@@ -63,6 +63,9 @@ class NumberDetector:
         sizes = [b - a for a, b in groups]
         n = len(digits)
         before = text[max(0, start - _CUE_WINDOW):start]
+        separators = {text[a:b] for (_, a), (b, _) in zip(groups, groups[1:])}
+        if "." in separators and len(set(sizes[:-1])) > 1:
+            return None  # "10.0.19045.3693", "4.12.3": a version; dotted numbers come in even groups
         if plus or (digits.startswith("00") and 11 <= n <= 17 and len(groups) > 1):
             if 9 <= n - (2 if digits.startswith("00") else 0) <= 15 and (plus or len(groups) > 1):
                 return Hit("PHONE_NUMBER", start, end, 0.85, "numbers.phone-intl")
@@ -73,12 +76,12 @@ class NumberDetector:
             return Hit("FR_NIR", start, end, 0.7, "numbers.nir-no-key")
         if 13 <= n <= 19 and _CARD_PREFIX.match(digits) and luhn_ok(digits):
             return Hit("CREDIT_CARD", start, end, 0.9, "numbers.card")
-        if n == 10 and digits[0] == "0" and digits[1] != "0":
+        if n == 10 and digits[0] == "0" and digits[1] != "0" and (len(groups) == 1 or set(sizes) == {2}):
             return Hit("PHONE_NUMBER", start, end, 0.8, "numbers.phone-national")
         if n in (10, 11) and (sizes in ([3, 3, 4], [1, 3, 3, 4]) or _PHONE_CUES.search(before)):
             if digits[-10] in "23456789" and (n == 10 or digits[0] == "1"):
                 return Hit("PHONE_NUMBER", start, end, 0.75, "numbers.phone-nanp")
-        if digits[0] == "0" and 9 <= n <= 12 and (len(groups) > 1 or _PHONE_CUES.search(before)):
+        if digits[0] == "0" and 9 <= n <= 12 and sizes[0] >= 2 and (len(groups) > 1 or _PHONE_CUES.search(before)):
             return Hit("PHONE_NUMBER", start, end, 0.6, "numbers.phone-national")
         if n == 9 and sizes == [3, 2, 4] and digits[:3] not in ("000", "666") and digits[0] != "9":
             if _SSN_CUES.search(before) or text[groups[0][1]] == "-":

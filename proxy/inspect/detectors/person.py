@@ -30,10 +30,16 @@ _LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|K
                 r"Bros|Company|Compagnie|Cie|Limited|Incorporated|Enterprises|Agency|Agence|Studio|Labs")
 _LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
+# Words that open the name of a place or an organisation, not of a person.
 _PLACE_PREFIX = frozenset({
     "new", "north", "south", "east", "west", "lake", "port", "mount", "fort", "saint", "sainte",
     "st", "st.", "ste", "ste.", "san", "santa", "los", "las", "upper", "lower", "great", "little",
     "rue", "avenue", "boulevard", "place", "quai", "mont", "pont", "bourg", "villa", "le", "la", "les",
+    "maison", "groupe", "group", "cabinet", "société", "établissements", "ets", "banque", "bank",
+    "clinique", "hôpital", "hôtel", "hotel", "restaurant", "librairie", "garage", "atelier", "agence",
+    "laboratoires", "pharmacie", "université", "university", "lycée", "collège", "école", "institut",
+    "institute", "fondation", "foundation", "association", "musée", "museum", "théâtre",
+    "club", "studio", "domaine", "château", "café", "brasserie",
 })
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})

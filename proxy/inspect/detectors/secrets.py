@@ -32,7 +32,9 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("bearer-token", r"(?i)\bbearer\s+[A-Za-z0-9_\-.=+/]{24,}"),
     ("basic-auth-url", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{1,64}:[^\s@/'\"]{3,128}@[\w.\-]+"),
 ))
-_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|PuTTY-User-Key-File-\d")
+# The whole block when it is complete, so that a later redaction removes the key body too.
+_PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
+                          r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?|PuTTY-User-Key-File-\d")
 # `password = "…"`, `api_key: …`, `"secret": "…"`, `mot de passe : …`, `my password is …`.
 _ASSIGNMENT = re.compile(
     r"(?i)(?P<name>\b[\w.\-]*(?:pass(?:word|wd|phrase)?(?!port)|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
@@ -62,6 +64,8 @@ class SecretDetector:
             yield Hit("PRIVATE_KEY", m.start(), m.end(), 1.0, "secrets.private-key")
         for name, pattern in _TOKENS:
             for m in pattern.finditer(text):
+                if "EXAMPLE" in m.group().upper():  # vendors' documented samples (AKIA…EXAMPLE)
+                    continue
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
         for m in _ASSIGNMENT.finditer(text):
             if _looks_secret(m.group("value")):
