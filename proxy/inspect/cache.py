@@ -15,6 +15,8 @@ class FindingsCache:
         self._key = key or secrets.token_bytes(32)
         self._max = max_entries
         self._entries: OrderedDict[bytes, tuple[Hit, ...]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
 
     def key(self, namespace: str, text: str) -> bytes:
         return hmac.new(self._key, f"{namespace}\0{text}".encode("utf-8", "surrogatepass"),
@@ -22,7 +24,10 @@ class FindingsCache:
 
     def get(self, key: bytes) -> tuple[Hit, ...] | None:
         hits = self._entries.get(key)
-        if hits is not None:
+        if hits is None:
+            self.misses += 1
+        else:
+            self.hits += 1
             self._entries.move_to_end(key)
         return hits
 

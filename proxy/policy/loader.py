@@ -70,20 +70,20 @@ def parse_policy(data: bytes, name: str) -> LoadedPolicy:
     raw = yaml.safe_load(data) if root is not None else {}
     if not isinstance(raw, dict):
         raise PolicyError([Problem(name, 1, 1, "expected a mapping with `default`, `detectors` and `rules`")])
+    policy = None
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
         problems += [positions.problem(tuple(err["loc"]), _explain(err)) for err in exc.errors()]
-        raise PolicyError(problems) from None
-    problems += _semantic_problems(policy, positions)
-    if problems:
-        raise PolicyError(problems)
+    problems += _semantic_problems(raw, positions)
+    if problems or policy is None:
+        raise PolicyError(sorted(problems, key=lambda p: (p.line, p.column)))
     return LoadedPolicy(policy, version, name)
 
 
 def _explain(err: dict[str, Any]) -> str:
     kind, loc = err["type"], err["loc"]
-    field = ".".join(str(p) for p in loc) or "(file)"
+    field = " > ".join(f"#{p + 1}" if isinstance(p, int) else str(p) for p in loc) or "(file)"
     if kind == "literal_error":
         return f"{field}: got {err['input']!r}, expected one of {err['ctx']['expected']}"
     if kind == "extra_forbidden":
@@ -95,49 +95,65 @@ def _explain(err: dict[str, Any]) -> str:
     return f"{field}: {err['msg']}"
 
 
-def _semantic_problems(policy: Policy, at: "_Positions") -> list[Problem]:
+def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
+    """Checks the schema cannot express. They read the raw data, defensively, so that they
+    run even when the schema found problems too: lint reports every problem at once."""
     problems: list[Problem] = []
-    custom = {c.entity for c in policy.detectors.custom}
-    known = BUILTIN_ENTITIES | custom
+    detectors = _mapping(raw.get("detectors"))
+    customs = _items(detectors.get("custom"))
+    known = BUILTIN_ENTITIES | {c.get("entity") for _, c in customs if isinstance(c.get("entity"), str)}
     expected = ", ".join(sorted(known))
 
-    def check_regex(rx: str, loc: Loc) -> None:
-        try:
-            re.compile(rx)
-        except re.error as exc:
-            problems.append(at.problem(loc, f"invalid regular expression: {exc.msg} (at position {exc.pos})"))
+    def check_regex(rx: Any, loc: Loc) -> None:
+        if isinstance(rx, str):
+            try:
+                re.compile(rx)
+            except re.error as exc:
+                problems.append(at.problem(loc, f"invalid regular expression: {exc.msg} (at position {exc.pos})"))
 
-    def check_entity(entity: str, loc: Loc) -> None:
-        if entity not in known:
+    def check_entity(entity: Any, loc: Loc) -> None:
+        if isinstance(entity, str) and entity not in known:
             problems.append(at.problem(loc, f"unknown entity type {entity!r}; expected one of: {expected}"))
 
-    for lang, package in policy.detectors.languages.items():
-        if importlib.util.find_spec(package) is None:
+    for lang, package in _mapping(detectors.get("languages")).items():
+        if isinstance(package, str) and importlib.util.find_spec(package) is None:
             problems.append(at.problem(("detectors", "languages", lang),
                                        f"spaCy model package {package!r} is not installed"))
-    for entity in policy.detectors.thresholds:
+    for entity in _mapping(detectors.get("thresholds")):
         check_entity(entity, ("detectors", "thresholds", entity, "#key"))
-    for i, spec in enumerate(policy.detectors.custom):
-        if not spec.patterns and not spec.words:
+    for i, spec in customs:
+        if not spec.get("patterns") and not spec.get("words"):
             problems.append(at.problem(("detectors", "custom", i), "a custom recognizer needs `patterns` or `words`"))
-        for j, rx in enumerate(spec.patterns):
+        for j, rx in _items(spec.get("patterns"), dicts=False):
             check_regex(rx, ("detectors", "custom", i, "patterns", j))
-    seen: dict[str, int] = {}
-    for i, rule in enumerate(policy.rules):
-        if rule.id in seen:
-            problems.append(at.problem(("rules", i, "id"), f"duplicate rule id {rule.id!r} (first used by rule {seen[rule.id] + 1})"))
-        seen.setdefault(rule.id, i)
-        when = rule.when
-        if not (when.entities or when.patterns or when.teams or when.models or when.headers):
-            problems.append(at.problem(("rules", i, "when"), "a rule needs at least one condition"))
-        for j, cond in enumerate(when.entities):
-            for k, entity in enumerate(cond.types):
-                check_entity(entity, ("rules", i, "when", "entities", j, "type") + ((k,) if isinstance(cond.type, list) else ()))
-        for j, rx in enumerate(when.patterns):
+    seen: dict[Any, int] = {}
+    for i, rule in _items(raw.get("rules")):
+        rule_id = rule.get("id")
+        if isinstance(rule_id, str) and rule_id in seen:
+            problems.append(at.problem(("rules", i, "id"), f"duplicate rule id {rule_id!r} (first used by rule #{seen[rule_id] + 1})"))
+        seen.setdefault(rule_id, i)
+        when = _mapping(rule.get("when"))
+        if not any(when.get(k) for k in ("entities", "patterns", "teams", "models", "headers")):
+            problems.append(at.problem(("rules", i, "when"), "a rule needs at least one condition under `when`"))
+        for j, cond in _items(when.get("entities")):
+            types = cond.get("type")
+            for k, entity in (_items(types, dicts=False) if isinstance(types, list) else [(None, types)]):
+                check_entity(entity, ("rules", i, "when", "entities", j, "type") + ((k,) if k is not None else ()))
+        for j, rx in _items(when.get("patterns"), dicts=False):
             check_regex(rx, ("rules", i, "when", "patterns", j))
-        if rule.action == "block" and not rule.message:
+        if rule.get("action") == "block" and not rule.get("message"):
             problems.append(at.problem(("rules", i, "action"), "a `block` rule needs a `message` telling the user why"))
     return problems
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any, dicts: bool = True) -> list[tuple[int, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, dict) or not dicts]
 
 
 class _Positions:
