@@ -24,7 +24,7 @@ _US_SUFFIX = (
     "View|Views|Village|Villages|Ville|Vista|Walk|Walks|Wall|Way|Ways|Well|Wells")
 _STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
-    "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|AA|AE|AP")
+    "NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|AS|GU|MP|PR|VI|AA|AE|AP|MH|FM|PW")
 _CAP = r"[A-Z][A-Za-z'\-]+"
 _US_STREET = re.compile(rf"\b\d{{1,6}}(?:\s+{_CAP}){{1,4}}?\s+(?:{_US_SUFFIX})\b\.?"
                         rf"(?:,?\s+(?:Apt\.?|Suite|Unit|#)\s*[\w\-]+)?")
@@ -36,6 +36,13 @@ _FR_STREET = re.compile(
     r"quai|route|cours|square|passage|voie|rond-point|lieu-dit|résidence|sentier|cité|hameau|faubourg|"
     r"promenade|esplanade|parvis|villa|montée|clos)\s+(?:(?:de la|de l'|du|des|de|d'|la|le|les|l')\s*)?"
     r"[\wÀ-ÿ'’\-]+(?:\s+(?!\d)[\wÀ-ÿ'’\-]+){0,4}?(?=\s*(?:,|\n|$|\.|\d{5}|;|\)))")
+_UK_CITY_LINE = re.compile(rf"{_CAP}(?:\s+{_CAP}){{0,3}},?\s+[A-Z]{{1,2}}\d[A-Z\d]?\s\d[A-Z]{{2}}\b")
+_DE_STREET = re.compile(r"\b[A-ZÄÖÜ][\wäöüß\-]*(?i:straße|strasse|str\.|weg|allee|platz|ring|gasse|damm|ufer|"
+                        r"chaussee|steig|pfad)\s+\d{1,4}[a-z]?(?:[-/]\d{1,4})?,?\s+\d{5}\s+[A-ZÄÖÜ][\wäöüß\-]+")
+# A French street without its number is still an address once a postcode and town follow.
+_FR_STREET_POSTCODE = re.compile(
+    r"(?i)\b(?:rue|avenue|boulevard|chemin|allée|impasse|place|quai|route|cours)\s+[\wÀ-ÿ'’\- ]{2,40}?,?\s+"
+    r"\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+")
 _FR_POSTCODE = re.compile(r"\A\s*,?\s*(?:\n\s*)?(?:F-|FR-)?\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+(?:[ \-][A-ZÀ-Ýa-z][\wÀ-ÿ'\-]+){0,3}")
 _CUES = re.compile(r"(?i)(?:address|adresse|live[sd]? at|lives? on|domicil\w*|habite|demeurant|résid\w*|"
                    r"ship(?:ped|ping)? to|deliver\w* to|livr\w* (?:à|au)|envoy\w* (?:à|au)|located at|situé)")
@@ -48,8 +55,12 @@ class AddressDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _US_MILITARY.finditer(text):
             yield Hit("STREET_ADDRESS", m.start(), m.end(), 0.9, "address.us-military")
-        for m in _US_CITY_LINE.finditer(text):
-            yield Hit("STREET_ADDRESS", m.start(), m.end(), 0.75, "address.us-city-line")
+        for pattern, name, score in ((_US_CITY_LINE, "address.us-city-line", 0.75),
+                                     (_UK_CITY_LINE, "address.uk-city-line", 0.75),
+                                     (_DE_STREET, "address.de-street", 0.9),
+                                     (_FR_STREET_POSTCODE, "address.fr-street-postcode", 0.85)):
+            for m in pattern.finditer(text):
+                yield Hit("STREET_ADDRESS", m.start(), m.end(), score, name)
         for pattern, tail, name in ((_US_STREET, _US_CITY_LINE, "address.us-street"),
                                     (_FR_STREET, _FR_POSTCODE, "address.fr-street")):
             for m in pattern.finditer(text):

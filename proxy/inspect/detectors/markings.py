@@ -18,6 +18,9 @@ _MARKING_CONTEXT_BEFORE = re.compile(
     r"\b(?:strictly|highly|company|strictement|hautement|mention|classification|classé|classified|"
     r"marked|marqué)\s*)\s*$")
 _MARKING_CONTEXT_AFTER = re.compile(r"^\s*(?:[:\-—–|\])*_»\"”]|\n|$)")
+# `SECRET = os.environ[…]`, `Level.CONFIDENTIAL`: code, not a marking.
+_CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")
+_CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)"}
 
 
 class MarkingDetector:
@@ -37,6 +40,8 @@ class MarkingDetector:
         if self._single:
             for m in self._single.finditer(text):
                 word = m.group()
+                if _CODE_AROUND.match(text[m.end():m.end() + 3]) or text[max(0, m.start() - 1):m.start()] == ".":
+                    continue
                 as_marking = (word.isupper() and len(word) > 3) \
                     or _MARKING_CONTEXT_BEFORE.search(text[max(0, m.start() - 24):m.start()]) \
                     or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
@@ -47,5 +52,6 @@ class MarkingDetector:
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:
     if not phrases:
         return None
-    parts = sorted((r"\s+".join(map(re.escape, p.split())) for p in phrases), key=len, reverse=True)
+    parts = sorted((r"\s+".join(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in p.split()) for p in phrases),
+                   key=len, reverse=True)
     return re.compile(rf"(?i)(?<![\w])(?:{'|'.join(parts)})(?![\w])")

@@ -95,9 +95,8 @@ class PersonDetector:
         """A hit when the run is surely a person; else the spans to ask the model about, if any."""
         for k, tok in enumerate(run):
             if (k and _LEGAL_TOKEN.match(tok.text)) or _LEGAL_AFTER.match(text[tok.end:tok.end + 24]):
-                run = run[:k]  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
-                break
-        if not run or run[0].text.lower() in _PLACE_PREFIX:
+                return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
+        if run[0].text.lower() in _PLACE_PREFIX:
             return None, []
         for i, tok in enumerate(run[:-1]):
             if tok.text.lower() in _TITLES:
