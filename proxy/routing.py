@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
 from .extract import TextField, texts
+from .inspect.checksums import iban_ok as _iban_ok, luhn_ok as _luhn_ok
 
 CLOUD, ONPREM, BLOCKED = "cloud", "onprem", "blocked"
 
@@ -47,10 +48,13 @@ class Decision:
     message: str | None = None  # why, in words a user can act on; shown when blocked
     findings: tuple[Finding, ...] = ()
     policy_version: str = ""
+    action: str = ""  # the policy's action (cloud|onprem|redact|block); "" for routers without one
+    entity_counts: Mapping[str, int] = field(default_factory=dict)  # for the audit record
 
     def as_dict(self) -> dict[str, Any]:
-        return {"route": self.route, "rules": list(self.rules), "message": self.message,
-                "policy_version": self.policy_version,
+        return {"route": self.route, "action": self.action or self.route, "rules": list(self.rules),
+                "message": self.message, "policy_version": self.policy_version,
+                "entity_counts": dict(self.entity_counts),
                 "findings": [f.as_dict() for f in self.findings]}
 
 
@@ -70,25 +74,10 @@ async def decide_fail_closed(router: Router, body: dict[str, Any], ctx: RouteCon
         reason = "timeout" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else "error"
         return Decision(ONPREM, rules=(f"inspection-{reason}",),
                         message=f"inspection {reason}: routed on-prem (fail closed)",
-                        policy_version=getattr(router, "version", ""))
+                        policy_version=getattr(router, "version", ""), action=ONPREM)
 
 
 # --- the built-in rule set: obvious personal data goes on-prem -----------------------------
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def _iban_ok(iban: str) -> bool:
-    s = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in s)) % 97 == 1
-
 
 _SIMPLE_RULES: tuple[tuple[str, re.Pattern[str], Any], ...] = (
     ("EMAIL_ADDRESS", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}"), None),

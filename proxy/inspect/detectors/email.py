@@ -1,0 +1,32 @@
+"""E-mail addresses, except documentation placeholders such as `user@example.com`."""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+from ..hit import Hit
+
+_EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][\w.%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![\w-])")
+# RFC 2606/6761 names reserved for documentation: no one receives mail there...
+_EXAMPLE_DOMAIN = re.compile(r"(?i)(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$")
+# ...but a personal-looking mailbox there is still a person's address in a test set, a CRM
+# export or an anonymisation gone wrong: only obvious placeholders are let through.
+_PLACEHOLDER_LOCAL = frozenset({
+    "user", "username", "user.name", "name", "first.last", "firstname.lastname", "you", "your.name",
+    "yourname", "your-email", "youremail", "email", "mail", "me", "someone", "somebody", "foo",
+    "bar", "foo.bar", "test", "tester", "john.doe", "jane.doe", "johndoe", "janedoe", "jdoe",
+    "prenom.nom", "nom", "prenom", "utilisateur", "admin", "noreply", "no-reply", "alice", "bob",
+    "info", "contact", "support", "hello", "sales", "team", "example", "demo", "dev", "api",
+})
+
+
+class EmailDetector:
+    name = "email"
+    entities = frozenset({"EMAIL_ADDRESS"})
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        for m in _EMAIL.finditer(text):
+            local, _, domain = m.group().rpartition("@")
+            if _EXAMPLE_DOMAIN.search(domain) and local.lower() in _PLACEHOLDER_LOCAL:
+                continue
+            yield Hit("EMAIL_ADDRESS", m.start(), m.end(), 0.95, "email")

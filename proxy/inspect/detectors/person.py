@@ -1,0 +1,149 @@
+"""Names of people.
+
+Statistical NER on small models both costs milliseconds and mistakes companies, towns and
+topics for people, so it is the last resort here. Capitalised word runs are explained first,
+cheaply: a known given name followed by a surname, or a title ("Mme", "Dr") followed by one,
+is a person; a run next to a legal form ("Dupont SARL", "Martin et Fils") is a company; a run
+opened by a place prefix ("Saint", "New", "Lake") is a place. Only runs left unexplained are
+sent to the spaCy model of the text's language, and only the sentences that hold them.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Iterator, Protocol
+
+from ..hit import Hit
+
+_TOKEN = re.compile(r"(?:\b[dlDL]['’](?=[A-ZÀ-Ý]))?([A-ZÀ-Ý][\wÀ-ÿ’'\-]*\.?)")
+_TITLES = frozenset({
+    "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr.", "prof", "prof.", "sir", "madam",
+    "m.", "mme", "mme.", "mlle", "mlle.", "me", "maître", "docteur", "monsieur", "madame",
+    "mademoiselle", "pr", "pr.", "professeur", "dame", "lady", "lord",
+})
+_LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|SA|S\.A\.|SAS|S\.A\.S\.|"
+                r"SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SE|BV|B\.V\.|NV|N\.V\.|SpA|S\.p\.A\.|Srl|S\.r\.l\.|"
+                r"Oy|AB|ASA|A/S|Sons|Fils|Frères|Freres|Associés|Associes|Associates|Partners|Group|"
+                r"Groupe|Holding|Consulting|Conseil|Industries|Technologies|Solutions|Services|Brothers|"
+                r"Bros|Company|Compagnie|Cie|Limited|Incorporated|Enterprises|Agency|Agence|Studio|Labs")
+_LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
+_LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
+# Words that open the name of a place or an organisation, not of a person.
+_PLACE_PREFIX = frozenset({
+    "new", "north", "south", "east", "west", "lake", "port", "mount", "fort", "saint", "sainte",
+    "st", "st.", "ste", "ste.", "san", "santa", "los", "las", "upper", "lower", "great", "little",
+    "rue", "avenue", "boulevard", "place", "quai", "mont", "pont", "bourg", "villa", "le", "la", "les",
+    "maison", "groupe", "group", "cabinet", "société", "établissements", "ets", "banque", "bank",
+    "clinique", "hôpital", "hôtel", "hotel", "restaurant", "librairie", "garage", "atelier", "agence",
+    "laboratoires", "pharmacie", "université", "university", "lycée", "collège", "école", "institut",
+    "institute", "fondation", "foundation", "association", "musée", "museum", "théâtre",
+    "club", "studio", "domaine", "château", "café", "brasserie",
+})
+_PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
+                        "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
+_SINGLE_NAME_CUES = re.compile(r"(?i)(?:\bnamed|\bcalled|s['’]appelle|\bnomm[ée]e?|\bpr[ée]nomm[ée]e?|"
+                               r"\bdear|\bcher|\bch[èe]re|\bbonjour|\bhello|\bhi|\bmerci|\bthanks)\s*$")
+_SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    start: int
+    end: int
+    text: str
+
+
+@lru_cache(maxsize=1)
+def first_names() -> frozenset[str]:
+    data = resources.files("proxy.inspect").joinpath("data/first_names.txt").read_text("utf-8")
+    return frozenset(line.strip().lower() for line in data.splitlines() if line and not line.startswith("#"))
+
+
+def _is_given_name(word: str) -> bool:
+    names = first_names()
+    return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
+
+
+class Ner(Protocol):
+    def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]: ...
+
+    def is_common(self, word: str, lang: str) -> bool: ...
+
+
+class PersonDetector:
+    name = "person"
+    entities = frozenset({"PERSON"})
+
+    def __init__(self, ner: Ner | None) -> None:
+        self._ner = ner
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        unexplained: list[tuple[int, int]] = []
+        for run in _runs(text):
+            hit, open_questions = self._explain(text, run, lang)
+            if hit:
+                yield hit
+            unexplained.extend(open_questions)
+        if unexplained and self._ner is not None:
+            for start, end in self._ner.persons(text, lang, unexplained):
+                words = text[start:end].split()
+                yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
+
+    def _explain(self, text: str, run: list[_Tok], lang: str) -> tuple[Hit | None, list[tuple[int, int]]]:
+        """A hit when the run is surely a person; else the spans to ask the model about, if any."""
+        for k, tok in enumerate(run):
+            if (k and _LEGAL_TOKEN.match(tok.text)) or _LEGAL_AFTER.match(text[tok.end:tok.end + 24]):
+                return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
+        if run[0].text.lower() in _PLACE_PREFIX:
+            return None, []
+        for i, tok in enumerate(run[:-1]):
+            if tok.text.lower() in _TITLES:
+                return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
+            if _is_given_name(tok.text) and _surname_like(run[i + 1].text):
+                return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
+        for k, tok in enumerate(run):
+            if k and tok.text.lower() in _PLACE_PREFIX:  # "une PME de Sainte Geneviève"
+                run = run[:k]
+                break
+        while run and (run[0].text.isupper() or len(run[0].text) < 2):
+            run = run[1:]
+        common = [self._ner is not None and self._ner.is_common(t.text, lang) for t in run]
+        if run and all(common):  # "Web Services", "Cloud Platform": words, not names
+            return None, []
+        # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
+        # model may name the run with or without it.
+        if len(run) >= 2 and _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]):
+            if common[0]:
+                run = run[1:]
+            else:
+                return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
+        if len(run) >= 2 or (len(run) == 1 and _SINGLE_NAME_CUES.search(text[max(0, run[0].start - 16):run[0].start])):
+            return None, [(run[0].start, run[-1].end)]
+        return None, []
+
+
+def _runs(text: str) -> Iterator[list[_Tok]]:
+    """Maximal runs of capitalised words separated by single spaces (particles allowed inside)."""
+    run: list[_Tok] = []
+    last_end = -1
+    for m in _TOKEN.finditer(text):
+        word = m.group(1)
+        start, end = m.start(1), m.end(1)
+        if word.endswith(("'s", "’s")):
+            word, end = word[:-2], end - 2
+        if word.endswith(".") and word.lower() not in _TITLES:
+            word, end = word[:-1], end - 1
+        gap = text[last_end:start] if run else ""
+        if run and not (gap == " " or (gap.strip().lower() in _PARTICLES and gap.count("\n") == 0)):
+            yield run
+            run = []
+        run.append(_Tok(start, end, word))
+        last_end = end
+    if run:
+        yield run
+
+
+def _surname_like(word: str) -> bool:
+    return len(word) > 1 and not word.endswith(".") and not any(c.isdigit() for c in word)

@@ -1,0 +1,95 @@
+"""spaCy named-entity models, loaded from the pinned packages only (invariant 7: no download).
+
+Only the `ner` component is kept: the small EN/FR models give it its own embedding layer, so
+the tagger, parser and lemmatizer would cost time for nothing. The model only sees the
+sentences that hold a capitalised run no cheaper rule could explain.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Mapping
+
+from spacy.lookups import Lookups
+
+_PERSON_LABELS = frozenset({"PERSON", "PER"})
+_WINDOW = 400  # characters of context around a run: enough for the model, bounded cost
+
+
+class NerModels:
+    """Lazily loads one pipeline per language from the installed model packages."""
+
+    def __init__(self, models: Mapping[str, str]) -> None:
+        self._names = dict(models)
+        self._loaded: dict[str, object] = {}
+        self._lexicons: dict[str, frozenset[str]] = {}
+
+    def _model(self, lang: str):
+        name = self._names.get(lang) or next(iter(self._names.values()))
+        nlp = self._loaded.get(name)
+        if nlp is None:
+            # importlib rather than spacy.load(name): a missing package fails here instead of
+            # letting anything try to fetch it.
+            module = importlib.import_module(name)
+            nlp = module.load(exclude=["tok2vec", "tagger", "morphologizer", "parser", "senter",
+                                       "attribute_ruler", "lemmatizer"])
+            self._loaded[name] = nlp
+        return nlp
+
+    def warm_up(self) -> None:
+        for lang in self._names:
+            self._model(lang)("Warm up.")
+            self.is_common("warm", lang)
+
+    def is_common(self, word: str, lang: str) -> bool:
+        """Whether `word` is in the language's dictionary (the lemmatizer's word lists shipped
+        with the model): "Compare" opening a sentence is a verb, "Priya" is not a word."""
+        words = self._lexicons.get(lang)
+        if words is None:
+            words = self._lexicons[lang] = _lexicon(self._names.get(lang) or next(iter(self._names.values())))
+        return word.lower() in words
+
+    def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The runs the model labels, whole, as a person: a person entity covering only part of
+        a run ("Google [Cloud Platform]") is the small model's noise, not a name."""
+        nlp = self._model(lang)
+        windows = _windows(text, runs)
+        found: list[tuple[int, int]] = []
+        wanted = set(runs)
+        for (offset, _), doc in zip(windows, nlp.pipe(text[a:b] for a, b in windows)):
+            for ent in doc.ents:
+                start, end = ent.start_char + offset, ent.end_char + offset
+                if ent.label_ in _PERSON_LABELS and (start, end) in wanted:
+                    found.append((start, end))
+        return found
+
+
+def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentence around each run, merged when they overlap, each at most _WINDOW long."""
+    spans: list[tuple[int, int]] = []
+    for a, b in runs:
+        start = max(text.rfind(c, max(0, a - _WINDOW // 2), a) for c in ".!?\n") + 1
+        ends = [i for i in (text.find(c, b, b + _WINDOW // 2) for c in ".!?\n") if i >= 0]
+        end = min(ends) + 1 if ends else min(len(text), b + _WINDOW // 2)
+        start = max(start, a - _WINDOW // 2, 0)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def _lexicon(package: str) -> frozenset[str]:
+    module = importlib.import_module(package)
+    path = next(Path(module.__file__).parent.glob("*/lemmatizer/lookups/lookups.bin"), None)
+    if path is None:
+        return frozenset()
+    lookups = Lookups().from_bytes(path.read_bytes())
+    words: set[str] = set()
+    if lookups.has_table("lemma_lookup"):  # inflected forms ("prépare"), where the model has them
+        words.update(k for k in lookups.get_table("lemma_lookup").keys() if isinstance(k, str))
+        words.update(v for v in lookups.get_table("lemma_lookup").values() if isinstance(v, str))
+    if lookups.has_table("lemma_index"):
+        for forms in lookups.get_table("lemma_index").values():
+            words.update(forms)
+    return frozenset(words)

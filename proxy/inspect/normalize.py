@@ -1,0 +1,86 @@
+"""Undo the cheap tricks that hide a value from a detector, keeping a map back to the original.
+
+Detectors run on the normalised text; their spans are mapped back with `Normalized.span`,
+so a finding always points at the characters the user actually sent.
+"""
+from __future__ import annotations
+
+import unicodedata
+
+import regex as re  # variable-width look-behind, for the `x at y dot com` form
+from dataclasses import dataclass
+
+# Invisible characters used to split a value so that no pattern matches it.
+_INVISIBLE = frozenset("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e"
+                       "\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\ufeff")
+# `name [at] domain [dot] com`, `name (at) domain (point) fr`, `name arobase domain point fr`.
+_AT = re.compile(r"\s*[\[\(\{<]\s*(?:at|arobase|@)\s*[\]\)\}>]\s*|\s+(?:arobase|at)\s+(?=[\w-]+\s*"
+                 r"(?:[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]|\s(?:dot|point)\s))", re.IGNORECASE)
+_DOT = re.compile(r"\s*[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]\s*|(?<=@[\w-]{1,63})\s+(?:dot|point)\s+"
+                  r"(?=[a-z]{2,24}\b)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """The normalised text and, per character, the original span it came from."""
+
+    text: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span of the non-empty normalised span [start, end)."""
+        return self.starts[start], self.ends[end - 1]
+
+
+def normalize(text: str) -> Normalized:
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in _INVISIBLE:
+            i += 1
+            continue
+        # A base character with its combining marks forms one unit for NFKC composition.
+        j = i + 1
+        while j < n and unicodedata.combining(text[j]):
+            j += 1
+        unit = text[i:j]
+        out = unit if unit.isascii() else unicodedata.normalize("NFKC", unit)
+        for c in out:
+            chars.append(c)
+            starts.append(i)
+            ends.append(j)
+        i = j
+    norm = "".join(chars)
+    if "at" in norm.lower() or "[" in norm or "(" in norm or "arobase" in norm.lower():
+        norm, starts, ends = _replace(norm, starts, ends, _AT, "@")
+        norm, starts, ends = _replace(norm, starts, ends, _DOT, ".")
+    return Normalized(norm, tuple(starts), tuple(ends))
+
+
+def _replace(text: str, starts: list[int], ends: list[int], pattern: re.Pattern,
+             repl: str) -> tuple[str, list[int], list[int]]:
+    """Replace every match by `repl`, whose characters map to the whole matched original span."""
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    last = 0
+    for m in pattern.finditer(text):
+        if m.start() == m.end():
+            continue
+        pieces.append(text[last:m.start()])
+        new_starts.extend(starts[last:m.start()])
+        new_ends.extend(ends[last:m.start()])
+        pieces.append(repl)
+        new_starts.extend([starts[m.start()]] * len(repl))
+        new_ends.extend([ends[m.end() - 1]] * len(repl))
+        last = m.end()
+    if not pieces:
+        return text, starts, ends
+    pieces.append(text[last:])
+    new_starts.extend(starts[last:])
+    new_ends.extend(ends[last:])
+    return "".join(pieces), new_starts, new_ends

