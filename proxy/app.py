@@ -25,7 +25,7 @@ from .cache import ResponseCache
 from .chat import ChatService, Outcome
 from .config import Settings
 from .db import Database
-from .errors import BodyTooLarge, Forbidden, GatewayError, InvalidRequest, Unauthorized
+from .errors import BodyTooLarge, ConfigError, Forbidden, GatewayError, InvalidRequest, Unauthorized
 from .keys import KeyStore, Principal
 from .ledger import GROUPS, Ledger
 from .ledger import spend as spend_report
@@ -34,7 +34,9 @@ from .metrics import CONTENT_TYPE, Metrics
 from .prices import PriceTable, Pricing
 from .redis_link import RedisDown, RedisLink
 from .request import parse_chat, parse_json
-from .routing import CLOUD, ONPREM, Router, SimpleRouter
+from .policy.loader import PolicyError
+from .policy.router import PolicyRouter
+from .routing import CLOUD, ONPREM, Router
 from .upstream import Upstream
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -45,6 +47,8 @@ class Gateway:
 
     def __init__(self, settings: Settings, router: Router | None = None) -> None:
         self.settings = settings
+        # The policy first: a broken policy file stops the start-up with its lint messages.
+        self.policy_router = None if router else policy_router(settings)
         self.db = Database(settings.database_url)
         self.keys = KeyStore(self.db, settings.key_cache_ttl_s)
         self.upstreams = {
@@ -57,14 +61,21 @@ class Gateway:
         self.metrics = Metrics()
         self.ledger = Ledger(self.db, settings.audit_retention_days)
         self.chat = ChatService(
-            settings, router or SimpleRouter(), self.upstreams,
+            settings, router or self.policy_router, self.upstreams,
             cache=ResponseCache(settings.cache, secret, self.redis),
             limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
             pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
             ledger=self.ledger, metrics=self.metrics)
         self._ready: tuple[float, dict[str, Any]] | None = None
 
+    async def start(self) -> None:
+        self.ledger.start()
+        if self.policy_router is not None:
+            await asyncio.to_thread(self.policy_router.start)  # loads the models in each worker
+
     async def aclose(self) -> None:
+        if self.policy_router is not None:
+            await asyncio.to_thread(self.policy_router.close)
         for upstream in self.upstreams.values():
             await upstream.aclose()
         await self.ledger.aclose()
@@ -121,7 +132,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         gateway = holder["gw"] = Gateway(settings, router)
-        gateway.ledger.start()
+        await gateway.start()
         logs.event("started", cloud=settings.cloud.url, onprem=settings.onprem.url,
                    cloud_configured=gateway.upstreams[CLOUD].missing_setting is None,
                    policy=gateway.chat.router.version)
@@ -204,6 +215,16 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+
+
+def policy_router(settings: Settings) -> PolicyRouter:
+    """The policy file's router; `ConfigError` with the lint messages if the file is broken."""
+    try:
+        return PolicyRouter(settings.policy, workers=settings.inspection_workers,
+                            timeout_s=settings.inspection_timeout_s)
+    except PolicyError as exc:
+        raise ConfigError(f"R1GATE_POLICY: {settings.policy} is not a valid policy: "
+                          + "; ".join(str(p) for p in exc.problems)) from None
 
 
 def create_app_from_env() -> Starlette:

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from . import config, ledger
 from .db import Database
+from .policy import cli as policy_cli
 from .errors import ConfigError
 from .keys import KeyStore
 
@@ -26,8 +27,13 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from .app import policy_router
+
     settings = _settings(args)
     Database(settings.database_url).close()  # a wrong database URL fails here, not per request
+    policy_router(settings)  # so does a broken policy file
+    if settings.inspection_workers is None and args.workers > 1:  # share the cores among workers
+        os.environ["R1GATE_INSPECTION_WORKERS"] = str(max(1, (os.cpu_count() or 1) // args.workers))
     if args.config:
         os.environ["R1GATE_CONFIG"] = os.path.abspath(args.config)  # for each worker process
     # Workers write their metrics here and /metrics adds them up.
@@ -188,6 +194,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+
+    policy_cli.register(sub)
     return top
 
 

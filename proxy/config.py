@@ -24,6 +24,7 @@ ENV = {
     "R1GATE_REDIS_URL": "redis_url",
     "R1GATE_DATABASE_URL": "database_url",
     "R1GATE_SECRET": "secret",
+    "R1GATE_INSPECTION_WORKERS": "inspection_workers",
 }
 # Read only when R1GATE_CLOUD_API_KEY is absent, as DeepSeek's own tools do.
 FALLBACK_CLOUD_KEY_ENV = "DEEPSEEK_API_KEY"
@@ -97,7 +98,7 @@ class CacheSettings(_Strict):
     ttl_s: float = Field(3600.0, gt=0)
     onprem: bool = False  # also cache on-prem (sensitive) answers; every entry is encrypted anyway
     max_entries: int = Field(10000, ge=1)  # the in-process cache, when no Redis is configured
-    redis_timeout_s: float = Field(0.25, gt=0)  # past it, Redis counts as down for a while
+    redis_timeout_s: float = Field(1.0, gt=0)  # past it, Redis counts as down for a few seconds
     flight_wait_s: float = Field(120.0, gt=0)  # identical requests wait this long for the first one
 
 
@@ -122,7 +123,10 @@ class Settings(_Strict):
     database_url: str = "sqlite:///r1gate.db"
     fallback_to_onprem: bool = True  # cloud failure → on-prem; never the other way round
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
-    inspection_timeout_s: float = Field(5.0, gt=0)
+    inspection_timeout_s: float = Field(5.0, gt=0)  # past it the request counts as sensitive
+    # Processes that inspect prompts off the event loop; None: the cores shared among
+    # `serve --workers`; 0: a thread of the gateway process (tests, small set-ups).
+    inspection_workers: int | None = Field(None, ge=0)
     key_cache_ttl_s: float = Field(10.0, ge=0)  # how long a revoked key may still work
     # Keys cache entries and encrypts them; unset, one is generated and kept in the database.
     secret: str | None = Field(None, min_length=16)

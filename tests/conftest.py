@@ -23,6 +23,7 @@ from tests.fake_deepseek import Fake, app as fake_app
 from tests.servers import ServerThread
 
 CLOUD_KEY = "sk-cloud-secret-0123456789abcdef"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass
@@ -92,6 +93,8 @@ def settings_for(tmp: Path, cloud_url: str | None, onprem_url: str | None, **ove
         "database_url": f"sqlite:///{tmp / 'r1gate.db'}",
         "retries": {"attempts": 3, "backoff_s": 0.01, "max_backoff_s": 0.05},
         "timeouts": {"connect_s": 2, "first_byte_s": 10, "idle_s": 10, "total_s": 30},
+        "inspection_workers": 0,  # in a thread: no process pool per test gateway
+        "policy": str(ROOT / "policies" / "default.yaml"),
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):

@@ -18,24 +18,24 @@ DOWN = "http://127.0.0.1:9/v1"  # nothing listens on the discard port: connectio
 def test_personal_data_goes_onprem(gateway, cloud, onprem):
     raw = gateway.client().chat.completions.with_raw_response.create(model="deepseek-reasoner", messages=SENSITIVE)
     assert raw.headers["x-r1gate-route"] == "onprem"
-    assert raw.headers["x-r1gate-rules"] == "personal-data:EMAIL_ADDRESS"
+    assert raw.headers["x-r1gate-rules"] == "personal-data"
     assert raw.parse().choices[0].message.content == ANSWER
     assert len(onprem.bodies) == 1 and cloud.received == []
 
 
 @pytest.mark.parametrize("text", ["Call me on +33 6 12 34 56 78", "IBAN FR76 3000 6000 0112 3456 7890 189",
                                   "card 4111 1111 1111 1111 please"])
-def test_each_simple_rule(gateway, cloud, onprem, text):
+def test_each_kind_of_personal_data(gateway, cloud, onprem, text):
     gateway.client().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": text}])
     assert cloud.received == [] and len(onprem.bodies) == 1
 
 
 def test_every_field_is_inspected(gateway, cloud, onprem):
     # Hidden in a tool definition and in the `user` field: both reach the upstream, so both count.
-    tools = [{"type": "function", "function": {"name": "notify", "description": "mail paul@corp.example.org",
+    tools = [{"type": "function", "function": {"name": "notify", "description": "mail paul.girard@dupont-industries.fr",
                                                "parameters": {"type": "object", "properties": {}}}}]
     gateway.client().chat.completions.create(model="deepseek-chat", messages=HELLO, tools=tools)
-    gateway.client().chat.completions.create(model="deepseek-chat", messages=HELLO, user="ana@corp.example.org")
+    gateway.client().chat.completions.create(model="deepseek-chat", messages=HELLO, user="ana.lima@dupont-industries.fr")
     assert cloud.received == [] and len(onprem.bodies) == 2
 
 
@@ -152,7 +152,7 @@ def test_explain_lists_findings_without_values(gateway, cloud, onprem):
     r = httpx.post(f"{gateway.url}/v1/route/explain", headers={"authorization": f"Bearer {gateway.key}"},
                    json={"model": "deepseek-chat", "messages": SENSITIVE})
     body = r.json()
-    assert body["route"] == "onprem" and body["rules"] == ["personal-data:EMAIL_ADDRESS"]
+    assert body["route"] == "onprem" and body["rules"] == ["personal-data"]
     finding = body["findings"][0]
     assert (finding["entity_type"], finding["path"], finding["start"]) == ("EMAIL_ADDRESS", "messages[0].content", 9)
     assert "jeanne" not in r.text

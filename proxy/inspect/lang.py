@@ -9,14 +9,14 @@ import re
 from functools import lru_cache
 from typing import Sequence
 
-import spacy.util
-
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 _SAMPLE = 2000  # characters: the opening of a long text says which language it is in
 
 
 @lru_cache(maxsize=16)
 def _stop_words(lang: str) -> frozenset[str]:
+    import spacy.util  # imported when first needed: spaCy (and torch under it) load slowly
+
     return frozenset(spacy.util.get_lang_class(lang).Defaults.stop_words)
 
 

@@ -10,8 +10,6 @@ import importlib
 from pathlib import Path
 from typing import Mapping
 
-from spacy.lookups import Lookups
-
 _PERSON_LABELS = frozenset({"PERSON", "PER"})
 _WINDOW = 400  # characters of context around a run: enough for the model, bounded cost
 
@@ -80,6 +78,8 @@ def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _lexicon(package: str) -> frozenset[str]:
+    from spacy.lookups import Lookups  # spaCy loads slowly: only where a model is needed
+
     module = importlib.import_module(package)
     path = next(Path(module.__file__).parent.glob("*/lemmatizer/lookups/lookups.bin"), None)
     if path is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
-from presidio_analyzer import Pattern, PatternRecognizer
-
 from ..hit import Hit
 from ..settings import CustomSpec
 
@@ -14,6 +12,10 @@ class CustomDetector:
     name = "custom"
 
     def __init__(self, specs: Sequence[CustomSpec]) -> None:
+        # Imported here: Presidio (and spaCy, torch under it) take seconds to import, which
+        # commands that never inspect anything should not pay.
+        from presidio_analyzer import Pattern, PatternRecognizer
+
         self._recognizers = [
             PatternRecognizer(
                 supported_entity=spec.entity, name=spec.id, supported_language="any",
