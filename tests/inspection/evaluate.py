@@ -1,12 +1,14 @@
-"""Leaks and over-routing of a labelled request set, for any way of deciding a route.
+"""Leaks and over-routing of a labelled request set, for any way of routing it.
 
-`decide(request) -> route` may call `PolicyRouter.decide` directly or go through the gateway
-over HTTP; only the counting lives here, so both measure the same thing.
+`cloud_received(request)` returns what the cloud upstream received for the request (its
+text), or None when nothing reached the cloud. It may ask `PolicyRouter.decide` directly or
+send the request through the gateway over HTTP and read the fake cloud's record; only the
+counting lives here, so both measure the same thing.
 
-- leak: a sensitive request routed to the cloud while one of its `values` (also without
-  spaces, and for names each word of 4+ letters) is in it; with empty `values`, any
-  sensitive request routed to the cloud;
-- over-routing: a request with `sensitive: false` not routed to the cloud.
+- leak: a sensitive request for which the cloud received one of its `values` (also without
+  spaces, and for names each word of 4+ letters); with empty `values`, a sensitive request
+  that reached the cloud at all;
+- over-routing: a request with `sensitive: false` that never reached the cloud.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Awaitable, Callable, Iterable
 
-Decide = Callable[[dict], Awaitable[str]]
+CloudReceived = Callable[[dict], Awaitable[str | None]]
 
 
 @dataclass
@@ -61,18 +63,17 @@ def _looks_like_name(value: str) -> bool:
     return 2 <= len(words) <= 5 and all(w[:1].isupper() and w.replace("-", "").replace("'", "").isalpha() for w in words)
 
 
-async def evaluate(records: Iterable[dict], decide: Decide) -> Report:
+async def evaluate(records: Iterable[dict], cloud_received: CloudReceived) -> Report:
     report = Report()
     for record in records:
         report.total += 1
-        route = await decide(record["request"])
+        sent = await cloud_received(record["request"])
         if record["sensitive"]:
             report.sensitive += 1
-            sent = json.dumps(record["request"], ensure_ascii=False)
-            if route == "cloud" and leaked(record, sent):
+            if sent is not None and leaked(record, sent):
                 report.leaks.append(record["id"])
         else:
             report.harmless += 1
-            if route != "cloud":
+            if sent is None:
                 report.over_routed.append(record["id"])
     return report

@@ -2,6 +2,7 @@
 project's own corpus and on the shared dev set (when that folder is present)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,11 @@ def test_corpus_is_big_and_varied_enough():
 
 @pytest.mark.parametrize("path", SETS)
 async def test_no_leak_and_little_over_routing(router, path):
-    async def decide(request: dict) -> str:
+    async def cloud_received(request: dict) -> str | None:
         decision = await router.decide(request, RouteContext("eval", request.get("model", "")))
-        return decision.route
+        return json.dumps(request, ensure_ascii=False) if decision.route == "cloud" else None
 
-    report = await evaluate(load(path), decide)
+    report = await evaluate(load(path), cloud_received)
     print(report.summary())
     assert report.leaks == [], report.summary()
     assert report.over_routing_rate <= 0.05, (report.summary(), report.over_routed)
