@@ -61,7 +61,7 @@ class Gateway:
         self.metrics = Metrics()
         self.ledger = Ledger(self.db, settings.audit_retention_days)
         self.chat = ChatService(
-            settings, router or self.policy_router, self.upstreams,
+            settings, router or self.policy_router, self.upstreams, secret=secret,
             cache=ResponseCache(settings.cache, secret, self.redis),
             limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
             pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
@@ -156,10 +156,15 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         raw = await _read_body(request, settings.max_body_bytes)
         req = parse_chat(parse_json(raw), settings.models, len(raw))
         outcome.model = req.model
-        decision = outcome.decision = await gw().chat.decide(req, principal, request.headers)
+        decision, redaction = await gw().chat.prepare(req, principal, request.headers)
+        outcome.decision = decision
         upstream_model = {CLOUD: req.settings.cloud, ONPREM: req.settings.onprem}.get(decision.route)
-        return JSONResponse({**decision.as_dict(), "model": req.model,
-                             "upstream_model": (upstream_model or req.model) if decision.route != "blocked" else None})
+        explained = {**decision.as_dict(), "model": req.model,
+                     "upstream_model": (upstream_model or req.model) if decision.route != "blocked" else None}
+        if redaction is not None:  # what the cloud would receive: placeholders, never the values
+            explained["cloud_request"] = redaction.request.body
+            explained["pseudonymized"] = redaction.counts
+        return JSONResponse(explained)
 
     async def spend(request: Request, outcome: Outcome) -> Response:
         principal = outcome.principal = await gw().authenticate(request)

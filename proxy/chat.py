@@ -7,10 +7,12 @@ sent to the cloud, whatever fails (invariant 1).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-from datetime import datetime, timezone
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Mapping
 
 from starlette.responses import Response, StreamingResponse
@@ -25,10 +27,20 @@ from .limits import Limits, Reservation
 from .metrics import Metrics
 from .normalize import Normalizer
 from .prices import Costs, Pricing, Usage
+from .pseudonym import PLACEHOLDER, AnswerRestorer, Pseudonymizer, still_present
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
 from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
 from .upstream import Upstream, UpstreamFailure
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A request pseudonymized for the cloud: what the cloud receives, and how to restore."""
+
+    request: ChatRequest
+    mapping: dict[str, str]  # placeholder → value; lives only as long as the request
+    counts: dict[str, int]  # pseudonymized values by entity type, for the audit record
 
 
 @dataclass
@@ -54,6 +66,7 @@ class Outcome:
     completion: dict[str, Any] | None = None  # the whole answer, to store in the cache
     flight: Flight | None = None
     reservation: Reservation | None = None
+    redaction: Redaction | None = None
 
     @property
     def route(self) -> str | None:
@@ -61,9 +74,10 @@ class Outcome:
 
 
 class ChatService:
-    def __init__(self, settings: Settings, router: Router, upstreams: Mapping[str, Upstream], *,
+    def __init__(self, settings: Settings, router: Router, upstreams: Mapping[str, Upstream], *, secret: bytes,
                  cache: ResponseCache, limits: Limits, pricing: Pricing, ledger: Ledger, metrics: Metrics) -> None:
         self._settings = settings
+        self._secret = secret
         self.router = router
         self._upstreams = upstreams
         self._cache = cache
@@ -79,13 +93,41 @@ class ChatService:
         self._metrics.inspection_latency.observe(time.monotonic() - started)
         return decision
 
+    async def prepare(self, req: ChatRequest, principal: Principal,
+                      headers: Mapping[str, str]) -> tuple[Decision, Redaction | None]:
+        """The decision and, for `redact`, the pseudonymized request. A pseudonymization that
+        cannot be verified (a value left in another spelling, a second scan that still finds
+        something) turns the decision into on-prem: fail closed."""
+        decision = await self.decide(req, principal, headers)
+        if decision.action != "redact" or decision.route != CLOUD:
+            return decision, None
+
+        def unsafe(why: str) -> tuple[Decision, None]:
+            return dataclasses.replace(decision, route=ONPREM, action=ONPREM, rules=decision.rules + (why,),
+                                       message="the pseudonymized request could not be verified: answered on-prem"), None
+
+        try:
+            body, mapping = Pseudonymizer(self._secret, principal.team).redact(req.body, decision.redact)
+        except KeyError:
+            return unsafe("redact-unplaceable")
+        if still_present(body, mapping):
+            return unsafe("redact-value-left")
+        redacted = dataclasses.replace(req, body=body)
+        second = await self.decide(redacted, principal, headers)
+        if second.route != CLOUD or second.redact:
+            return unsafe("redact-second-scan")
+        counts = Counter(PLACEHOLDER.fullmatch(tag).group(1) for tag in mapping)
+        return decision, Redaction(redacted, mapping, dict(counts))
+
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        outcome: Outcome) -> Response:
         outcome.request = req
-        decision = outcome.decision = await self.decide(req, principal, headers)
+        decision, outcome.redaction = await self.prepare(req, principal, headers)
+        outcome.decision = decision
         if decision.route == BLOCKED:
             raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
-        hit = await self._lookup(req, principal, decision, headers, outcome)
+        sent = outcome.redaction.request if outcome.redaction else req
+        hit = await self._lookup(sent, principal, decision, headers, outcome)
         if hit is not None:
             return self._replay(hit, req, outcome)
         await self._limits.admit(principal.team)
@@ -123,6 +165,8 @@ class ChatService:
         return hit
 
     def _replay(self, hit: dict[str, Any], req: ChatRequest, outcome: Outcome) -> Response:
+        if outcome.redaction is not None:  # entries keep their placeholders; values come from this request
+            hit = AnswerRestorer(outcome.redaction.mapping).completion(hit)
         hit["model"] = req.model
         if not req.stream:
             return _json_response(hit)
@@ -143,14 +187,19 @@ class ChatService:
             model = _upstream_model(req, name)
             normalizer = Normalizer(req.model, split_think=name == ONPREM and upstream.think_tags == "auto",
                                     opened=req.settings.reasoner)
+            # The cloud gets the pseudonymized request; a fallback on-prem may see the values.
+            redaction = outcome.redaction if name == CLOUD else None
+            restorer = AnswerRestorer(redaction.mapping) if redaction else None
             started = time.monotonic()
             try:
-                response = await upstream.open(upstream_body(req, model), forwarded, deadline)
+                sent = redaction.request if redaction else req
+                response = await upstream.open(upstream_body(sent, model), forwarded, deadline)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 outcome.upstream_model = model
                 if req.stream:
                     outcome.upstream = name
-                    return StreamingResponse(self._relay(upstream, response, normalizer, req, outcome, deadline),
+                    return StreamingResponse(self._relay(upstream, response, normalizer, restorer, req, outcome,
+                                                         deadline),
                                              media_type="text/event-stream",
                                              headers={"cache-control": "no-cache"})
                 try:
@@ -167,12 +216,13 @@ class ChatService:
             outcome.upstream = name
             normalizer.completion(data)
             outcome.usage = normalizer.usage
-            outcome.completion = data
-            return _json_response(data)
+            outcome.completion = data  # as the upstream wrote it, placeholders included, for the cache
+            return _json_response(restorer.completion(data) if restorer else data)
         raise _unavailable(decision, failures)
 
-    async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer, req: ChatRequest,
-                     outcome: Outcome, deadline: float) -> AsyncIterator[bytes]:
+    async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer,
+                     restorer: AnswerRestorer | None, req: ChatRequest, outcome: Outcome,
+                     deadline: float) -> AsyncIterator[bytes]:
         """The upstream's stream, chunk by chunk, in DeepSeek's shape. An upstream that dies
         mid-stream ends it with an error event, which the OpenAI SDK raises as an APIError."""
         assembler = Assembler() if outcome.cache_key else None
@@ -189,11 +239,15 @@ class ChatService:
                 normalizer.chunk(chunk)
                 if assembler is not None:
                     assembler.add(chunk)
+                if restorer is not None:
+                    restorer.chunk(chunk)
                 if chunk.get("usage") is not None and not req.include_usage:
                     del chunk["usage"]  # asked for by the gateway (for the ledger), not the client
                     if not chunk.get("choices"):
                         continue
                 yield sse.encode(chunk)
+            if restorer is not None and (rest := restorer.rest()):  # a stream that never finished
+                yield sse.encode({"object": "chat.completion.chunk", "model": req.model, "choices": rest})
             yield sse.DONE
             outcome.completion = assembler.completion() if assembler is not None else None
         except UpstreamFailure as failure:
@@ -226,6 +280,8 @@ class ChatService:
             self._ledger.record(Record(
                 request_id=outcome.request_id, team=principal.team, key_id=principal.key_id, model=outcome.model,
                 route=outcome.route, status=outcome.status, error=outcome.error,
+                action=decision.action if decision else None,
+                pseudonymized=outcome.redaction.counts if outcome.redaction else {},
                 policy_version=decision.policy_version if decision else None,
                 rules=decision.rules if decision else (), entities=entities,
                 upstream_model=outcome.upstream_model, cache=outcome.cache, usage=usage, costs=costs, saved=saved))

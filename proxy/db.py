@@ -64,6 +64,8 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE INDEX audit_ts ON audit (ts)",
     "CREATE TABLE team_budgets (team TEXT PRIMARY KEY, budget_usd DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE deployment (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "ALTER TABLE audit ADD COLUMN action TEXT",
+    "ALTER TABLE audit ADD COLUMN pseudonymized TEXT",
 )
 
 

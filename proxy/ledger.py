@@ -26,7 +26,8 @@ _LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstrea
            "reference_cost_usd, saved_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT (id) DO NOTHING")
 _AUDIT = ("INSERT INTO audit (id, ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-          "status, error, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING")
+          "status, error, cost_usd, action, pseudonymized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+          "ON CONFLICT (id) DO NOTHING")
 BATCH = 500
 
 
@@ -42,6 +43,8 @@ class Record:
     rules: tuple[str, ...] = ()
     entities: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    action: str | None = None  # the policy's action: cloud, onprem, redact or block
+    pseudonymized: dict[str, int] = field(default_factory=dict)  # values replaced, by entity type
     upstream_model: str | None = None
     cache: str = "bypass"
     usage: Usage | None = None  # None: nothing was billed (an error before any upstream answered)
@@ -61,7 +64,7 @@ class Record:
         rules = f",{','.join(self.rules)}," if self.rules else ""
         return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.policy_version,
                 self.route, rules, json.dumps(self.entities, sort_keys=True), self.status, self.error,
-                self.costs.cost if self.costs else 0.0)
+                self.costs.cost if self.costs else 0.0, self.action, json.dumps(self.pseudonymized, sort_keys=True))
 
 
 def _iso(ts: datetime) -> str:
@@ -172,9 +175,11 @@ def audit(db: Database, *, team: str | None = None, rule: str | None = None, rou
         where += (" AND " if where else " WHERE ") + "rules LIKE ?"
         params.append(f"%,{rule},%")
     rows = db.fetchall("SELECT ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-                       f"status, error, cost_usd FROM audit{where} ORDER BY ts LIMIT {int(limit)}", params)
+                       f"status, error, cost_usd, action, pseudonymized FROM audit{where} ORDER BY ts "
+                       f"LIMIT {int(limit)}", params)
     return [{"ts": r[0], "request_id": r[1], "team": r[2], "key_id": r[3], "model": r[4], "policy_version": r[5],
-             "route": r[6], "rules": [x for x in r[7].split(",") if x], "entities": json.loads(r[8]),
+             "route": r[6], "action": r[12], "rules": [x for x in r[7].split(",") if x],
+             "entities": json.loads(r[8]), "pseudonymized": json.loads(r[13] or "{}"),
              "status": r[9], "error": r[10], "cost_usd": r[11]} for r in rows]
 
 

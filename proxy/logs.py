@@ -42,6 +42,7 @@ def request(outcome: Any) -> None:
           team=outcome.principal.team if outcome.principal else None,
           key_id=outcome.principal.key_id if outcome.principal else None,
           model=outcome.model, stream=outcome.stream, route=outcome.route,
+          action=decision.action if decision else None,
           rules=list(decision.rules) if decision else [],
           entities=entity_counts(decision), policy_version=decision.policy_version if decision else None,
           upstream_model=outcome.upstream_model, status=outcome.status, error=outcome.error, cache=outcome.cache,

@@ -12,26 +12,20 @@ receive another request's values; text the model invented is left as it is.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import hmac
 import json
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Any, Iterable
+
+from .extract import texts
+from .routing import Finding
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]{0,39})_([0-9A-F]{6,16})\]")
 _MAX_LEN = 1 + 40 + 1 + 16 + 1
-
-
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A value to pseudonymize: where it is (a text field's path and offsets) and its type."""
-
-    path: str
-    start: int
-    end: int
-    entity_type: str
 
 
 class Pseudonymizer:
@@ -44,10 +38,10 @@ class Pseudonymizer:
         kind = re.sub(r"[^A-Z0-9_]", "_", entity_type.upper())[:40] or "VALUE"
         return f"[{kind}_{digest[:digits].upper()}]"
 
-    def redact(self, body: dict[str, Any], spans: Iterable[Span]) -> tuple[dict[str, Any], dict[str, str]]:
-        """A copy of `body` with each span replaced by its placeholder, and the mapping
-        placeholder → value. Raises `KeyError` for a span it cannot place (fail closed)."""
-        by_path: dict[str, list[Span]] = {}
+    def redact(self, body: dict[str, Any], spans: Iterable[Finding]) -> tuple[dict[str, Any], dict[str, str]]:
+        """A copy of `body` with each finding's span replaced by its placeholder, and the
+        mapping placeholder → value. Raises `KeyError` for a span it cannot place."""
+        by_path: dict[str, list[Finding]] = {}
         for span in spans:
             by_path.setdefault(span.path, []).append(span)
         redacted = json.loads(json.dumps(body))  # a deep copy: the client's body stays as sent
@@ -81,13 +75,13 @@ def _same(a: str, b: str) -> bool:
     return norm(a) == norm(b)
 
 
-def _outermost(spans: list[Span]) -> list[Span]:
+def _outermost(spans: list[Finding]) -> list[Finding]:
     """Sorted, with spans inside an earlier, longer one dropped (it covers them)."""
-    kept: list[Span] = []
+    kept: list[Finding] = []
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if kept and span.start < kept[-1].end:
             if span.end > kept[-1].end:  # overlapping: widen to cover both
-                kept[-1] = Span(span.path, kept[-1].start, span.end, kept[-1].entity_type)
+                kept[-1] = dataclasses.replace(kept[-1], end=span.end)
             continue
         kept.append(span)
     return kept
@@ -167,3 +161,89 @@ def _pending_start(text: str) -> int:
             return start
         start = text.rfind("[", max(len(text) - _MAX_LEN, 0), start)
     return len(text)
+
+
+def still_present(body: dict[str, Any], mapping: dict[str, str]) -> bool:
+    """Whether a pseudonymized value still shows in the request in another form: the same
+    letters in another case or spacing, or, for a name, one of its words of four letters
+    or more (a first name alone, say). Then the request must not go to the cloud."""
+    sent = " ".join(f.text for f in texts(body)).casefold()
+    compact = "".join(sent.split())
+    for tag, value in mapping.items():
+        words = {value.casefold(), "".join(value.casefold().split())}
+        if tag.startswith("[PERSON_"):
+            words |= {w for w in re.split(r"[\s\-']+", value.casefold()) if len(w) >= 4}
+        if any(w and (w in sent or w in compact) for w in words):
+            return True
+    return False
+
+
+class AnswerRestorer:
+    """Restores the values in everything a client receives: `content`, `reasoning_content`
+    and tool-call arguments of every choice, in a whole completion or chunk by chunk."""
+
+    _FIELDS = ("content", "reasoning_content")
+
+    def __init__(self, mapping: dict[str, str]) -> None:
+        self._mapping = mapping
+        self._streams: dict[tuple[int, str, int], Restorer] = {}
+
+    def completion(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A restored copy; `data` itself keeps its placeholders (for the cache)."""
+        data = copy.deepcopy(data)
+        for choice in data.get("choices") or ():
+            message = choice.get("message") or {}
+            for name in self._FIELDS:
+                if isinstance(message.get(name), str):
+                    message[name] = Restorer(self._mapping).restore(message[name])
+            for call in message.get("tool_calls") or ():
+                function = call.get("function") or {}
+                if isinstance(function.get("arguments"), str):
+                    function["arguments"] = Restorer(self._mapping, json_escaped=True).restore(function["arguments"])
+        return data
+
+    def chunk(self, data: dict[str, Any]) -> None:
+        """Restores one chunk in place; a choice's last chunk carries what was held back."""
+        for choice in data.get("choices") or ():
+            index, delta = choice.get("index", 0), choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            for name in self._FIELDS:
+                if isinstance(delta.get(name), str):
+                    delta[name] = self._stream(index, name, 0).feed(delta[name])
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") or {}
+                if isinstance(function.get("arguments"), str):
+                    function["arguments"] = self._stream(index, "tool", call.get("index", 0)).feed(
+                        function["arguments"])
+            if choice.get("finish_reason") is not None:
+                self._flush(index, delta)
+
+    def rest(self) -> list[dict[str, Any]]:
+        """Deltas for what is still held back, for a stream that ended without finishing."""
+        deltas: list[dict[str, Any]] = []
+        for index in sorted({k[0] for k in self._streams}):
+            delta: dict[str, Any] = {}
+            self._flush(index, delta)
+            if delta:
+                deltas.append({"index": index, "delta": delta})
+        return deltas
+
+    def _stream(self, index: int, name: str, sub: int) -> Restorer:
+        key = (index, name, sub)
+        if key not in self._streams:
+            self._streams[key] = Restorer(self._mapping, json_escaped=name == "tool")
+        return self._streams[key]
+
+    def _flush(self, index: int, delta: dict[str, Any]) -> None:
+        for (i, name, sub), restorer in list(self._streams.items()):
+            if i != index:
+                continue
+            rest = restorer.flush()
+            del self._streams[(i, name, sub)]
+            if not rest:
+                continue
+            if name == "tool":
+                delta.setdefault("tool_calls", []).append({"index": sub, "function": {"arguments": rest}})
+            else:
+                delta[name] = (delta.get(name) or "") + rest

@@ -47,6 +47,7 @@ class Decision:
     policy_version: str = ""
     action: str = ""  # the policy's action (cloud|onprem|redact|block); "" for routers without one
     entity_counts: Mapping[str, int] = field(default_factory=dict)  # for the audit record
+    redact: tuple[Finding, ...] = ()  # with action `redact`: the values to pseudonymize
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "action": self.action or self.route, "rules": list(self.rules),

@@ -37,6 +37,8 @@ class Fake:
     keepalives: int = 0  # `: keep-alive` comments before the first chunk
     delay_s: float = 0.0  # before answering at all
     hang_after: int | None = None  # stream this many chunks, then wait until disconnected
+    echo: bool = False  # answer with the users' messages quoted back (in reasoning, content, tool args)
+    cuts: list[int] | None = None  # stream the content cut at these positions (default: by word)
     errors: deque = field(default_factory=deque)  # (status, message, headers) for the next requests
     received: list[dict[str, Any]] = field(default_factory=list)
     reported: list[dict[str, Any]] = field(default_factory=list)  # the usage of each answer sent
@@ -46,7 +48,7 @@ class Fake:
     def reset(self) -> None:
         with self.lock:
             self.style, self.usage_style, self.keepalives, self.delay_s = "deepseek", "deepseek", 0, 0.0
-            self.hang_after = None
+            self.hang_after, self.echo, self.cuts = None, False, None
             self.errors.clear()
             self.received.clear()
             self.reported.clear()
@@ -111,15 +113,33 @@ def _usage(fake: Fake, body: dict[str, Any], reasoning: str, answer: str) -> dic
     return usage
 
 
+def _said(body: dict[str, Any]) -> str:
+    """Everything the users said, as text: what an echoing model repeats back."""
+    said = []
+    for m in body["messages"]:
+        if m.get("role") == "user":
+            content = m.get("content")
+            said += [content] if isinstance(content, str) else [p.get("text", "") for p in content or ()]
+    return " | ".join(said)
+
+
 def _parts(fake: Fake, body: dict[str, Any]) -> tuple[str, str, bool]:
     reasoning = REASONING if _reasoner(body) else ""
     wants_tool = bool(body.get("tools")) and body.get("tool_choice") != "none"
-    return reasoning, "" if wants_tool else ANSWER, wants_tool
+    answer = ANSWER
+    if fake.echo:
+        reasoning = f"The user wrote: {_said(body)}" if reasoning else ""
+        answer = f"You said: {_said(body)}"
+    return reasoning, "" if wants_tool else answer, wants_tool
 
 
-def _tool_call(body: dict[str, Any]) -> dict[str, Any]:
+def _tool_args(fake: Fake, body: dict[str, Any]) -> str:
+    return json.dumps({"said": _said(body)}, ensure_ascii=False) if fake.echo else TOOL_ARGS
+
+
+def _tool_call(fake: Fake, body: dict[str, Any]) -> dict[str, Any]:
     return {"id": "call_0", "type": "function",
-            "function": {"name": body["tools"][0]["function"]["name"], "arguments": TOOL_ARGS}}
+            "function": {"name": body["tools"][0]["function"]["name"], "arguments": _tool_args(fake, body)}}
 
 
 def _completion(fake: Fake, body: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +154,7 @@ def _completion(fake: Fake, body: dict[str, Any]) -> dict[str, Any]:
         else:
             message["reasoning_content"] = reasoning or None
         if wants_tool:
-            message["tool_calls"] = [_tool_call(body)]
+            message["tool_calls"] = [_tool_call(fake, body)]
         choices.append({"index": i, "message": message, "logprobs": None,
                         "finish_reason": "tool_calls" if wants_tool else "stop"})
     return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
@@ -163,14 +183,16 @@ async def _stream(fake: Fake, body: dict[str, Any]) -> AsyncIterator[bytes]:
         deltas.append({field_name: piece} if field_name else {"content": piece})
     if reasoning and not field_name:
         deltas += [{"content": "\n</thi"}, {"content": "nk>\n\n"}]  # the tag split across chunks
-    for piece in _pieces(answer) if answer else []:
+    pieces = _pieces(answer) if fake.cuts is None else [
+        answer[a:b] for a, b in zip([0, *fake.cuts], [*fake.cuts, len(answer)])]
+    for piece in pieces if answer else []:
         deltas.append({"content": piece})
     if wants_tool:
-        call = _tool_call(body)
+        call, args = _tool_call(fake, body), _tool_args(fake, body)
         deltas.append({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
                                        "function": {"name": call["function"]["name"], "arguments": ""}}]})
-        for k in range(0, len(TOOL_ARGS), 7):
-            deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": TOOL_ARGS[k:k + 7]}}]})
+        for k in range(0, len(args), 7):
+            deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": args[k:k + 7]}}]})
     try:
         for _ in range(fake.keepalives):
             yield b": keep-alive\n\n"

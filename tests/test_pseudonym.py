@@ -6,7 +6,8 @@ import random
 
 from hypothesis import given, settings, strategies as st
 
-from proxy.pseudonym import PLACEHOLDER, Pseudonymizer, Restorer, Span
+from proxy.pseudonym import PLACEHOLDER, Pseudonymizer, Restorer
+from proxy.routing import Finding
 
 P = Pseudonymizer(b"k" * 32, "team-a")
 
@@ -26,12 +27,11 @@ def test_redact_every_path_and_restore():
             "name": "mail", "arguments": json.dumps({"to": "marie@corp.fr", "name": "Marie Dupont"})}}]},
         {"role": "user", "content": [{"type": "text", "text": "Also cc Marie Dupont"}]}]}
     args = body["messages"][1]["tool_calls"][0]["function"]["arguments"]
-    spans = [Span("messages[0].content", 9, 21, "PERSON"), Span("messages[0].content", 25, 38, "EMAIL_ADDRESS"),
-             Span("messages[1].tool_calls[0].function.arguments", args.index("marie@"), args.index("marie@") + 13,
-                  "EMAIL_ADDRESS"),
-             Span("messages[1].tool_calls[0].function.arguments", args.index("Marie"), args.index("Marie") + 12,
-                  "PERSON"),
-             Span("messages[2].content[0].text", 8, 20, "PERSON")]
+    where = "messages[1].tool_calls[0].function.arguments"
+    spans = [_found("PERSON", "messages[0].content", 9, 21), _found("EMAIL_ADDRESS", "messages[0].content", 25, 38),
+             _found("EMAIL_ADDRESS", where, args.index("marie@"), args.index("marie@") + 13),
+             _found("PERSON", where, args.index("Marie"), args.index("Marie") + 12),
+             _found("PERSON", "messages[2].content[0].text", 8, 20)]
     redacted, mapping = P.redact(body, spans)
     text = json.dumps(redacted)
     assert "Marie" not in text and "marie@" not in text
@@ -40,6 +40,10 @@ def test_redact_every_path_and_restore():
     assert mapping == {person: "Marie Dupont", P.placeholder("EMAIL_ADDRESS", "marie@corp.fr"): "marie@corp.fr"}
     assert body["messages"][0]["content"].startswith("Write to Marie")  # the client's body is untouched
     assert Restorer(mapping).restore(redacted["messages"][0]["content"]) == body["messages"][0]["content"]
+
+
+def _found(entity: str, path: str, start: int, end: int) -> Finding:
+    return Finding(entity, path, start, end, 1.0, "test")
 
 
 def test_json_escaped_restoration():

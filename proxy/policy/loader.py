@@ -126,6 +126,8 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
             problems.append(at.problem(("detectors", "custom", i), "a custom recognizer needs `patterns` or `words`"))
         for j, rx in _items(spec.get("patterns"), dicts=False):
             check_regex(rx, ("detectors", "custom", i, "patterns", j))
+    for k, entity in _items(raw.get("redactable"), dicts=False):
+        check_entity(entity, ("redactable", k))
     seen: dict[Any, int] = {}
     for i, rule in _items(raw.get("rules")):
         rule_id = rule.get("id")
@@ -141,6 +143,8 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
                 check_entity(entity, ("rules", i, "when", "entities", j, "type") + ((k,) if k is not None else ()))
         for j, rx in _items(when.get("patterns"), dicts=False):
             check_regex(rx, ("rules", i, "when", "patterns", j))
+        for k, entity in _items(rule.get("redactable"), dicts=False):
+            check_entity(entity, ("rules", i, "redactable", k))
         if rule.get("action") == "block" and not rule.get("message"):
             problems.append(at.problem(("rules", i, "action"), "a `block` rule needs a `message` telling the user why"))
     return problems

@@ -15,7 +15,8 @@ from ..routing import BLOCKED, CLOUD, ONPREM, Decision, Finding, RouteContext
 from ..inspect import DetectorSettings, CustomSpec
 from .schema import PRECEDENCE, Policy, Rule
 
-ROUTE_OF = {"cloud": CLOUD, "redact": ONPREM, "onprem": ONPREM, "block": BLOCKED}  # redact: next issue
+# `redact` goes to the cloud with the values replaced by placeholders (see proxy/pseudonym.py).
+ROUTE_OF = {"cloud": CLOUD, "redact": CLOUD, "onprem": ONPREM, "block": BLOCKED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +46,28 @@ class CompiledPolicy:
         action = max((r.action for r in matched), key=PRECEDENCE.__getitem__, default=self.policy.default)
         winner = next((r for r in matched if r.action == action), None)
         message = winner.message if winner and winner.message else _default_message(action, winner)
+        redact: tuple[Finding, ...] = ()
+        if action == "redact":
+            redact, kept_back = self._redactable([r for r in matched if r.action == "redact"], kept)
+            if kept_back:
+                action = "onprem"
+                message = f"{', '.join(sorted(kept_back))} may not be pseudonymized: answered on-prem"
         return Decision(ROUTE_OF[action], rules=tuple(r.id for r in matched), message=message,
                         findings=kept, policy_version=self.version, action=action,
-                        entity_counts=dict(Counter(f.entity_type for f in kept)))
+                        entity_counts=dict(Counter(f.entity_type for f in kept)), redact=redact)
+
+    def _redactable(self, rules: list[Rule], findings: Sequence[Finding]) -> tuple[tuple[Finding, ...], set[str]]:
+        """The findings to pseudonymize, and the types the redact rules matched but may not
+        pseudonymize (or that sit where no placeholder can go, such as an object key)."""
+        allowed: set[str] = set()
+        governed: set[str] = set()
+        for rule in rules:
+            allowed |= set(rule.redactable if rule.redactable is not None else self.policy.redactable)
+            governed |= {t for c in rule.when.entities for t in c.types}
+        redact = tuple(f for f in findings if f.entity_type in allowed)
+        kept_back = {f.entity_type for f in findings if f.entity_type in governed and f.entity_type not in allowed}
+        kept_back |= {f.entity_type for f in redact if "#" in f.path}
+        return redact, kept_back
 
     def _matches(self, rule: Rule, findings: Sequence[Finding], fields: Sequence[TextField],
                  ctx: RouteContext) -> bool:

@@ -40,6 +40,10 @@ class Rule(_Strict):
     when: Conditions
     action: Action
     message: str | None = None
+    # For `redact`: the entity types this rule lets through pseudonymized (default: the
+    # policy's `redactable`). A type the rule matches but may not pseudonymize keeps the
+    # request on-prem.
+    redactable: list[str] | None = None
 
 
 class CustomRecognizer(_Strict):
@@ -63,4 +67,6 @@ class Policy(_Strict):
     name: str = ""
     default: Action = "cloud"
     detectors: Detectors = Detectors()
+    # Entity types that `redact` rules may replace by placeholders for the cloud.
+    redactable: list[str] = []
     rules: list[Rule] = []

@@ -84,7 +84,9 @@ async def test_entity_conditions_min_score_and_min_count(make_router):
     one = await decide(router, "Write to a.b@proton.me")
     assert one.route == "cloud"  # one address: below min_count
     two = await decide(router, "Write to a.b@proton.me and c.d@proton.me")
-    assert two.rules == ("many-emails",) and two.action == "redact" and two.route == "onprem"
+    # A redact rule whose types the policy does not list as `redactable` keeps the request on-prem.
+    assert two.rules == ("many-emails",) and two.action == "onprem" and two.route == "onprem"
+    assert two.message == "EMAIL_ADDRESS may not be pseudonymized: answered on-prem" and not two.redact
     weak = await decide(router, "Please send the report to Wei Zhang before Friday.")  # model: 0.7 < 0.8
     assert "people" not in weak.rules
 

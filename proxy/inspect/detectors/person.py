@@ -46,6 +46,26 @@ _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", 
 _SINGLE_NAME_CUES = re.compile(r"(?i)(?:\bnamed|\bcalled|s['’]appelle|\bnomm[ée]e?|\bpr[ée]nomm[ée]e?|"
                                r"\bdear|\bcher|\bch[èe]re|\bbonjour|\bhello|\bhi|\bmerci|\bthanks)\s*$")
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
+# Words after which a run of capitalised words opened by a non-dictionary word is someone's
+# name ("a note for Fabrice Bernard", « écrire à Fabrice Bernard »), even when the small
+# model misses it.
+# Last words of organisations and products, which a name never ends with.
+_ORG_WORDS = frozenset({
+    "analytics", "mobility", "mobilité", "robotics", "systems", "systèmes", "software", "digital", "data",
+    "media", "médias", "energy", "énergie", "energies", "énergies", "capital", "ventures", "networks",
+    "network", "réseaux", "security", "sécurité", "cloud", "tech", "technology", "technologie",
+    "logistics", "logistique", "consulting", "finance", "financial", "bank", "insurance", "assurance",
+    "assurances", "pharma", "health", "santé", "studios", "lab", "games", "foods", "motors", "airlines",
+    "airways", "transport", "transports", "immobilier", "innovation", "innovations", "design", "marketing",
+    "platform", "platforms", "plateforme", "atlas", "ai", "ia", "bio", "biotech", "medical",
+    "médical", "telecom", "télécom", "télécoms", "retail", "distribution", "industrie", "engineering",
+    "ingénierie", "automation", "automotive", "electronics", "électronique", "foundation", "fondation",
+})
+_CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
+_PERSON_CONTEXT = re.compile(
+    r"(?i)(?:\b(?:for|to|with|from|by|cc|dear|hi|hello|thank|thanks|congratulate|invite|call|e-?mail|"
+    r"contact|ask|tell|remind|meet|met|pour|avec|de|par|chez|contacter|appeler|écrire|remercier|"
+    r"inviter|rappeler|bonjour|cher|chère)|(?<![\w])à)\s+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +139,11 @@ class PersonDetector:
                 run = run[1:]
             else:
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
+        # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
+        if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
+                and not any(_CAMEL.search(t.text) for t in run)
+                and _PERSON_CONTEXT.search(text[max(0, run[0].start - 16):run[0].start])):
+            return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         if len(run) >= 2 or (len(run) == 1 and _SINGLE_NAME_CUES.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
         return None, []

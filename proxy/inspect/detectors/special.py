@@ -15,6 +15,7 @@ from typing import Iterator
 import yaml
 
 from ..hit import Hit
+from .person import _is_given_name
 
 _SUBJECTS = {
     "en": r"i|i['’]m|i['’]ve|we|he|she|they|(?:my|his|her|our|their) \w+|patients?|employees?|colleagues?|"
@@ -35,6 +36,10 @@ _ABOUT_SOMEONE = {lang: re.compile(
     rf"|(?:^|[^\w'’])(?:{_SUBJECTS[lang]})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{_VERBS[lang]})\b[^.!?\n]{{0,40}}$)")
     for lang in _SUBJECTS}
 _SENTENCE_START = re.compile(r"[.!?\n][^.!?\n]*$")
+# Someone named as the subject: "Marie Dupont has diabetes", « Paul est en arrêt maladie ».
+_NAMED_SUBJECT = {lang: re.compile(
+    rf"(?:^|[^\w'’])([A-ZÀ-Ý][\wÀ-ÿ'’-]+)(?:\s+[A-ZÀ-Ý][\wÀ-ÿ'’-]+){{0,2}}\s+(?:[\w'’-]+\s+){{0,3}}?"
+    rf"(?i:{_VERBS[lang]})\b[^.!?\n]{{0,40}}$") for lang in _VERBS}
 
 
 @lru_cache(maxsize=1)
@@ -56,5 +61,11 @@ class SpecialCategoryDetector:
                 cut = _SENTENCE_START.search(before)
                 if cut:
                     before = before[cut.start() + 1:]
-                if _ABOUT_SOMEONE.get(lang, _ABOUT_SOMEONE["en"]).search(before):
+                if _ABOUT_SOMEONE.get(lang, _ABOUT_SOMEONE["en"]).search(before) or _named(before, lang):
                     yield Hit(entity, m.start(), m.end(), 0.8, f"special.{entity.lower()}")
+
+
+def _named(before: str, lang: str) -> bool:
+    """A given name opens the subject of the sentence the term is in."""
+    m = _NAMED_SUBJECT.get(lang, _NAMED_SUBJECT["en"]).search(before)
+    return bool(m) and _is_given_name(m.group(1))
