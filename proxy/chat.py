@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Mapping
@@ -27,7 +26,7 @@ from .limits import Limits, Reservation
 from .metrics import Metrics
 from .normalize import Normalizer
 from .prices import Costs, Pricing, Usage
-from .pseudonym import PLACEHOLDER, AnswerRestorer, Pseudonymizer, still_present
+from .pseudonym import AnswerRestorer, Pseudonymizer, counts, pseudonymize
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
 from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
@@ -95,29 +94,17 @@ class ChatService:
 
     async def prepare(self, req: ChatRequest, principal: Principal,
                       headers: Mapping[str, str]) -> tuple[Decision, Redaction | None]:
-        """The decision and, for `redact`, the pseudonymized request. A pseudonymization that
-        cannot be verified (a value left in another spelling, a second scan that still finds
-        something) turns the decision into on-prem: fail closed."""
+        """The decision and, for `redact`, the pseudonymized request (see `pseudonymize`)."""
         decision = await self.decide(req, principal, headers)
-        if decision.action != "redact" or decision.route != CLOUD:
+
+        async def redecide(body: dict[str, Any]) -> Decision:
+            return await self.decide(dataclasses.replace(req, body=body), principal, headers)
+
+        decision, done = await pseudonymize(decision, req.body, Pseudonymizer(self._secret, principal.team), redecide)
+        if done is None:
             return decision, None
-
-        def unsafe(why: str) -> tuple[Decision, None]:
-            return dataclasses.replace(decision, route=ONPREM, action=ONPREM, rules=decision.rules + (why,),
-                                       message="the pseudonymized request could not be verified: answered on-prem"), None
-
-        try:
-            body, mapping = Pseudonymizer(self._secret, principal.team).redact(req.body, decision.redact)
-        except KeyError:
-            return unsafe("redact-unplaceable")
-        if still_present(body, mapping):
-            return unsafe("redact-value-left")
-        redacted = dataclasses.replace(req, body=body)
-        second = await self.decide(redacted, principal, headers)
-        if second.route != CLOUD or second.redact:
-            return unsafe("redact-second-scan")
-        counts = Counter(PLACEHOLDER.fullmatch(tag).group(1) for tag in mapping)
-        return decision, Redaction(redacted, mapping, dict(counts))
+        body, mapping = done
+        return decision, Redaction(dataclasses.replace(req, body=body), mapping, counts(mapping))
 
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        outcome: Outcome) -> Response:

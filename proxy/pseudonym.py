@@ -19,10 +19,10 @@ import hmac
 import json
 import re
 import unicodedata
-from typing import Any, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from .extract import texts
-from .routing import Finding
+from .routing import CLOUD, ONPREM, Decision, Finding
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]{0,39})_([0-9A-F]{6,16})\]")
 _MAX_LEN = 1 + 40 + 1 + 16 + 1
@@ -161,6 +161,40 @@ def _pending_start(text: str) -> int:
             return start
         start = text.rfind("[", max(len(text) - _MAX_LEN, 0), start)
     return len(text)
+
+
+async def pseudonymize(decision: Decision, body: dict[str, Any], pseudonymizer: Pseudonymizer,
+                       redecide: Callable[[dict[str, Any]], Awaitable[Decision]]
+                       ) -> tuple[Decision, tuple[dict[str, Any], dict[str, str]] | None]:
+    """For a `redact` decision: the pseudonymized body and its mapping, checked twice.
+    A value left in another form, or a second scan (`redecide`) that still finds something
+    to hide, turns the decision into on-prem instead: fail closed."""
+    if decision.action != "redact" or decision.route != CLOUD:
+        return decision, None
+
+    def unsafe(why: str) -> tuple[Decision, None]:
+        return dataclasses.replace(decision, route=ONPREM, action=ONPREM, rules=decision.rules + (why,),
+                                   message="the pseudonymized request could not be verified: answered on-prem"), None
+
+    try:
+        redacted, mapping = pseudonymizer.redact(body, decision.redact)
+    except KeyError:
+        return unsafe("redact-unplaceable")
+    if still_present(redacted, mapping):
+        return unsafe("redact-value-left")
+    second = await redecide(redacted)
+    if second.route != CLOUD or second.redact:
+        return unsafe("redact-second-scan")
+    return decision, (redacted, mapping)
+
+
+def counts(mapping: dict[str, str]) -> dict[str, int]:
+    """Pseudonymized values by entity type."""
+    found: dict[str, int] = {}
+    for tag in mapping:
+        kind = PLACEHOLDER.fullmatch(tag).group(1)  # type: ignore[union-attr]  # our own tags
+        found[kind] = found.get(kind, 0) + 1
+    return found
 
 
 def still_present(body: dict[str, Any], mapping: dict[str, str]) -> bool:

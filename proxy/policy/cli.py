@@ -9,12 +9,14 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ..pseudonym import Pseudonymizer, pseudonymize
 from ..routing import Decision, RouteContext
 from .loader import PolicyError, load_policy
 from .router import PolicyRouter
@@ -119,11 +121,26 @@ def explain_command(args: argparse.Namespace) -> int:
         print(exc)
         return 1
     body = {"model": args.model, "messages": [{"role": "user", "content": args.text}]}
-    decision = asyncio.run(router.decide(body, RouteContext(args.team, args.model)))
+    ctx = RouteContext(args.team, args.model)
+
+    async def run() -> tuple[Decision, Any]:
+        # The gateway's placeholders use its secret; without R1GATE_SECRET they differ here,
+        # but they stand in the same places.
+        secret = (os.environ.get("R1GATE_SECRET") or secrets.token_hex(16)).encode()
+        decision = await router.decide(body, ctx)
+        return await pseudonymize(decision, body, Pseudonymizer(secret, args.team),
+                                  lambda redacted: router.decide(redacted, ctx))
+
+    decision, redaction = asyncio.run(run())
+    explained = decision.as_dict()
+    if redaction is not None:
+        explained["cloud_request"] = redaction[0]
     if args.json:
-        print(json.dumps(decision.as_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(explained, indent=2, ensure_ascii=False))
     else:
         _print_decision(decision)
+        if redaction is not None:
+            print(f"the cloud receives: {redaction[0]['messages'][0]['content']}")
     return 0
 
 
