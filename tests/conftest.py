@@ -185,6 +185,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_healthy(base: str, proc: subprocess.Popen) -> None:
+    """Returns once `r1gate serve` at `base` answers /healthz; fails if the process died."""
+    import httpx
+
+    for _ in range(600):  # each try waits on the process for a moment, so this is bounded in time
+        try:
+            if httpx.get(f"{base}/healthz", timeout=0.1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            try:
+                proc.wait(timeout=0.05)  # returns early only if it died
+                raise AssertionError(f"r1gate serve exited: {proc.stderr.read() if proc.stderr else ''}")
+            except subprocess.TimeoutExpired:
+                pass
+    raise AssertionError("r1gate serve did not come up")
+
+
 @pytest.fixture
 def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
     """Every line the gateway logged during the test, formatted as in production."""

@@ -14,7 +14,7 @@ import pytest
 
 from proxy.db import Database
 from proxy.keys import KeyStore
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_healthy
 from tests.fake_deepseek import ANSWER
 
 R1GATE = [sys.executable, "-m", "proxy.cli"]
@@ -99,7 +99,7 @@ def test_serve_with_workers_talks_only_to_its_upstreams(tmp_path, cloud, onprem)
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(base, proc)
+        wait_healthy(base, proc)
         client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
         assert client.chat.completions.create(model="deepseek-chat", messages=[
             {"role": "user", "content": "hello"}]).choices[0].message.content == ANSWER
@@ -145,18 +145,3 @@ def test_keys_on_postgresql(make_gateway):
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
-
-
-def _wait_until_up(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):  # each try waits for a connection, so this is bounded by time too
-        if proc.poll() is not None:
-            raise AssertionError(f"r1gate serve exited: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=0.1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            try:
-                proc.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                pass
-    raise AssertionError("r1gate serve did not come up")

@@ -18,7 +18,7 @@ from proxy import ledger
 from proxy.config import ModelSettings, OnpremCost, ReferencePrice
 from proxy.keys import KeyStore
 from proxy.prices import PriceTable, Pricing, Usage
-from tests.conftest import CLOUD_KEY, free_port
+from tests.conftest import CLOUD_KEY, free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 Q = [{"role": "user", "content": "Name a prime number."}]
@@ -121,7 +121,7 @@ def test_budget_race_two_gateway_processes(tmp_path, redis_server, cloud):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
     try:
         for p, proc in zip(ports, procs):
-            _wait_ready(f"http://127.0.0.1:{p}", proc)
+            wait_healthy(f"http://127.0.0.1:{p}", proc)
 
         async def race() -> list[int]:
             async with httpx.AsyncClient(timeout=30) as client:
@@ -182,20 +182,6 @@ def test_metrics_scrape(gateway, cloud):
     assert samples[("r1gate_cache_requests_total", (("result", "hit"),))] == 1
     assert samples[("r1gate_cost_usd_total", (("route", "cloud"), ("team", "team-a")))] > 0
     assert samples[("r1gate_in_flight", ())] == 0
-
-
-def _wait_ready(base: str, proc: subprocess.Popen) -> None:
-    for _ in range(600):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=0.1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            try:
-                proc.wait(timeout=0.05)  # returns early only if it died
-                raise AssertionError("r1gate serve exited")
-            except subprocess.TimeoutExpired:
-                pass
-    raise AssertionError("r1gate serve did not come up")
 
 
 @pytest.fixture
