@@ -145,6 +145,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return holder["gw"]
 
     async def chat_completions(request: Request, outcome: Outcome) -> Response:
+        gw().metrics.in_flight.inc()  # finish_chat takes it back, whatever happens
         principal = outcome.principal = await gw().authenticate(request)
         raw = await _read_body(request, settings.max_body_bytes)
         req = parse_chat(parse_json(raw), settings.models, len(raw))
@@ -202,6 +203,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return _error_response(error, _request_id(request))
 
     async def finish_chat(outcome: Outcome) -> None:
+        gw().metrics.in_flight.dec()
         await gw().chat.finish(outcome)
 
     async def log_only(outcome: Outcome) -> None:

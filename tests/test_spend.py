@@ -182,6 +182,11 @@ def test_metrics_scrape(gateway, cloud):
     assert samples[("r1gate_cache_requests_total", (("result", "hit"),))] == 1
     assert samples[("r1gate_cost_usd_total", (("route", "cloud"), ("team", "team-a")))] > 0
     assert samples[("r1gate_in_flight", ())] == 0
+    cloud.hang_after = 2  # a stream that stays open
+    with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers={"authorization": f"Bearer {gateway.key}"},
+                      json={"model": "deepseek-chat", "messages": Q, "stream": True}) as r:
+        next(r.iter_lines())
+        assert "r1gate_in_flight 1.0" in httpx.get(f"{gateway.url}/metrics").text
 
 
 @pytest.fixture
