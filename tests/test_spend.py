@@ -185,7 +185,8 @@ def test_metrics_scrape(gateway, cloud):
     cloud.hang_after = 2  # a stream that stays open
     with httpx.stream("POST", f"{gateway.url}/v1/chat/completions", headers={"authorization": f"Bearer {gateway.key}"},
                       json={"model": "deepseek-chat", "messages": Q, "stream": True}) as r:
-        next(r.iter_lines())
+        lines = r.iter_lines()  # kept: a dropped line iterator closes the response
+        assert next(lines).startswith("data: ")
         assert "r1gate_in_flight 1.0" in httpx.get(f"{gateway.url}/metrics").text
 
 
