@@ -23,12 +23,16 @@ _TITLES = frozenset({
     "m.", "mme", "mme.", "mlle", "mlle.", "me", "maître", "docteur", "monsieur", "madame",
     "mademoiselle", "pr", "pr.", "professeur", "dame", "lady", "lord",
 })
-_LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|SA|S\.A\.|SAS|S\.A\.S\.|"
-                r"SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SE|BV|B\.V\.|NV|N\.V\.|SpA|S\.p\.A\.|Srl|S\.r\.l\.|"
-                r"Oy|AB|ASA|A/S|Sons|Fils|Frères|Freres|Associés|Associes|Associates|Partners|Group|"
-                r"Groupe|Holding|Consulting|Conseil|Industries|Technologies|Solutions|Services|Brothers|"
-                r"Bros|Company|Compagnie|Cie|Limited|Incorporated|Enterprises|Agency|Agence|Studio|Labs")
-_LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
+_LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|KGaA|OHG|GbR|UG|mbH|e\.\s?G\.|"
+                r"e\.\s?V\.|e\.\s?K\.|SA|S\.A\.|SAS|S\.A\.S\.|SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SCOP|SE|BV|B\.V\.|"
+                r"NV|N\.V\.|VOF|SpA|SPA|S\.p\.A\.|Srl|SRL|S\.r\.l\.|s\.r\.l\.|s\.p\.a\.|S\.n\.c\.|s\.n\.c\.|S\.a\.s\.|"
+                r"s\.a\.s\.|S\.L\.|SL|S\.L\.U\.|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.U\.|S\.A\.T\.|S\.C\.P\.?|S\.C\.|"
+                r"S\.Coop\.?|S\.Com\.?|S\.R\.C\.|Lda|Ltda|S\.A\.R\.L|Oy|AB|ASA|A/S|ApS|sp\. z o\.o\.|s\.c\.|"
+                r"Sons|Fils|Frères|Freres|Figli|Filhos|Hijos|Hnos|Associés|Associes|Associati|Asociados|Associados|"
+                r"Associates|Partners|Group|Groep|Grupo|Gruppo|Gruppe|Groupe|Holding|Consulting|Conseil|Industries|"
+                r"Technologies|Solutions|Services|Brothers|Bros|Company|Compagnie|Cie|Limited|Incorporated|"
+                r"Enterprises|Agency|Agence|Studio|Labs")
+_LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 # Words that open the name of a place or an organisation, not of a person.
 _PLACE_PREFIX = frozenset({
@@ -40,6 +44,12 @@ _PLACE_PREFIX = frozenset({
     "laboratoires", "pharmacie", "université", "university", "lycée", "collège", "école", "institut",
     "institute", "fondation", "foundation", "association", "musée", "museum", "théâtre",
     "club", "studio", "domaine", "château", "café", "brasserie",
+    # places and organisations of neighbouring languages, opening names the same way
+    "bad", "sankt", "são", "santo", "sant", "castel", "castello", "monte", "porto",
+    "puerto", "borgo", "grupo", "gruppo", "groep", "gruppe", "industrias", "industrie",
+    "inversiones", "distribuciones", "construcciones", "consultoría", "tecnologías", "transportes",
+    "comercial", "soluciones", "servicios", "desarrollos", "fábrica", "hermanos", "hnos",
+    "banco", "banca", "farmacia", "hostal", "bodegas", "autohaus", "bäckerei", "stadtwerke",
 })
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
@@ -161,13 +171,19 @@ def _runs(text: str) -> Iterator[list[_Tok]]:
         if word.endswith(".") and word.lower() not in _TITLES:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
-        if run and not (gap == " " or (gap.strip().lower() in _PARTICLES and gap.count("\n") == 0)):
+        if run and not (gap == " " or (gap.count("\n") == 0 and _particles(gap))):
             yield run
             run = []
         run.append(_Tok(start, end, word))
         last_end = end
     if run:
         yield run
+
+
+def _particles(gap: str) -> bool:
+    """Whether the text between two capitalised words is name particles ("van der", "de la")."""
+    words = gap.split()
+    return bool(words) and all(w.lower() in _PARTICLES for w in words)
 
 
 def _surname_like(word: str) -> bool:
