@@ -12,6 +12,14 @@ from typing import Mapping
 
 _PERSON_LABELS = frozenset({"PERSON", "PER"})
 _WINDOW = 400  # characters of context around a run: enough for the model, bounded cost
+# The French tables list infinitives, not the imperatives prompts open with ("Prépare", "Écris"):
+# regular ones are found from their infinitive, these irregular ones are listed.
+_FR_IMPERATIVES = frozenset({
+    "écris", "fais", "réponds", "traduis", "mets", "envoie", "dis", "rends", "prends", "transmets",
+    "joins", "inscris", "décris", "reprends", "refais", "remets", "renvoie", "relis", "lis", "conclus",
+    "produis", "construis", "introduis", "reproduis", "choisis", "établis", "définis", "fournis",
+    "réunis", "remplis", "agis", "finis", "sers", "tiens", "viens", "reviens", "peux", "sois", "aie",
+})
 
 
 class NerModels:
@@ -45,7 +53,12 @@ class NerModels:
         words = self._lexicons.get(lang)
         if words is None:
             words = self._lexicons[lang] = _lexicon(self._names.get(lang) or next(iter(self._names.values())))
-        return word.lower() in words
+        word = word.lower()
+        return word in words or (lang == "fr" and _french_verb_form(word, words))
+
+    def is_common_anywhere(self, word: str) -> bool:
+        """`is_common` in any configured language: prompts mix them ("Compare X et Y")."""
+        return any(self.is_common(word, lang) for lang in self._names)
 
     def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The runs the model labels, whole, as a person: a person entity covering only part of
@@ -75,6 +88,12 @@ def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             spans.append((start, end))
     return spans
+
+
+def _french_verb_form(word: str, words: frozenset[str]) -> bool:
+    """An imperative or present form of a French verb: "prépare" (préparer), "choisis"."""
+    return word in _FR_IMPERATIVES or (word.endswith("e") and word + "r" in words) or (
+        word.endswith("s") and (word[:-1] + "re" in words or word[:-1] + "r" in words))
 
 
 def _lexicon(package: str) -> frozenset[str]:

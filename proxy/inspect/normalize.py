@@ -16,6 +16,10 @@ _INVISIBLE = frozenset("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u
 # `name [at] domain [dot] com`, `name (at) domain (point) fr`, `name arobase domain point fr`.
 _AT = re.compile(r"\s*[\[\(\{<]\s*(?:at|arobase|@)\s*[\]\)\}>]\s*|\s+(?:arobase|at)\s+(?=[\w-]+\s*"
                  r"(?:[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]|\s(?:dot|point)\s))", re.IGNORECASE)
+# Tool-call arguments and tool results are JSON, which most encoders write with `\u00e9` for
+# "é" and `\n` for a line break: a name or a line seen through escapes is not seen at all.
+_JSON_ESCAPE = re.compile(r"\\(?:u(?:d[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|[0-9a-f]{4})|[nrt\"/])", re.IGNORECASE)
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\n", "t": " ", '"': '"', "/": "/"}
 _DOT = re.compile(r"\s*[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]\s*|(?<=@[\w-]{1,63})\s+(?:dot|point)\s+"
                   r"(?=[a-z]{2,24}\b)", re.IGNORECASE)
 
@@ -37,9 +41,18 @@ def normalize(text: str) -> Normalized:
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
+    escapes = {m.start(): m for m in _JSON_ESCAPE.finditer(text)} if "\\" in text else {}
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
+        escape = escapes.get(i)
+        if escape is not None:
+            out = _unescape(escape.group())
+            chars.extend(out)
+            starts.extend([i] * len(out))
+            ends.extend([escape.end()] * len(out))
+            i = escape.end()
+            continue
         if ch in _INVISIBLE:
             i += 1
             continue
@@ -59,6 +72,14 @@ def normalize(text: str) -> Normalized:
         norm, starts, ends = _replace(norm, starts, ends, _AT, "@")
         norm, starts, ends = _replace(norm, starts, ends, _DOT, ".")
     return Normalized(norm, tuple(starts), tuple(ends))
+
+
+def _unescape(escape: str) -> str:
+    if escape[1] not in "uU":
+        return _SIMPLE_ESCAPES[escape[1]]
+    units = [int(escape[i + 2:i + 6], 16) for i in range(0, len(escape), 6)]
+    code = units[0] if len(units) == 1 else 0x10000 + ((units[0] - 0xD800) << 10) + (units[1] - 0xDC00)
+    return unicodedata.normalize("NFKC", chr(code)) if 0xD800 > code or code > 0xDFFF else "\ufffd"
 
 
 def _replace(text: str, starts: list[int], ends: list[int], pattern: re.Pattern,

@@ -497,6 +497,50 @@ add("fr", "tool-call", False, [], messages=[
     {"role": "tool", "tool_call_id": "j1", "content": "{\"total\": 42, \"oldest\": \"PAY-1182\"}"},
     {"role": "user", "content": "Résume la situation pour le point d'équipe."}])
 
+# --- neighbouring EU countries: names, addresses, companies, numbers --------------------------------
+for lang, text, value in [
+    ("en", "Write a short reply to Joost van der Linden, who asked for the slides.", "Joost van der Linden"),
+    ("fr", "Préviens Marieke van den Heuvel que la réunion est annulée.", "Marieke van den Heuvel"),
+    ("en", "Summarize the call with Radka Šimková: wants a discount on the renewal.", "Radka Šimková"),
+    ("fr", "Rédige un mot de bienvenue pour Łucja Zielińska, qui rejoint la compta.", "Łucja Zielińska"),
+    ("en", "Our sales rep Kwesi Boateng closed the Lyon deal; write a shout-out.", "Kwesi Boateng"),
+    ("fr", "Notre stagiaire Maëlys Kervella part vendredi, écris un mot d'au revoir.", "Maëlys Kervella"),
+    ("en", "Best regards,\nTeodor Vasilescu\nPurchasing\n\nProofread the message above.", "Teodor Vasilescu"),
+    ("fr", "Remercie Gwendal Le Bihan pour son aide lors de l'inventaire.", "Gwendal Le Bihan"),
+]:
+    add(lang, "person", True, [value], prompt=text)
+for lang, text, value in [
+    ("fr", "Le fournisseur a déménagé : Via Garibaldi, 27, 10122 Torino. Mets à jour la fiche.", "Via Garibaldi, 27, 10122 Torino"),
+    ("en", "Ship the samples to Calle del Pez 14 Piso 2, 28004 Madrid.", "Calle del Pez 14 Piso 2, 28004 Madrid"),
+    ("en", "Our Lisbon contact lives at Rua das Flores, 58, 1200-195 Lisboa; write a thank-you card.", "Rua das Flores, 58, 1200-195 Lisboa"),
+    ("fr", "Adresse de livraison : Keizersgracht 412, 1016 GC Amsterdam.", "Keizersgracht 412, 1016 GC Amsterdam"),
+]:
+    add(lang, "address", True, [value], prompt=text)
+for lang, text, value in [
+    ("en", "Passport no. K4829175, fill in the visa application for me.", "K4829175"),
+    ("fr", "Le mot de passe du compte de test est Pivoine!2031, prépare la note de passation.", "Pivoine!2031"),
+    ("en", "Tel.: 654 218 937 — add it to the Madrid contact card.", "654 218 937"),
+]:
+    add(lang, "identifier", True, [value], prompt=text)
+add("fr", "in-tool-call", True, ["Hélène Gérard"], messages=[
+    {"role": "user", "content": "Qui suit le dossier Lambert ?"},
+    {"role": "assistant", "content": None, "tool_calls": [{"id": "c4", "type": "function", "function": {
+        "name": "crm_owner", "arguments": json.dumps({"owner": "Hélène Gérard", "since": "2023"})}}]},
+    {"role": "tool", "tool_call_id": "c4", "content": "{\"ok\": true}"},
+    {"role": "user", "content": "Écris-lui un court message."}])
+add("en", "health", True, ["Sinéad Ó Briain"], prompt="Sinéad Ó Briain has been on sick leave since March; plan the handover.")
+for lang, text in [
+    ("en", "Create a SWOT for Hermanos Ortega S.L. entering the Porto market."),
+    ("fr", "Résume le rapport annuel de Ferretti e Figli S.r.l. en cinq points."),
+    ("en", "Draft a partnership email to Brandt & Vogel GbR about the trade fair."),
+    ("fr", "Compare Vandenberghe Groep et Lindholm AB comme fournisseurs."),
+    ("en", "Write a LinkedIn post for the opening of Marques & Associados Lda in Braga."),
+    ("fr", "Organise un déplacement à Castiglione Della Pescaia pour l'équipe."),
+    ("en", "What's the checksum digit of ISBN 978-2-253-00413-7?"),
+    ("en", "Pros and cons of Elastic Stack versus Grafana Loki for logs?"),
+]:
+    add(lang, "business", False, [], prompt=text)
+
 with OUT.open("w", encoding="utf-8") as f:
     for record in records:
         f.write(json.dumps(record, ensure_ascii=False) + "\n")

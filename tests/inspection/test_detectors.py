@@ -68,6 +68,30 @@ POSITIVE = [
     ("CONFIDENTIAL_MARKING", "Note interne, ne pas diffuser : résultats.", "ne pas diffuser"),
     ("CONFIDENTIAL_MARKING", "Strictly Private & Confidential - merger memo", "Private & Confidential"),
     ("EMPLOYEE_ID", "Ticket from EMP-104233: screen broken.", "EMP-104233"),
+    # names: particles, capitals beyond Latin-1, given names of further EU locales, cues
+    ("PERSON", "Customer complaint from Luuk van der Berg: the parcel arrived damaged.", "Luuk van der Berg"),
+    ("PERSON", "Transmets le dossier à Ilse van den Bosch avant midi.", "Ilse van den Bosch"),
+    ("PERSON", "Please reply to Šárka Novotná about the delay.", "Šárka Novotná"),
+    ("PERSON", "Écris un mail d'excuses à Ştefan Ionescu pour le retard.", "Ştefan Ionescu"),
+    ("PERSON", "Traduis : « Amandine Roussel est absente jusqu'au 12. »", "Amandine Roussel"),
+    ("PERSON", "Remercie Fabrice Bernard pour son aide au salon.", "Fabrice Bernard"),
+    ("PERSON", "Our sales rep Tendai Moyo closed the deal; write a shout-out.", "Tendai Moyo"),
+    ("PERSON", "Notre commercial Tendai Moyo a signé le contrat.", "Tendai Moyo"),
+    ("PERSON", "Regards,\nNnamdi Okonkwo\nHead of Procurement", "Nnamdi Okonkwo"),
+    ("PERSON", '{"owner": "\\u00c9milie Bourdon", "status": "active"}', "\\u00c9milie Bourdon"),
+    ("STREET_ADDRESS", "Le salarié a déménagé au Viale Tomasini, 86, 32028 Montella.", "Viale Tomasini, 86, 32028 Montella"),
+    ("STREET_ADDRESS", "Ship it to Calle de Alcalá 42 Piso 3, 28014 Madrid.", "Calle de Alcalá 42 Piso 3, 28014 Madrid"),
+    ("STREET_ADDRESS", "Morada: Rua Augusta, 100, 1100-053 Lisboa", "Rua Augusta, 100, 1100-053 Lisboa"),
+    ("STREET_ADDRESS", "Send it to Prinsengracht 263, 1016 GV Amsterdam.", "Prinsengracht 263, 1016 GV Amsterdam"),
+    ("PASSPORT", "Passport no. T91760974, please fill the visa form.", "T91760974"),
+    ("PASSPORT", "Passeport n° 19XK40213, expiré le mois dernier.", "19XK40213"),
+    ("SECRET", "Le mot de passe du compte admin est TlTDdzS71?, rédige la note.", "TlTDdzS71?"),
+    ("SECRET", "The password for the staging VPN is Hz8!kq2P now.", "Hz8!kq2P"),
+    ("PHONE_NUMBER", "Tel.: 641 839 535, llámame mañana.", "641 839 535"),
+    ("PHONE_NUMBER", "Text the courier at 684 495 898 when the dock opens.", "684 495 898"),
+    ("CONFIDENTIAL_MARKING", "Sensitivity: Confidential. Summarize the RFP answer.", "Confidential"),
+    ("HEALTH_DATA", "I'm on sick leave for depression; write to my manager.", "depression"),
+    ("HEALTH_DATA", "Şeyda Kaya a un cancer, écris un mot de soutien.", "cancer"),
 ]
 
 NEGATIVE = [
@@ -106,6 +130,21 @@ NEGATIVE = [
     "Comment rendre un document confidentiel dans SharePoint ?",
     "What's the secret to a crispy pizza crust?",
     "Compute 2^64 = 18446744073709551616.",
+    # companies of neighbouring countries, places, products, numbers that are no phone
+    "Create a SWOT for Hnos Gonzalez S.L. entering the Álava market.",
+    "Summarize Tomás Fajardo Cabello S.Coop.'s 2023 annual report.",
+    "Prépare un mail de prospection pour Mülichen Girschner e.G..",
+    "Compare Carpentier et Basadonna SPA comme fournisseurs.",
+    "Remercie Bouvet pour son soutien au salon de Pegnitz.",
+    "Fais une analyse SWOT de Gulotta-Virgilio Group pour s'implanter à Torelli Di Mercogliano.",
+    "Avantages et inconvénients de Jenkins X pour une PME ?",
+    "Compute the checksum of ISBN 978-2-07-036760-7.",
+    "We sold Model 3, 12000 Units in Q2.",
+    "Le capital social est de 732 829 320 euros selon le Kbis.",
+    "Que signifie le mot « confidentialité » dans un contrat ?",
+    "The password is required and must be at least 12 characters.",
+    "What is Simone Veil best known for?",
+    "How do I keep the passport office's opening hours in a calendar?",
 ]
 
 

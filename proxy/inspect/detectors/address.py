@@ -1,4 +1,4 @@
-"""Postal addresses (US and French forms). A city or a postcode alone identifies no one:
+"""Postal addresses (US, UK, French, German and other EU forms). A city or a postcode alone identifies no one:
 a street line (number, name, street type) does, and so does a full `City, ST 12345` line."""
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ _DE_STREET = re.compile(r"\b[A-ZÄÖÜ][\wäöüß\-]*(?i:straße|strasse|str\.|
 _FR_STREET_POSTCODE = re.compile(
     r"(?i)\b(?:rue|avenue|boulevard|chemin|allée|impasse|place|quai|route|cours)\s+[\wÀ-ÿ'’\- ]{2,40}?,?\s+"
     r"\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+")
+# Elsewhere in the EU the street comes first and the house number after it, then the postcode
+# and town: "Via Ossola, 40, 63815 Corinaldo", "Calle Mayor 5 Piso 2, 28013 Madrid", "Rua
+# Augusta, 100, 1100-053 Lisboa", "Sennaweg 32, 1012 TX Baard". The street is named by its type
+# (first word, or Dutch/German suffix), or set off by a comma before the number as in Italy.
+_EU_STREET_TYPES = (
+    r"Via|Viale|Piazza|Piazzale|Corso|Largo|Vicolo|Strada|Borgo|Contrada|Rotonda|Stretto|Canale|Incrocio|"
+    r"Lungomare|Calle|C\.|Avenida|Av\.?|Avda\.?|Plaza|Pl\.|Paseo|Camino|Carretera|Ronda|Pasaje|Rambla|"
+    r"Glorieta|Cuesta|Alameda|Acceso|Callejón|Cañada|Urbanización|Pasadizo|Travesía|Vial|Rua|R\.|Travessa|"
+    r"Praça|Estrada|Rotunda|Beco|Calçada")
+_EU_STREET_POSTCODE = re.compile(
+    rf"\b(?:(?:{_EU_STREET_TYPES})\s+[\wÀ-ÿ'’.\-]+(?:\s+[\wÀ-ÿ'’.\-]+){{0,4}}?,?|"
+    rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?i:straat|weg|laan|plein|gracht|kade|singel|dijk|dreef|baan|hof|pad|steeg)|"
+    rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?:\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]*){{0,3}},)"
+    rf"\s+(?:\d{{1,4}}[a-zA-Z]?(?:-\d{{1,4}})?|S/N)(?:\s+[A-Z][a-zà-ÿ]*\.?\s+\d{{1,4}}){{0,2}}\s*,\s*"
+    rf"(?:\d{{5}}|\d{{4}}-\d{{3}}|\d{{4}}\s?[A-Z]{{2}})\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]+")
 _FR_POSTCODE = re.compile(r"\A\s*,?\s*(?:\n\s*)?(?:F-|FR-)?\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+(?:[ \-][A-ZÀ-Ýa-z][\wÀ-ÿ'\-]+){0,3}")
 _CUES = re.compile(r"(?i)(?:address|adresse|live[sd]? at|lives? on|domicil\w*|habite|demeurant|résid\w*|"
                    r"ship(?:ped|ping)? to|deliver\w* to|livr\w* (?:à|au)|envoy\w* (?:à|au)|located at|situé)")
@@ -58,7 +73,8 @@ class AddressDetector:
         for pattern, name, score in ((_US_CITY_LINE, "address.us-city-line", 0.75),
                                      (_UK_CITY_LINE, "address.uk-city-line", 0.75),
                                      (_DE_STREET, "address.de-street", 0.9),
-                                     (_FR_STREET_POSTCODE, "address.fr-street-postcode", 0.85)):
+                                     (_FR_STREET_POSTCODE, "address.fr-street-postcode", 0.85),
+                                     (_EU_STREET_POSTCODE, "address.eu-street-postcode", 0.8)):
             for m in pattern.finditer(text):
                 yield Hit("STREET_ADDRESS", m.start(), m.end(), score, name)
         for pattern, tail, name in ((_US_STREET, _US_CITY_LINE, "address.us-street"),

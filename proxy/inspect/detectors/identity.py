@@ -15,8 +15,9 @@ _DATE = re.compile(
     rf"\d{{1,2}}(?:er|st|nd|rd|th)?\s+(?:{_MONTHS})\.?\s+(?:19|20)\d{{2}}|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}})\b")
 _BIRTH_CUES = re.compile(r"(?i)(?:\bborn|\bbirth|\bD\.?O\.?B\b|\bn[ée]e?\b|naissance|anniversaire|birthday)[^.!?\n]{0,24}$")
 _PASSPORT = re.compile(r"(?<![\w-])(?=[A-Z0-9]*\d)[A-Z0-9]{6,9}(?![\w-])")
-_PASSPORT_CUES = re.compile(r"(?i)(?:passport|passeport|pasaporte|reisepass|titre de séjour|"
-                            r"carte d['’]identit[ée]|ID card|identity card)[^.!?\n]{0,32}$")
+# "no." and "nr." abbreviate "number": their dot ends no sentence.
+_PASSPORT_CUES = re.compile(r"(?i)(?:passport|passeport|pasaporte|passaporto|reisepass|titre de séjour|"
+                            r"carte d['’]identit[ée]|ID card|identity card)(?:[^.!?\n]|\b(?:no|nr|num)\.){0,32}$")
 _FR_PASSPORT = re.compile(r"(?<![\w-])\d{2}[A-Z]{2}\d{5}(?![\w-])")
 
 

@@ -16,7 +16,7 @@ from ..hit import Hit
 _MARKING_CONTEXT_BEFORE = re.compile(
     r"(?i)(?:(?:^|\n)\s*(?:document|note|memo|email|e-mail|mail|rapport|report|fichier|file)?|[\[(*_#«\"“|]|"
     r"\b(?:strictly|highly|company|strictement|hautement|mention|classification|classé|classified|"
-    r"marked|marqué)\s*)\s*$")
+    r"marked|marqué|sensitivity|sensibilité|label|étiquette|niveau|level)\s*:?)\s*$")
 _MARKING_CONTEXT_AFTER = re.compile(r"^\s*(?:[:\-—–|\])*_»\"”]|\n|$)")
 # `SECRET = os.environ[…]`, `Level.CONFIDENTIAL`: code, not a marking.
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")

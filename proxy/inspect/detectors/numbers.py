@@ -20,7 +20,7 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?|poste)\s?\d{1,5}$")
 _NIR_CORSICA = re.compile(r"(?<![\w])[12]\s?\d{2}\s?\d{2}\s?2[AB]\s?\d{3}\s?\d{3}\s?\d{2}(?![\w])", re.IGNORECASE)
 _GROUP = re.compile(r"\d+")
 _PHONE_CUES = re.compile(r"(?i)\b(?:t[ée]l(?:[ée]phone)?|phone|mobile|cell|portable|fax|call|appel\w*|"
-                         r"num[ée]ro|number|joindre|reach|whatsapp|sms|astreinte|hotline|standard)\b")
+                         r"num[ée]ro|number|joindre|reach|whatsapp|sms|text|texto|astreinte|hotline|standard|m[óo]vil|cellulare|telemóvel)\b")
 _NIR_CUES = re.compile(r"(?i)(?:\bNIR\b|s[ée]curit[ée] sociale|\bs[ée]cu\b|\bINSEE\b|social security|carte vitale)")
 # Words that announce a reference number, which a bare run of digits then most likely is.
 _REFERENCE_CUES = re.compile(r"(?i)(?:\border|commande|n°|\bno\.|#|\bref|réf|invoice|facture|ticket|tracking|"
@@ -62,8 +62,8 @@ class NumberDetector:
         if hit:
             yield hit
             return
-        if len(groups) < 3 or len(groups) > 24:
-            return
+        if len(groups) < 3 or len(groups) > 24 or _REFERENCE_CUES.search(text[max(0, run_start - _CUE_WINDOW):run_start]):
+            return  # an ISBN or an order number cut into pieces is no phone number
         i = 0
         while i < len(groups):
             for j in range(len(groups), i, -1):
@@ -113,6 +113,10 @@ class NumberDetector:
         if n == 9 and sizes == [3, 2, 4] and digits[:3] not in ("000", "666") and digits[0] != "9":
             if _SSN_CUES.search(before) or text[groups[0][1]] == "-":
                 return Hit("US_SSN", start, end, 0.8, "numbers.ssn")
+        # Spanish, Italian and Portuguese mobiles are written without a trunk zero: "612 345 678".
+        if n == 9 and sizes == [3, 3, 3] and digits[0] in "67" and (
+                _PHONE_CUES.search(before) or not (luhn_ok(digits) or _SIREN_CUES.search(before))):
+            return Hit("PHONE_NUMBER", start, end, 0.6, "numbers.phone-mobile-no-trunk")
         if n == 14 and luhn_ok(digits):
             return Hit("FR_SIRET", start, end, 0.7 if _SIREN_CUES.search(before) else 0.5, "numbers.siret")
         if n == 9 and luhn_ok(digits) and (sizes == [3, 3, 3] or _SIREN_CUES.search(before)):

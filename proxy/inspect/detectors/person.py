@@ -15,20 +15,27 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterator, Protocol
 
+import regex
+
 from ..hit import Hit
 
-_TOKEN = re.compile(r"(?:\b[dlDL]['’](?=[A-ZÀ-Ý]))?([A-ZÀ-Ý][\wÀ-ÿ’'\-]*\.?)")
+# Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
+_TOKEN = regex.compile(r"(?:\b[dlDL]['’](?=\p{Lu}))?(\p{Lu}[\w’'\-]*\.?)")
 _TITLES = frozenset({
     "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr.", "prof", "prof.", "sir", "madam",
     "m.", "mme", "mme.", "mlle", "mlle.", "me", "maître", "docteur", "monsieur", "madame",
     "mademoiselle", "pr", "pr.", "professeur", "dame", "lady", "lord",
 })
-_LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|SA|S\.A\.|SAS|S\.A\.S\.|"
-                r"SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SE|BV|B\.V\.|NV|N\.V\.|SpA|S\.p\.A\.|Srl|S\.r\.l\.|"
-                r"Oy|AB|ASA|A/S|Sons|Fils|Frères|Freres|Associés|Associes|Associates|Partners|Group|"
-                r"Groupe|Holding|Consulting|Conseil|Industries|Technologies|Solutions|Services|Brothers|"
-                r"Bros|Company|Compagnie|Cie|Limited|Incorporated|Enterprises|Agency|Agence|Studio|Labs")
-_LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
+_LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|KGaA|OHG|GbR|UG|mbH|e\.\s?G\.|"
+                r"e\.\s?V\.|e\.\s?K\.|SA|S\.A\.|SAS|S\.A\.S\.|SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SCOP|SE|BV|B\.V\.|"
+                r"NV|N\.V\.|VOF|SpA|SPA|S\.p\.A\.|Srl|SRL|S\.r\.l\.|s\.r\.l\.|s\.p\.a\.|S\.n\.c\.|s\.n\.c\.|S\.a\.s\.|"
+                r"s\.a\.s\.|S\.L\.|SL|S\.L\.U\.|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.U\.|S\.A\.T\.|S\.C\.P\.?|S\.C\.|"
+                r"S\.Coop\.?|S\.Com\.?|S\.R\.C\.|Lda|Ltda|S\.A\.R\.L|Oy|AB|ASA|A/S|ApS|sp\. z o\.o\.|s\.c\.|"
+                r"Sons|Fils|Frères|Freres|Figli|Filhos|Hijos|Hnos|Associés|Associes|Associati|Asociados|Associados|"
+                r"Associates|Partners|Group|Groep|Grupo|Gruppo|Gruppe|Groupe|Holding|Consulting|Conseil|Industries|"
+                r"Technologies|Solutions|Services|Brothers|Bros|Company|Compagnie|Cie|Limited|Incorporated|"
+                r"Enterprises|Agency|Agence|Studio|Labs")
+_LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 # Words that open the name of a place or an organisation, not of a person.
 _PLACE_PREFIX = frozenset({
@@ -40,6 +47,12 @@ _PLACE_PREFIX = frozenset({
     "laboratoires", "pharmacie", "université", "university", "lycée", "collège", "école", "institut",
     "institute", "fondation", "foundation", "association", "musée", "museum", "théâtre",
     "club", "studio", "domaine", "château", "café", "brasserie",
+    # places and organisations of neighbouring languages, opening names the same way
+    "bad", "sankt", "são", "santo", "sant", "castel", "castello", "monte", "porto",
+    "puerto", "borgo", "grupo", "gruppo", "groep", "gruppe", "industrias", "industrie",
+    "inversiones", "distribuciones", "construcciones", "consultoría", "tecnologías", "transportes",
+    "comercial", "soluciones", "servicios", "desarrollos", "fábrica", "hermanos", "hnos",
+    "banco", "banca", "farmacia", "hostal", "bodegas", "autohaus", "bäckerei", "stadtwerke",
 })
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
@@ -60,12 +73,26 @@ _ORG_WORDS = frozenset({
     "platform", "platforms", "plateforme", "atlas", "ai", "ia", "bio", "biotech", "medical",
     "médical", "telecom", "télécom", "télécoms", "retail", "distribution", "industrie", "engineering",
     "ingénierie", "automation", "automotive", "electronics", "électronique", "foundation", "fondation",
+    "market", "marketplace", "stack", "suite", "hub", "pay", "box", "drive", "store", "shop", "mail", "maps",
+    "office", "model", "online", "direct", "express", "plus", "pro", "max", "mini", "one", "connect", "sync",
+    "flow", "base", "works", "sense", "desk", "center", "centre", "manager", "server", "studio", "edition",
 })
+# Capitalised joiners inside a run name a place ("Torelli Di Mercogliano", "Villeneuve Sur Lot"); a
+# person's particles ("van der") stay in lower case, or follow a given name handled earlier.
+_PLACE_JOINERS = frozenset({"di", "del", "della", "delle", "dei", "sur", "sous", "lès", "am", "im", "upon", "on",
+                            "under"})
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 _PERSON_CONTEXT = re.compile(
     r"(?i)(?:\b(?:for|to|with|from|by|cc|dear|hi|hello|thank|thanks|congratulate|invite|call|e-?mail|"
-    r"contact|ask|tell|remind|meet|met|pour|avec|de|par|chez|contacter|appeler|écrire|remercier|"
-    r"inviter|rappeler|bonjour|cher|chère)|(?<![\w])à)\s+$")
+    r"contact|ask|tell|remind|meet|met|welcome|introduce|pour|avec|de|par|chez|"
+    r"(?:contact|appel|écri|remerci|félicit|invit|rappel|relanc|prévien|inform|convoqu|accueill|salu)\w*|"
+    r"bonjour|cher|chère|"
+    # roles that introduce a person ("our sales rep X", « notre commercial X », "new hire, X")
+    r"rep|hire|colleague|coworker|manager|intern|candidate|employee|customer|client|tenant|patient|"
+    r"collègue|salariée?|stagiaire|candidate?|cliente?|locataire|patiente?|commercial|recrue|"
+    r"replace|remplacer|me and|moi et)|(?<![\w])à)\s*[,:]?\s+$"
+    # the name under a closing formula, in a signature
+    r"|(?i:thanks|regards|best|cheers|sincerely|cordialement|amicalement|bien à vous|salutations)[,.!]?[ \t]*\n\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +117,8 @@ class Ner(Protocol):
     def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]: ...
 
     def is_common(self, word: str, lang: str) -> bool: ...
+
+    def is_common_anywhere(self, word: str) -> bool: ...
 
 
 class PersonDetector:
@@ -123,8 +152,11 @@ class PersonDetector:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
             if _is_given_name(tok.text) and _surname_like(run[i + 1].text):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
+        if any(t.text.lower() in _PLACE_JOINERS for t in run[1:-1]):
+            return None, []
         for k, tok in enumerate(run):
-            if k and tok.text.lower() in _PLACE_PREFIX:  # "une PME de Sainte Geneviève"
+            # "une PME de Sainte Geneviève"; inside a run, an article opens a surname ("Le Bihan")
+            if k and tok.text.lower() in _PLACE_PREFIX and tok.text.lower() not in ("le", "la", "les"):
                 run = run[:k]
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
@@ -135,14 +167,14 @@ class PersonDetector:
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
         # model may name the run with or without it.
         if len(run) >= 2 and _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]):
-            if common[0]:
-                run = run[1:]
-            else:
+            if common[0] or (self._ner is not None and self._ner.is_common_anywhere(run[0].text)):
+                run, common = run[1:], common[1:]
+            elif not _PERSON_CONTEXT.search(text[max(0, run[0].start - 24):run[0].start]):
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
         if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
-                and not any(_CAMEL.search(t.text) for t in run)
-                and _PERSON_CONTEXT.search(text[max(0, run[0].start - 16):run[0].start])):
+                and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
+                and _PERSON_CONTEXT.search(text[max(0, run[0].start - 24):run[0].start])):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         if len(run) >= 2 or (len(run) == 1 and _SINGLE_NAME_CUES.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
@@ -161,13 +193,19 @@ def _runs(text: str) -> Iterator[list[_Tok]]:
         if word.endswith(".") and word.lower() not in _TITLES:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
-        if run and not (gap == " " or (gap.strip().lower() in _PARTICLES and gap.count("\n") == 0)):
+        if run and not (gap == " " or (gap.count("\n") == 0 and _particles(gap))):
             yield run
             run = []
         run.append(_Tok(start, end, word))
         last_end = end
     if run:
         yield run
+
+
+def _particles(gap: str) -> bool:
+    """Whether the text between two capitalised words is name particles ("van der", "de la")."""
+    words = gap.split()
+    return bool(words) and all(w.lower() in _PARTICLES for w in words)
 
 
 def _surname_like(word: str) -> bool:

@@ -39,7 +39,8 @@ _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?----
 _ASSIGNMENT = re.compile(
     r"(?i)(?P<name>\b[\w.\-]*(?:pass(?:word|wd|phrase)?(?!port)|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
     r"private[_\-]?key|client[_\-]?secret|auth|credentials?)[\w.\-]*|mot de passe|mdp|passe)[\"']?"
-    r"\s*(?:[:=]{1,2}|=>|\bis\b|\best\b|:)\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{4,200})(?P=q)")
+    r"(?:\s*(?:[:=]{1,2}|=>)|(?:\s+[\w'’-]+){0,4}?\s+(?:is|est|was|était|reste|:)(?!\w))"
+    r"\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{4,200})(?P=q)")
 # Values that are obviously not a secret: a lookup, a template, a placeholder.
 _PLACEHOLDER = re.compile(
     r"(?i)^(?:\$\{?\w+\}?|\{\{.*\}\}|%\(?\w*\)?s?|<[^>]*>|\*+|x+|\.+|(?:your|my|the|some|example|dummy|fake|"

@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterator
 
+import regex
 import yaml
 
 from ..hit import Hit
@@ -33,12 +34,13 @@ _POSSESSIVE = r"my|his|her|their|our|mon|ma|mes|son|sa|ses|leurs?|notre|nos"
 # Per language: a possessive right before the term, or a subject and a verb earlier in the sentence.
 _ABOUT_SOMEONE = {lang: re.compile(
     rf"(?i)(?:\b(?:{_POSSESSIVE})\s+(?:[\w'’-]+\s+){{0,2}}$"
-    rf"|(?:^|[^\w'’])(?:{_SUBJECTS[lang]})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{_VERBS[lang]})\b[^.!?\n]{{0,40}}$)")
+    rf"|(?:^|[^\w'’])(?:{_SUBJECTS[lang]})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{_VERBS[lang]})\b[^.!?\n]{{0,40}}$"
+    rf"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b[^.!?\n]{{0,40}}$)")
     for lang in _SUBJECTS}
 _SENTENCE_START = re.compile(r"[.!?\n][^.!?\n]*$")
 # Someone named as the subject: "Marie Dupont has diabetes", « Paul est en arrêt maladie ».
-_NAMED_SUBJECT = {lang: re.compile(
-    rf"(?:^|[^\w'’])([A-ZÀ-Ý][\wÀ-ÿ'’-]+)(?:\s+[A-ZÀ-Ý][\wÀ-ÿ'’-]+){{0,2}}\s+(?:[\w'’-]+\s+){{0,3}}?"
+_NAMED_SUBJECT = {lang: regex.compile(
+    rf"(?:^|[^\w'’])(\p{{Lu}}[\w'’-]+)(?:\s+\p{{Lu}}[\w'’-]+){{0,2}}\s+(?:[\w'’-]+\s+){{0,3}}?"
     rf"(?i:{_VERBS[lang]})\b[^.!?\n]{{0,40}}$") for lang in _VERBS}
 
 
