@@ -1,0 +1,52 @@
+"""Tiny checkpoints built locally (no downloads) and engines over them."""
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from engine.engine import LLMEngine  # noqa: E402
+from engine.loader import load_checkpoint, load_model  # noqa: E402
+from engine.tiny import make_tiny  # noqa: E402
+
+torch.set_num_threads(2)
+
+from engine_variants import VARIANTS  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def checkpoint_dir(tmp_path_factory):
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            made[name] = make_tiny(tmp_path_factory.mktemp(name), **VARIANTS[name])
+        return made[name]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def loaded(checkpoint_dir):
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            ck = load_checkpoint(checkpoint_dir(name))
+            cache[name] = (ck, load_model(ck))
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture
+def make_engine(loaded):
+    """A fresh engine (fresh cache and scheduler) over a shared loaded model."""
+
+    def make(name: str = "llama-untied", **kw):
+        ck, model = loaded(name)
+        kw.setdefault("num_blocks", 256)
+        kw.setdefault("block_size", 4)
+        return LLMEngine(ck, model, **kw)
+
+    return make
