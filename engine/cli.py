@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
-    s.add_argument("--dtype", default="auto", help=f"one of {', '.join(DTYPES)} (auto: bf16 on cuda, fp32 on cpu)")
+    s.add_argument("--dtype", default="auto", help=f"one of {', '.join(DTYPES)} (auto: bf16 on cuda and on CPUs with native bf16, else fp32)")
     s.add_argument("--max-kv-tokens", type=int, metavar="N", help="KV cache size in tokens (default: a share of free memory)")
     s.add_argument("--max-model-len", type=int, metavar="N", help="cap on prompt + output tokens")
     s.add_argument("--max-batched-tokens", type=int, default=512, metavar="N", help="tokens per step (prefill chunk budget)")
@@ -58,6 +59,8 @@ def serve(args) -> int:
         v = getattr(args, name)
         if v is not None and v < 1:
             return _fail(f"--{name.replace('_', '-')} must be positive, got {v}")
+    # Idle OpenMP workers must sleep, not spin: the HTTP event loop shares these cores.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if (err := _need_torch()) is not None:
         return err
     import torch

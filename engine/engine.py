@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 from typing import AsyncIterator
 
@@ -59,7 +60,7 @@ class LLMEngine:
         self.seqs: dict[int, Sequence] = {}
         self.logits_hook = None  # called with (seqs, logits) before sampling: parity tests, debugging
         self.stats = {"requests": 0, "finished": 0, "aborted": 0, "prompt_tokens": 0,
-                      "generation_tokens": 0, "cached_prompt_tokens": 0, "steps": 0}
+                      "generation_tokens": 0, "steps": 0, "step_seconds": 0.0}
 
     # --- requests ----------------------------------------------------------------------
     def make_sequence(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
@@ -101,6 +102,7 @@ class LLMEngine:
 
     # --- the step ----------------------------------------------------------------------
     def step(self) -> list[RequestOutput]:
+        t0 = time.perf_counter()
         batch = self.scheduler.schedule()
         if not batch:
             return []
@@ -108,12 +110,14 @@ class LLMEngine:
         logits, seqs = self.runner.run(batch)
         for seq, _ in batch:
             self.blocks.commit(seq)
-        if not seqs:
-            return []
-        if self.logits_hook is not None:
-            self.logits_hook(seqs, logits)
-        tokens = sample(logits, seqs, self.gen)
-        return [self._append(seq, tok) for seq, tok in zip(seqs, tokens)]
+        outs = []
+        if seqs:
+            if self.logits_hook is not None:
+                self.logits_hook(seqs, logits)
+            tokens = sample(logits, seqs, self.gen)
+            outs = [self._append(seq, tok) for seq, tok in zip(seqs, tokens)]
+        self.stats["step_seconds"] += time.perf_counter() - t0
+        return outs
 
     def _append(self, seq: Sequence, tok: int) -> RequestOutput:
         seq.token_ids.append(tok)
