@@ -18,6 +18,7 @@ class PrefillChunk:
     length: int  # tokens in the chunk
     context: int  # tokens of context after this chunk (cached + chunk)
     block_table: torch.Tensor  # block ids covering `context`
+    mask: torch.Tensor | None = None  # built once per step, used by every layer
 
 
 @dataclass
@@ -25,8 +26,9 @@ class AttnMeta:
     slot_mapping: torch.Tensor  # [T] cache slot each new token's K/V is written to
     num_decode: int = 0
     decode_block_tables: torch.Tensor | None = None  # [D, max_blocks]
-    decode_context: torch.Tensor | None = None  # [D] context length including the new token
+    decode_mask: torch.Tensor | None = None  # [D, 1, 1, max_blocks * block_size]: True where a key is real
     prefills: list[PrefillChunk] | None = None
+    decode_mask: torch.Tensor | None = None
 
 
 def write_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slots: torch.Tensor) -> None:
@@ -43,7 +45,7 @@ def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float) -> 
     out = torch.empty_like(q)
     d = meta.num_decode
     if d:
-        out[:d] = _decode(q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_context, scale)
+        out[:d] = _decode(q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_mask, scale)
     for c in meta.prefills or ():
         qs = q[c.start : c.start + c.length].transpose(0, 1).unsqueeze(0)  # [1, H, L, D]
         if c.context == c.length:
@@ -54,10 +56,7 @@ def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float) -> 
         else:
             ks = _gather(k_cache, c.block_table, c.context)
             vs = _gather(v_cache, c.block_table, c.context)
-            past = c.context - c.length
-            qpos = torch.arange(past, c.context, device=q.device)
-            mask = torch.arange(c.context, device=q.device)[None, :] <= qpos[:, None]
-            causal = False
+            mask, causal = c.mask, False
         o = F.scaled_dot_product_attention(
             qs, ks.transpose(0, 1).unsqueeze(0), vs.transpose(0, 1).unsqueeze(0),
             attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=heads != kv_heads,
@@ -70,15 +69,13 @@ def _gather(cache: torch.Tensor, block_table: torch.Tensor, context: int) -> tor
     return cache[block_table].reshape(-1, *cache.shape[2:])[:context]
 
 
-def _decode(q, k_cache, v_cache, block_tables, context, scale):
+def _decode(q, k_cache, v_cache, block_tables, mask, scale):
     # One query per sequence. Viewing the query heads of a KV group as a "query length"
     # turns GQA into plain attention with no K/V repetition: q [D, kv_heads, group, dim].
     D, heads, dim = q.shape
     kv_heads = k_cache.shape[2]
     k = k_cache[block_tables].reshape(D, -1, kv_heads, dim).transpose(1, 2)
     v = v_cache[block_tables].reshape(D, -1, kv_heads, dim).transpose(1, 2)
-    L = k.shape[2]
-    mask = (torch.arange(L, device=q.device)[None, :] < context[:, None])[:, None, None, :]
     qg = q.view(D, kv_heads, heads // kv_heads, dim)
     o = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask, scale=scale)
     return o.reshape(D, heads, dim)

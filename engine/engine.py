@@ -163,6 +163,11 @@ class LLMEngine:
         return [s.output_ids for s in seqs]
 
 
+def _deliver(items) -> None:
+    for q, out in items:
+        q.put_nowait(out)
+
+
 class AsyncEngine:
     """Runs an LLMEngine on its own thread; requests and aborts cross over under one condition."""
 
@@ -210,6 +215,8 @@ class AsyncEngine:
                     eng.abort(seq)
                     outs.append(RequestOutput(seq.id, "", True, "error", seq.prompt_len, seq.num_output, 0, None,
                                               error=f"engine failure: {type(e).__name__}: {e}"))
+            # One wake-up of each event loop per step, not one per token.
+            by_loop: dict = {}
             for out in outs:
                 target = self.queues.get(out.seq_id)
                 if target is None:
@@ -217,7 +224,9 @@ class AsyncEngine:
                 if out.finished:
                     del self.queues[out.seq_id]
                 q, loop = target
-                loop.call_soon_threadsafe(q.put_nowait, out)
+                by_loop.setdefault(loop, []).append((q, out))
+            for loop, items in by_loop.items():
+                loop.call_soon_threadsafe(_deliver, items)
 
     def submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[Sequence, asyncio.Queue]:
         seq = self.engine.make_sequence(prompt_ids, params)

@@ -30,11 +30,15 @@ class Rotary(nn.Module):
         super().__init__()
         self.register_buffer("inv_freq", cfg.inv_freq(), persistent=False)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, positions: torch.Tensor):
+    def cos_sin(self, positions: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        # Once per forward, shared by all layers.
         freqs = positions.float()[:, None] * self.inv_freq[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
-        cos, sin = emb.cos().to(q.dtype)[:, None, :], emb.sin().to(q.dtype)[:, None, :]
-        return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
+        return emb.cos().to(dtype)[:, None, :], emb.sin().to(dtype)[:, None, :]
+
+
+def apply_rotary(q, k, cos, sin):
+    return q * cos + _rotate_half(q) * sin, k * cos + _rotate_half(k) * sin
 
 
 def _rotate_half(x):
@@ -52,12 +56,12 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.q_size, cfg.hidden_size, bias=False)
         self.scale = self.head_dim ** -0.5
 
-    def forward(self, x, positions, rotary, k_cache, v_cache, meta: AttnMeta):
+    def forward(self, x, cos, sin, k_cache, v_cache, meta: AttnMeta):
         q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(-1, self.heads, self.head_dim)
         k = k.view(-1, self.kv_heads, self.head_dim)
         v = v.view(-1, self.kv_heads, self.head_dim)
-        q, k = rotary(q, k, positions)
+        q, k = apply_rotary(q, k, cos, sin)
         return self.o_proj(paged_attention(q, k, v, k_cache, v_cache, meta, self.scale))
 
 
@@ -101,9 +105,10 @@ class Transformer(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttnMeta) -> torch.Tensor:
         h = self.embed_tokens(input_ids)
+        cos, sin = self.rotary.cos_sin(positions, h.dtype)
         for i, layer in enumerate(self.layers):
             kc, vc = self.kv_cache[i, 0], self.kv_cache[i, 1]
-            h = h + layer.self_attn(layer.input_layernorm(h), positions, self.rotary, kc, vc, meta)
+            h = h + layer.self_attn(layer.input_layernorm(h), cos, sin, kc, vc, meta)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.norm(h)
 

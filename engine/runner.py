@@ -33,7 +33,11 @@ class ModelRunner:
                 dec_ctx.append(ctx)
             else:
                 bt = torch.tensor(table[:-(-ctx // bs)], dtype=torch.long, device=self.device)
-                prefills.append(PrefillChunk(start, n, ctx, bt))
+                mask = None
+                if past:  # queries at past..ctx-1 see keys up to their own position
+                    qpos = torch.arange(past, ctx, device=self.device)
+                    mask = torch.arange(ctx, device=self.device)[None, :] <= qpos[:, None]
+                prefills.append(PrefillChunk(start, n, ctx, bt, mask))
             if ctx == len(seq.token_ids):
                 sample_rows.append(len(ids) - 1)
                 sampling.append(seq)
@@ -44,7 +48,8 @@ class ModelRunner:
             # Padding points at block 0; the context-length mask hides whatever it holds.
             meta.num_decode = len(dec_tables)
             meta.decode_block_tables = torch.tensor([t + [0] * (width - len(t)) for t in dec_tables], device=dev)
-            meta.decode_context = torch.tensor(dec_ctx, device=dev)
+            ctx = torch.tensor(dec_ctx, device=dev)
+            meta.decode_mask = (torch.arange(width * bs, device=dev)[None, :] < ctx[:, None])[:, None, None, :]
         hidden = self.model(torch.tensor(ids, device=dev), torch.tensor(pos, device=dev), meta)
         for seq, n in batch:
             seq.num_computed += n
