@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     s.add_argument("--device", default="cpu", help="cpu or cuda (cuda:N)")
     s.add_argument("--dtype", default="auto", help=f"one of {', '.join(DTYPES)} (auto: bf16 on cuda and on CPUs with native bf16, else fp32)")
     s.add_argument("--max-kv-tokens", type=int, metavar="N", help="KV cache size in tokens (default: a share of free memory)")
+    s.add_argument("--kv-memory-fraction", type=float, metavar="F",
+                   help="without --max-kv-tokens: share of free memory for the cache (default 0.85 GPU, 0.2 CPU up to 4 GiB)")
+    s.add_argument("--compile", action="store_true", help="torch.compile norms and MLPs (for GPUs; slow start)")
     s.add_argument("--max-model-len", type=int, metavar="N", help="cap on prompt + output tokens")
     s.add_argument("--max-batched-tokens", type=int, default=512, metavar="N", help="tokens per step (prefill chunk budget)")
     s.add_argument("--max-seqs", type=int, default=64, metavar="N", help="sequences decoded together")
@@ -61,6 +64,8 @@ def serve(args) -> int:
             return _fail(f"--{name.replace('_', '-')} must be positive, got {v}")
     # Idle OpenMP workers must sleep, not spin: the HTTP event loop shares these cores.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if args.kv_memory_fraction is not None and not 0 < args.kv_memory_fraction <= 1:
+        return _fail(f"--kv-memory-fraction must be in (0, 1], got {args.kv_memory_fraction}")
     if (err := _need_torch()) is not None:
         return err
     import torch
@@ -76,9 +81,12 @@ def serve(args) -> int:
         app = build_app(args.model, served_name=args.served_model_name, device=args.device, dtype=args.dtype,
                         max_kv_tokens=args.max_kv_tokens, block_size=args.block_size,
                         max_batched_tokens=args.max_batched_tokens, max_seqs=args.max_seqs,
-                        max_waiting=args.max_waiting, max_model_len=args.max_model_len)
+                        max_waiting=args.max_waiting, max_model_len=args.max_model_len,
+                        kv_memory_fraction=args.kv_memory_fraction, compile=args.compile)
     except CheckpointError as e:
         return _fail(str(e))
+    except Exception as e:  # a corrupt shard, an out-of-memory device: still one line, no traceback
+        return _fail(f"cannot load {args.model}: {type(e).__name__}: {e}")
     import uvicorn
 
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

@@ -112,6 +112,17 @@ class Transformer(nn.Module):
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.norm(h)
 
+    def compile_dense(self) -> None:
+        """torch.compile the norms and MLPs (shape-dynamic in the token count).
+
+        Paged attention stays eager: its Python bookkeeping varies with every batch. This
+        fuses the elementwise work around the matmuls, which is what dominates decode on a
+        GPU; the first steps pay the compilation.
+        """
+        for layer in self.layers:
+            for mod in (layer.input_layernorm, layer.post_attention_layernorm, layer.mlp):
+                mod.forward = torch.compile(mod.forward, dynamic=True)
+
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         w = self.embed_tokens.weight if self.lm_head is None else self.lm_head.weight
         return F.linear(hidden, w).float()

@@ -269,7 +269,8 @@ async def _disconnected(req: Request) -> None:
             return
 
 
-def kv_blocks_for(config, device: str, dtype, block_size: int, max_kv_tokens: int | None) -> int:
+def kv_blocks_for(config, device: str, dtype, block_size: int, max_kv_tokens: int | None,
+                  memory_fraction: float | None = None) -> int:
     """Cache size: --max-kv-tokens if given, else a share of the memory left after the weights."""
     import torch
 
@@ -278,12 +279,12 @@ def kv_blocks_for(config, device: str, dtype, block_size: int, max_kv_tokens: in
     per_token = 2 * config.num_layers * config.num_kv_heads * config.head_dim * torch.tensor([], dtype=dtype).element_size()
     if device.startswith("cuda"):
         free, _total = torch.cuda.mem_get_info()
-        budget = int(free * 0.85)
+        budget = int(free * (memory_fraction or 0.85))
     else:
         import os
 
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        budget = min(int(avail * 0.2), 4 << 30)
+        budget = int(avail * memory_fraction) if memory_fraction else min(int(avail * 0.2), 4 << 30)
     tokens = min(budget // per_token, 1 << 20)
     return max(2, tokens // block_size)
 
@@ -298,7 +299,8 @@ def _cpu_has_bf16() -> bool:
 
 def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
               max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
-              max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None) -> Starlette:
+              max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
+              kv_memory_fraction: float | None = None, compile: bool = False) -> Starlette:
     import torch
 
     from .engine import LLMEngine
@@ -311,7 +313,9 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
     tdtype = getattr(torch, dtype)
     ckpt = load_checkpoint(model_dir)
     model = load_model(ckpt, device=device, dtype=tdtype)
-    num_blocks = kv_blocks_for(ckpt.config, device, tdtype, block_size, max_kv_tokens)
+    if compile:
+        model.compile_dense()
+    num_blocks = kv_blocks_for(ckpt.config, device, tdtype, block_size, max_kv_tokens, kv_memory_fraction)
     llm = LLMEngine(ckpt, model, num_blocks=num_blocks, block_size=block_size, max_batched_tokens=max_batched_tokens,
                     max_seqs=max_seqs, max_waiting=max_waiting, max_model_len=max_model_len)
     formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)

@@ -76,3 +76,16 @@ def test_greedy_same_with_batching_and_prefix_sharing(name, make_engine, referen
         eng.step()
     assert [s.output_ids for s in seqs] == expected
     assert all(s.num_cached_tokens >= 40 for s in seqs[:4])
+
+
+def test_compiled_dense_layers_give_the_same_tokens(checkpoint_dir, make_engine):
+    # --compile (meant for GPUs) must not change results; checked here on CPU with inductor.
+    from engine.engine import LLMEngine
+    from engine.loader import load_checkpoint, load_model
+
+    ids = prompt(19, seed=5)
+    expected = make_engine("qwen2-untied").generate([ids, ids[:7]], GREEDY)
+    ck = load_checkpoint(checkpoint_dir("qwen2-untied"))
+    model = load_model(ck)
+    model.compile_dense()
+    assert LLMEngine(ck, model, num_blocks=64, block_size=4).generate([ids, ids[:7]], GREEDY) == expected
