@@ -176,7 +176,9 @@ def bench_server(name, cmd, port, model, tokens, levels, env=None, extra=None) -
                 import httpx
 
                 m = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-                print("   ", " ".join(ln for ln in m.splitlines() if ln.startswith(("r1gate_engine_step", "r1gate_engine_gen"))))
+                mine = [ln for ln in m.splitlines() if ln.startswith(("r1gate_engine_step", "r1gate_engine_gen"))]
+                if mine:
+                    print("   ", " ".join(mine))
             except Exception:
                 pass
             print(f"  {name} c={c}: {tps:.0f} tok/s, TTFT p50 {ttft * 1000:.0f} ms", flush=True)
@@ -195,6 +197,8 @@ def main() -> int:
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     ck = make_checkpoint()
+    # Other work on the machine skews every number: report the load around the run.
+    load_before = os.getloadavg()[0]
     rows = []
     if not args.skip_transformers:
         rows += bench_transformers(ck, args.tokens, args.single)
@@ -213,7 +217,8 @@ def main() -> int:
                              [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
                               "--port", str(port), "--served-model-name", "bench", "--dtype", "bfloat16"],
                              port, "bench", args.tokens, levels, env=env, extra={"ignore_eos": True})
-    print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16\n")
+    print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16, "
+          f"1-min load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
     print("| system | concurrency | output tok/s | TTFT p50 |")
     print("|---|---|---|---|")
     for name, c, tps, ttft in rows:

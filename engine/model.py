@@ -155,14 +155,17 @@ class Transformer(nn.Module):
                 seen.add(name)
             else:
                 raise CheckpointError(f"unexpected tensor {name!r} in checkpoint")
+        parts_of = {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")}
         missing = []
-        for pname, p in params.items():
-            if pname.endswith(("qkv_proj.weight", "qkv_proj.bias")):
-                missing += [f"{pname}#{i}" for i in range(3) if f"{pname}#{i}" not in seen]
-            elif "gate_up_proj" in pname:
-                missing += [f"{pname}#{i}" for i in range(2) if f"{pname}#{i}" not in seen]
-            elif pname not in seen:
-                missing.append(pname)
+        for pname in params:
+            fused = next((f for f in parts_of if f".{f}." in pname), None)
+            if fused is None:
+                if pname not in seen:
+                    missing.append(pname)
+                continue
+            for i, part in enumerate(parts_of[fused]):
+                if f"{pname}#{i}" not in seen:  # report the checkpoint's own name for the piece
+                    missing.append(pname.replace(fused, part))
         if missing:
             raise CheckpointError(f"checkpoint lacks tensors: {', '.join(missing[:5])}")
 

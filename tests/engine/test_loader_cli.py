@@ -107,3 +107,15 @@ def test_cli_make_tiny_then_serve(tmp_path):
     finally:
         p.terminate()
         p.wait(timeout=10)
+
+
+def test_missing_tensor_is_named(checkpoint_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path / "ck"
+    shutil.copytree(checkpoint_dir("llama-tied-bias-mha"), d)
+    w = load_file(str(d / "model.safetensors"))
+    del w["model.layers.1.self_attn.k_proj.bias"]
+    save_file(w, str(d / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"layers\.1\.self_attn\.k_proj\.bias"):
+        load_model(load_checkpoint(d))
