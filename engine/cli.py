@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -62,8 +61,6 @@ def serve(args) -> int:
         v = getattr(args, name)
         if v is not None and v < 1:
             return _fail(f"--{name.replace('_', '-')} must be positive, got {v}")
-    # Idle OpenMP workers must sleep, not spin: the HTTP event loop shares these cores.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if args.kv_memory_fraction is not None and not 0 < args.kv_memory_fraction <= 1:
         return _fail(f"--kv-memory-fraction must be in (0, 1], got {args.kv_memory_fraction}")
     if (err := _need_torch()) is not None:
@@ -75,14 +72,13 @@ def serve(args) -> int:
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         return _fail("--device cuda: no CUDA device is available to this torch build")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
         app = build_app(args.model, served_name=args.served_model_name, device=args.device, dtype=args.dtype,
                         max_kv_tokens=args.max_kv_tokens, block_size=args.block_size,
                         max_batched_tokens=args.max_batched_tokens, max_seqs=args.max_seqs,
                         max_waiting=args.max_waiting, max_model_len=args.max_model_len,
-                        kv_memory_fraction=args.kv_memory_fraction, compile=args.compile)
+                        kv_memory_fraction=args.kv_memory_fraction, compile=args.compile,
+                        threads=args.threads)
     except CheckpointError as e:
         return _fail(str(e))
     except Exception as e:  # a corrupt shard, an out-of-memory device: still one line, no traceback

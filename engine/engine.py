@@ -1,23 +1,19 @@
 """The engine: scheduler + model runner + sampler + detokenisation, one step at a time.
 
-`LLMEngine` is synchronous and single-threaded (tests drive it directly); `AsyncEngine`
-runs it on a background thread and hands outputs to asyncio tasks.
+`LLMEngine` is synchronous and single-threaded: tests drive it directly, and the server
+runs it in a process of its own (worker.py).
 """
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator
-
 import torch
 
 from .kv_cache import BlockManager
 from .loader import Checkpoint
 from .runner import ModelRunner
 from .sampler import sample
-from .scheduler import QueueFull, Scheduler
+from .scheduler import Scheduler
 from .sequence import SamplingParams, Sequence, Status
 
 END_THINK = "</think>"
@@ -29,6 +25,17 @@ class RequestError(Exception):
     def __init__(self, message: str, param: str | None = None):
         super().__init__(message)
         self.param = param
+
+
+def check_prompt(prompt_ids: list[int], params: SamplingParams, max_model_len: int) -> None:
+    """Refuse prompts that leave no room for output; clip max_tokens to the room left."""
+    if not prompt_ids:
+        raise RequestError("the prompt is empty", "messages")
+    if len(prompt_ids) >= max_model_len:
+        raise RequestError(
+            f"This model's maximum context length is {max_model_len} tokens; the prompt has "
+            f"{len(prompt_ids)} tokens, leaving no room for output.", "messages")
+    params.max_tokens = min(params.max_tokens, max_model_len - len(prompt_ids))
 
 
 @dataclass
@@ -64,14 +71,7 @@ class LLMEngine:
 
     # --- requests ----------------------------------------------------------------------
     def make_sequence(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
-        """Validate and build a sequence (cheap, safe from any thread)."""
-        if not prompt_ids:
-            raise RequestError("the prompt is empty", "messages")
-        if len(prompt_ids) >= self.max_model_len:
-            raise RequestError(
-                f"This model's maximum context length is {self.max_model_len} tokens; the prompt has "
-                f"{len(prompt_ids)} tokens, leaving no room for output.", "messages")
-        params.max_tokens = min(params.max_tokens, self.max_model_len - len(prompt_ids))
+        check_prompt(prompt_ids, params, self.max_model_len)
         seq = Sequence(list(prompt_ids), params)
         if params.seed is not None:
             seq.generator = torch.Generator(device=self.runner.device).manual_seed(params.seed)
@@ -99,6 +99,12 @@ class LLMEngine:
 
     def has_work(self) -> bool:
         return self.scheduler.has_work()
+
+    def snapshot(self) -> dict:
+        """Counters and gauges for /metrics."""
+        return {**self.stats, "preemptions": self.scheduler.num_preemptions, "running": len(self.scheduler.running),
+                "waiting": len(self.scheduler.waiting), "kv_blocks_total": self.blocks.num_blocks,
+                "kv_blocks_free": self.blocks.num_free}
 
     # --- the step ----------------------------------------------------------------------
     def step(self) -> list[RequestOutput]:
@@ -161,96 +167,3 @@ class LLMEngine:
         while self.has_work():
             self.step()
         return [s.output_ids for s in seqs]
-
-
-def _deliver(items) -> None:
-    for q, out in items:
-        q.put_nowait(out)
-
-
-class AsyncEngine:
-    """Runs an LLMEngine on its own thread; requests and aborts cross over under one condition."""
-
-    def __init__(self, engine: LLMEngine):
-        self.engine = engine
-        self.cond = threading.Condition()
-        self.pending: list[tuple[Sequence, asyncio.Queue, asyncio.AbstractEventLoop]] = []
-        self.aborts: list[Sequence] = []
-        self.queues: dict[int, tuple[asyncio.Queue, asyncio.AbstractEventLoop]] = {}
-        self.stopping = False
-        self.thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self.thread = threading.Thread(target=self._loop, name="r1gate-engine", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        with self.cond:
-            self.stopping = True
-            self.cond.notify()
-        if self.thread:
-            self.thread.join(timeout=10)
-
-    def _loop(self) -> None:
-        eng = self.engine
-        while True:
-            with self.cond:
-                while not (self.pending or self.aborts or eng.has_work() or self.stopping):
-                    self.cond.wait()
-                if self.stopping:
-                    return
-                new, self.pending = self.pending, []
-                aborts, self.aborts = self.aborts, []
-            for seq, q, loop in new:
-                self.queues[seq.id] = (q, loop)
-                eng.add(seq)
-            for seq in aborts:
-                eng.abort(seq)
-                self.queues.pop(seq.id, None)
-            try:
-                outs = eng.step()
-            except Exception as e:  # a failed step fails its requests, not the server
-                outs = []
-                for seq in list(eng.scheduler.running) + list(eng.scheduler.waiting):
-                    eng.abort(seq)
-                    outs.append(RequestOutput(seq.id, "", True, "error", seq.prompt_len, seq.num_output, 0, None,
-                                              error=f"engine failure: {type(e).__name__}: {e}"))
-            # One wake-up of each event loop per step, not one per token.
-            by_loop: dict = {}
-            for out in outs:
-                target = self.queues.get(out.seq_id)
-                if target is None:
-                    continue
-                if out.finished:
-                    del self.queues[out.seq_id]
-                q, loop = target
-                by_loop.setdefault(loop, []).append((q, out))
-            for loop, items in by_loop.items():
-                loop.call_soon_threadsafe(_deliver, items)
-
-    def submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[Sequence, asyncio.Queue]:
-        seq = self.engine.make_sequence(prompt_ids, params)
-        q: asyncio.Queue = asyncio.Queue()
-        with self.cond:
-            if len(self.pending) + len(self.engine.scheduler.waiting) >= self.engine.scheduler.max_waiting:
-                raise QueueFull("too many requests waiting")
-            self.pending.append((seq, q, asyncio.get_running_loop()))
-            self.cond.notify()
-        return seq, q
-
-    def abort(self, seq: Sequence) -> None:
-        with self.cond:
-            self.aborts.append(seq)
-            self.cond.notify()
-
-    async def stream(self, seq: Sequence, q: asyncio.Queue) -> AsyncIterator[RequestOutput]:
-        """Outputs until finished; leaving early (client gone) aborts the sequence and frees its blocks."""
-        finished = False
-        try:
-            while not finished:
-                out = await q.get()
-                finished = out.finished
-                yield out
-        finally:
-            if not finished:
-                self.abort(seq)

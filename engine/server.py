@@ -1,4 +1,4 @@
-"""OpenAI-compatible HTTP server (Starlette) in front of an AsyncEngine, shaped like DeepSeek's API."""
+"""OpenAI-compatible HTTP server (Starlette) in front of the engine process, shaped like DeepSeek's API."""
 from __future__ import annotations
 
 import asyncio
@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from .chat import ChatFormatter, ReasoningSplitter, TemplateError
-from .engine import AsyncEngine, RequestError, RequestOutput
+from .engine import RequestError, RequestOutput
 from .scheduler import QueueFull
 from .sequence import SamplingParams
+from .worker import EngineProcess
 
 DEFAULT_MAX_TOKENS = 4096
 
@@ -92,15 +93,13 @@ def parse_messages(body: dict) -> list[dict]:
 
 
 class App:
-    def __init__(self, engine: AsyncEngine, formatter: ChatFormatter, served_name: str):
-        self.engine, self.formatter, self.name = engine, formatter, served_name
+    def __init__(self, engine: EngineProcess, tokenizer, formatter: ChatFormatter, served_name: str):
+        self.engine, self.tokenizer, self.formatter, self.name = engine, tokenizer, formatter, served_name
         self.created = int(time.time())
-        self.tokenizer = engine.engine.tokenizer
 
     def starlette(self) -> Starlette:
         @asynccontextmanager
         async def lifespan(_app):
-            self.engine.start()
             try:
                 yield
             finally:
@@ -117,26 +116,29 @@ class App:
         ], lifespan=lifespan, exception_handlers={HTTPException: on_http})
 
     async def health(self, _req: Request) -> Response:
+        if not self.engine.alive:
+            return JSONResponse({"status": "engine process exited"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def models(self, _req: Request) -> Response:
         return JSONResponse({"object": "list", "data": [{
             "id": self.name, "object": "model", "created": self.created, "owned_by": "r1gate",
-            "max_model_len": self.engine.engine.max_model_len}]})
+            "max_model_len": self.engine.max_model_len}]})
 
     async def metrics(self, _req: Request) -> Response:
-        eng = self.engine.engine
-        s, b = eng.stats, eng.blocks
+        s = {"requests": 0, "finished": 0, "aborted": 0, "prompt_tokens": 0, "generation_tokens": 0, "steps": 0,
+             "step_seconds": 0.0, "preemptions": 0, "running": 0, "waiting": 0, "kv_blocks_total": 0,
+             "kv_blocks_free": 0, **self.engine.stats}
         lines = []
         for key, kind, value in [
             ("requests_total", "counter", s["requests"]), ("requests_finished_total", "counter", s["finished"]),
             ("requests_aborted_total", "counter", s["aborted"]), ("prompt_tokens_total", "counter", s["prompt_tokens"]),
             ("generation_tokens_total", "counter", s["generation_tokens"]),
-            ("preemptions_total", "counter", eng.scheduler.num_preemptions),
+            ("preemptions_total", "counter", s["preemptions"]),
             ("steps_total", "counter", s["steps"]), ("step_seconds_total", "counter", round(s["step_seconds"], 6)),
-            ("requests_running", "gauge", len(eng.scheduler.running)),
-            ("requests_waiting", "gauge", len(eng.scheduler.waiting) + len(self.engine.pending)),
-            ("kv_blocks_total", "gauge", b.num_blocks), ("kv_blocks_free", "gauge", b.num_free),
+            ("requests_running", "gauge", s["running"]), ("requests_waiting", "gauge", s["waiting"]),
+            ("requests_in_flight", "gauge", len(self.engine.queues)),
+            ("kv_blocks_total", "gauge", s["kv_blocks_total"]), ("kv_blocks_free", "gauge", s["kv_blocks_free"]),
         ]:
             lines += [f"# TYPE r1gate_engine_{key} {kind}", f"r1gate_engine_{key} {value}"]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
@@ -215,7 +217,7 @@ class App:
         gone = asyncio.ensure_future(_disconnected(req))
         await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
         if not work.done():
-            work.cancel()  # the cancellation runs AsyncEngine.stream's cleanup, which aborts
+            work.cancel()  # the cancellation runs EngineProcess.stream's cleanup, which aborts
             await asyncio.gather(work, return_exceptions=True)
             return Response(status_code=499)
         gone.cancel()
@@ -300,26 +302,28 @@ def _cpu_has_bf16() -> bool:
 def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
               max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
               max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
-              kv_memory_fraction: float | None = None, compile: bool = False) -> Starlette:
-    import torch
+              kv_memory_fraction: float | None = None, compile: bool = False,
+              threads: int | None = None) -> Starlette:
+    """Load the checkpoint (the weights in the engine process) and return the ASGI app.
 
-    from .engine import LLMEngine
-    from .loader import load_checkpoint, load_model
+    Raises CheckpointError, naming the problem, when the checkpoint cannot be served.
+    """
+    from pathlib import Path
+
+    from .loader import load_checkpoint
 
     if dtype == "auto":
         # bf16 on GPUs, and on CPUs with native bf16 dot products (AVX512-BF16/AMX: about 3x fp32
         # speed for a 125M model on 2 cores); elsewhere fp32, as emulated bf16 is slower.
         dtype = "bfloat16" if device.startswith("cuda") or _cpu_has_bf16() else "float32"
-    tdtype = getattr(torch, dtype)
     ckpt = load_checkpoint(model_dir)
-    model = load_model(ckpt, device=device, dtype=tdtype)
-    if compile:
-        model.compile_dense()
-    num_blocks = kv_blocks_for(ckpt.config, device, tdtype, block_size, max_kv_tokens, kv_memory_fraction)
-    llm = LLMEngine(ckpt, model, num_blocks=num_blocks, block_size=block_size, max_batched_tokens=max_batched_tokens,
-                    max_seqs=max_seqs, max_waiting=max_waiting, max_model_len=max_model_len)
     formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)
-    from pathlib import Path
-
+    engine = EngineProcess(
+        model_dir, device=device, dtype=dtype, compile=compile, threads=threads, max_inflight=max_seqs + max_waiting,
+        block_size=block_size, max_batched_tokens=max_batched_tokens, max_seqs=max_seqs,
+        # The parent bounds what is in flight; the child's own queue must never refuse.
+        max_waiting=max_seqs + max_waiting + 1, max_model_len=max_model_len, max_kv_tokens=max_kv_tokens,
+        kv_memory_fraction=kv_memory_fraction)
+    engine.start()
     name = served_name or Path(model_dir).resolve().name
-    return App(AsyncEngine(llm), formatter, name).starlette()
+    return App(engine, ckpt.tokenizer, formatter, name).starlette()

@@ -202,10 +202,17 @@ def test_non_stream_disconnect_frees_the_sequence(rand):
 
 
 def test_full_queue_is_503_with_retry_after(checkpoint_dir):
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="q", max_kv_tokens=256, max_waiting=0))
+    # Room for one request in flight: while one streams, the next is refused at once.
+    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="q", max_kv_tokens=4096, max_seqs=1,
+                         max_waiting=0))
     try:
-        with pytest.raises(openai.InternalServerError) as e:
-            s.client.chat.completions.create(model="q", messages=HI)
+        body = {"model": "q", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            lines = r.iter_lines()  # keep the iterator: dropping it closes the response
+            assert "reasoning_content" in next(ln for ln in lines if "reasoning_content" in ln)
+            with pytest.raises(openai.InternalServerError) as e:
+                s.client.chat.completions.create(model="q", messages=HI)
         assert e.value.status_code == 503 and e.value.response.headers["retry-after"] == "1"
+        assert e.value.body["code"] == "overloaded"
     finally:
         s.close()
