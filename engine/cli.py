@@ -44,9 +44,9 @@ def _fail(msg: str) -> int:
 
 
 def _need_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
         return _fail("the engine needs PyTorch: pip install 'r1gate[engine]'")
     return None
 
@@ -65,13 +65,9 @@ def serve(args) -> int:
         return _fail(f"--kv-memory-fraction must be in (0, 1], got {args.kv_memory_fraction}")
     if (err := _need_torch()) is not None:
         return err
-    import torch
-
     from .config import CheckpointError
     from .server import build_app
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        return _fail("--device cuda: no CUDA device is available to this torch build")
     try:
         app = build_app(args.model, served_name=args.served_model_name, device=args.device, dtype=args.dtype,
                         max_kv_tokens=args.max_kv_tokens, block_size=args.block_size,

@@ -1,4 +1,4 @@
-"""A request's state as it moves through the scheduler."""
+"""Requests: their parameters, their state in the scheduler, and what they produce (no torch here)."""
 from __future__ import annotations
 
 import itertools
@@ -57,3 +57,35 @@ class Sequence:
     @property
     def num_output(self) -> int:
         return len(self.token_ids) - self.prompt_len
+
+
+class RequestError(Exception):
+    """A request the engine cannot serve as asked; `param` names the offending field."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+def check_prompt(prompt_ids: list[int], params: SamplingParams, max_model_len: int) -> None:
+    """Refuse prompts that leave no room for output; clip max_tokens to the room left."""
+    if not prompt_ids:
+        raise RequestError("the prompt is empty", "messages")
+    if len(prompt_ids) >= max_model_len:
+        raise RequestError(
+            f"This model's maximum context length is {max_model_len} tokens; the prompt has "
+            f"{len(prompt_ids)} tokens, leaving no room for output.", "messages")
+    params.max_tokens = min(params.max_tokens, max_model_len - len(prompt_ids))
+
+
+@dataclass
+class RequestOutput:
+    seq_id: int
+    delta: str
+    finished: bool
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int | None
+    error: str | None = None

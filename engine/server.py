@@ -14,9 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from .chat import ChatFormatter, ReasoningSplitter, TemplateError
-from .engine import RequestError, RequestOutput
 from .scheduler import QueueFull
-from .sequence import SamplingParams
+from .sequence import RequestError, RequestOutput, SamplingParams
 from .worker import EngineProcess
 
 DEFAULT_MAX_TOKENS = 4096
@@ -271,34 +270,6 @@ async def _disconnected(req: Request) -> None:
             return
 
 
-def kv_blocks_for(config, device: str, dtype, block_size: int, max_kv_tokens: int | None,
-                  memory_fraction: float | None = None) -> int:
-    """Cache size: --max-kv-tokens if given, else a share of the memory left after the weights."""
-    import torch
-
-    if max_kv_tokens:
-        return max(2, -(-max_kv_tokens // block_size))
-    per_token = 2 * config.num_layers * config.num_kv_heads * config.head_dim * torch.tensor([], dtype=dtype).element_size()
-    if device.startswith("cuda"):
-        free, _total = torch.cuda.mem_get_info()
-        budget = int(free * (memory_fraction or 0.85))
-    else:
-        import os
-
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        budget = int(avail * memory_fraction) if memory_fraction else min(int(avail * 0.2), 4 << 30)
-    tokens = min(budget // per_token, 1 << 20)
-    return max(2, tokens // block_size)
-
-
-def _cpu_has_bf16() -> bool:
-    import torch
-
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool((probe and probe()) or (amx and amx()))
-
-
 def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
               max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
               max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
@@ -312,10 +283,6 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
 
     from .loader import load_checkpoint
 
-    if dtype == "auto":
-        # bf16 on GPUs, and on CPUs with native bf16 dot products (AVX512-BF16/AMX: about 3x fp32
-        # speed for a 125M model on 2 cores); elsewhere fp32, as emulated bf16 is slower.
-        dtype = "bfloat16" if device.startswith("cuda") or _cpu_has_bf16() else "float32"
     ckpt = load_checkpoint(model_dir)
     formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)
     engine = EngineProcess(

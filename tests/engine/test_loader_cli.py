@@ -119,3 +119,9 @@ def test_missing_tensor_is_named(checkpoint_dir, tmp_path):
     save_file(w, str(d / "model.safetensors"))
     with pytest.raises(CheckpointError, match=r"layers\.1\.self_attn\.k_proj\.bias"):
         load_model(load_checkpoint(d))
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the no-GPU message")
+def test_cli_cuda_without_gpu_is_one_line(checkpoint_dir):
+    r = _cli("serve", "--model", str(checkpoint_dir("qwen2-tied")), "--device", "cuda")
+    assert r.returncode == 2 and "no CUDA device" in r.stderr and "Traceback" not in r.stderr

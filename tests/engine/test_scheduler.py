@@ -85,7 +85,7 @@ def test_bounded_queue(make_engine):
 
 
 def test_prompt_longer_than_context_is_refused(make_engine):
-    from engine.engine import RequestError
+    from engine.sequence import RequestError
 
     eng = make_engine(num_blocks=8)  # 32 slots → at most 31 tokens of context
     with pytest.raises(RequestError, match="31 tokens"):
