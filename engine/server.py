@@ -107,12 +107,14 @@ class App:
         async def on_http(_req, exc: HTTPException):
             return error_response(ApiError(exc.status_code, exc.detail, "invalid_request_error"))
 
-        return Starlette(routes=[
+        app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/models", self.models, methods=["GET"]),
             Route("/health", self.health, methods=["GET"]),
             Route("/metrics", self.metrics, methods=["GET"]),
         ], lifespan=lifespan, exception_handlers={HTTPException: on_http})
+        app.state.engine = self.engine  # for operators' hooks and tests
+        return app
 
     async def health(self, _req: Request) -> Response:
         if not self.engine.alive:

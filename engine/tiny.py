@@ -177,3 +177,37 @@ def save_weights(w: dict, out: Path, num_shards: int = 1) -> None:
         save_file(part, str(out / fname), metadata={"format": "pt"})
         weight_map.update({n: fname for n in part})
     (out / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=2))
+
+
+def make_scripted(out_dir, reasoning: str, answer: str):
+    """A tiny Llama whose weights spell out `<think>\\n{reasoning}</think>{answer}<eos>` after any R1 prompt.
+
+    Attention and MLP outputs are zeroed, so the residual stream is the current token's
+    embedding and the model becomes a bigram table; lm_head rows are set so each token
+    of the script is followed by the next. This gives the server tests a real checkpoint
+    with known output, run by the unmodified engine (the gateway's end-to-end tests too).
+    Returns the directory and the script's token ids (the first is the prompt's "\n").
+    """
+    import torch
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    out = make_tiny(out_dir, "llama", tie_embeddings=False)
+    tok = Tokenizer.from_file(str(out / "tokenizer.json"))
+    script = ([tok.token_to_id("Ċ")] + tok.encode(reasoning, add_special_tokens=False).ids
+              + [tok.token_to_id(END_THINK)] + tok.encode(answer, add_special_tokens=False).ids
+              + [tok.token_to_id(EOS)])
+    if len(set(script[:-1])) != len(script) - 1:
+        raise ValueError("the script's tokens must be distinct to form a bigram chain: pick other words")
+    w = load_file(str(out / "model.safetensors"))
+    for name in w:
+        if name.endswith(("o_proj.weight", "down_proj.weight")):
+            w[name].zero_()
+    emb, norm = w["model.embed_tokens.weight"], w["model.norm.weight"]
+    x = emb * torch.rsqrt(emb.pow(2).mean(-1, keepdim=True) + 1e-6) * norm
+    head = torch.zeros_like(w["lm_head.weight"])
+    for a, b in zip(script, script[1:]):
+        head[b] += 30.0 * x[a] / x[a].pow(2).sum()
+    w["lm_head.weight"] = head
+    save_weights(w, out)
+    return out, script

@@ -165,9 +165,12 @@ class EngineProcess:
 
     def stop(self) -> None:
         if self.alive:
-            with self.lock:
-                self.conn.send(("stop",))
-            self.proc.join(timeout=10)
+            try:
+                with self.lock:
+                    self.conn.send(("stop",))
+                self.proc.join(timeout=10)
+            except OSError:  # the child is already gone
+                pass
         if self.proc.is_alive():
             self.proc.terminate()
         self.alive = False

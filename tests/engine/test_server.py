@@ -12,8 +12,7 @@ openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
 from engine.server import build_app  # noqa: E402
-from engine.tiny import END_THINK  # noqa: E402
-from engine_variants import make_scripted  # noqa: E402
+from engine.tiny import END_THINK, make_scripted  # noqa: E402
 
 REASONING, ANSWER = "let me think about this", "the answer is forty two."
 HI = [{"role": "user", "content": "hi"}]
@@ -214,5 +213,26 @@ def test_full_queue_is_503_with_retry_after(checkpoint_dir):
                 s.client.chat.completions.create(model="q", messages=HI)
         assert e.value.status_code == 503 and e.value.response.headers["retry-after"] == "1"
         assert e.value.body["code"] == "overloaded"
+    finally:
+        s.close()
+
+
+def test_engine_process_death_fails_requests_and_health(checkpoint_dir):
+    import os
+    import signal
+
+    app = build_app(checkpoint_dir("llama-untied"), served_name="d", max_kv_tokens=4096)
+    s = Served(app)
+    try:
+        body = {"model": "d", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            lines = r.iter_lines()
+            next(ln for ln in lines if "reasoning_content" in ln)
+            os.kill(app.state.engine.proc.pid, signal.SIGKILL)
+            rest = list(lines)
+        assert any('"error"' in ln and "engine process exited" in ln for ln in rest)
+        assert httpx.get(s.url + "/health").status_code == 503
+        with pytest.raises(openai.InternalServerError):
+            s.client.chat.completions.create(model="d", messages=HI)
     finally:
         s.close()
