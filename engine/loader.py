@@ -92,7 +92,8 @@ def weight_files(path: Path) -> list[Path]:
     raise CheckpointError(f"missing {single} (or model.safetensors.index.json with shards)")
 
 
-def load_model(ckpt: Checkpoint, device: str = "cpu", dtype=None):
+def load_model(ckpt: Checkpoint, device: str = "cpu", dtype=None, pack: bool = True):
+    """Build the model with the checkpoint's weights (bf16 linears prepacked for oneDNN on CPU)."""
     import torch
     from safetensors import safe_open
 
@@ -114,4 +115,6 @@ def load_model(ckpt: Checkpoint, device: str = "cpu", dtype=None):
 
     with torch.no_grad():
         model.load_weights(tensors())
+        if pack:
+            model.pack_linears()
     return model.eval()

@@ -89,3 +89,25 @@ def test_compiled_dense_layers_give_the_same_tokens(checkpoint_dir, make_engine)
     model = load_model(ck)
     model.compile_dense()
     assert LLMEngine(ck, model, num_blocks=64, block_size=4).generate([ids, ids[:7]], GREEDY) == expected
+
+
+@pytest.mark.parametrize("name", ["qwen2-tied", "llama-untied"])
+def test_prepacked_bf16_linears_match_plain_ones_exactly(name, checkpoint_dir):
+    from engine.engine import LLMEngine
+    from engine.loader import load_checkpoint, load_model
+    from engine.model import PackedLinear
+
+    ck = load_checkpoint(checkpoint_dir(name))
+    packed = load_model(ck, dtype=torch.bfloat16)
+    if not isinstance(packed.lm_head, PackedLinear):
+        pytest.skip("this CPU or torch build has no oneDNN bf16 packing")
+    plain = load_model(ck, dtype=torch.bfloat16, pack=False)
+    runs = []
+    for model in (packed, plain):
+        eng = LLMEngine(ck, model, num_blocks=64, block_size=4)
+        seen = []
+        eng.logits_hook = lambda seqs, logits: seen.append(logits.clone())
+        out = eng.generate([prompt(21, seed=6), prompt(5, seed=7)], GREEDY)
+        runs.append((out, seen))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
