@@ -174,7 +174,7 @@ class App:
             raise bad("messages", str(e)) from None
         ids = self.tokenizer.encode(prompt, add_special_tokens=False).ids
         try:
-            seq, queue = self.engine.submit(ids, params)
+            handle, queue = self.engine.submit(ids, params)
         except RequestError as e:
             code = "context_length_exceeded" if e.param == "messages" else "invalid_parameter"
             raise ApiError(400, str(e), param=e.param, code=code) from None
@@ -183,7 +183,7 @@ class App:
                            code="overloaded", headers={"retry-after": "1"}) from None
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         splitter = ReasoningSplitter(prompt)
-        outputs = self.engine.stream(seq, queue)
+        outputs = self.engine.stream(handle, queue)
         if stream:
             return StreamingResponse(self._sse(rid, created, outputs, splitter, include_usage),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})

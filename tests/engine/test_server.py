@@ -236,3 +236,17 @@ def test_engine_process_death_fails_requests_and_health(checkpoint_dir):
             s.client.chat.completions.create(model="d", messages=HI)
     finally:
         s.close()
+
+
+def test_repeated_prefix_is_served_from_the_prefix_cache(scripted):
+    system = {"role": "system", "content": "you are a careful assistant . " * 6}
+    msgs = [system, {"role": "user", "content": "hello"}]
+    first = scripted.client.chat.completions.create(model="r1-tiny", messages=msgs)
+    second = scripted.client.chat.completions.create(model="r1-tiny", messages=msgs[:1] + [
+        {"role": "user", "content": "hello again"}])
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert cached >= 24 and cached % 4 == 0  # whole blocks of the shared system prompt
+    assert second.usage.model_extra["prompt_cache_hit_tokens"] == cached
+    assert second.usage.model_extra["prompt_cache_miss_tokens"] == second.usage.prompt_tokens - cached
+    assert second.choices[0].message.content == ANSWER
