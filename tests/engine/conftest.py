@@ -1,21 +1,26 @@
 """Tiny checkpoints built locally (no downloads) and engines over them."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
-torch = pytest.importorskip("torch")
+if importlib.util.find_spec("torch") is None:  # installed without the [engine] extra
+    collect_ignore_glob = ["test_*.py"]
 
-from engine.engine import LLMEngine  # noqa: E402
-from engine.loader import load_checkpoint, load_model  # noqa: E402
-from engine.tiny import make_tiny  # noqa: E402
 
-torch.set_num_threads(2)
+@pytest.fixture(scope="session", autouse=True)
+def _two_threads():
+    import torch
 
-from engine_variants import VARIANTS  # noqa: E402
+    torch.set_num_threads(2)  # the suite's budget: 2 cores
 
 
 @pytest.fixture(scope="session")
 def checkpoint_dir(tmp_path_factory):
+    from engine.tiny import make_tiny
+    from engine_variants import VARIANTS
+
     made = {}
 
     def get(name: str):
@@ -28,6 +33,8 @@ def checkpoint_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded(checkpoint_dir):
+    from engine.loader import load_checkpoint, load_model
+
     cache = {}
 
     def get(name: str):
@@ -42,6 +49,7 @@ def loaded(checkpoint_dir):
 @pytest.fixture
 def make_engine(loaded):
     """A fresh engine (fresh cache and scheduler) over a shared loaded model."""
+    from engine.engine import LLMEngine
 
     def make(name: str = "llama-untied", **kw):
         ck, model = loaded(name)
