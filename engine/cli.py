@@ -65,9 +65,16 @@ def serve(args) -> int:
         return _fail(f"--kv-memory-fraction must be in (0, 1], got {args.kv_memory_fraction}")
     if (err := _need_torch()) is not None:
         return err
+    import socket
+
     from .config import CheckpointError
     from .server import build_app
 
+    # Bind first: a busy port should fail in a second, not after loading the weights.
+    try:
+        sock = socket.create_server((args.host, args.port))
+    except OSError as e:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
     try:
         app = build_app(args.model, served_name=args.served_model_name, device=args.device, dtype=args.dtype,
                         max_kv_tokens=args.max_kv_tokens, block_size=args.block_size,
@@ -81,7 +88,8 @@ def serve(args) -> int:
         return _fail(f"cannot load {args.model}: {type(e).__name__}: {e}")
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    print(f"r1gate engine: serving {args.model} on http://{args.host}:{args.port}/v1", file=sys.stderr)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
 
 

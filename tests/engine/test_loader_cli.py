@@ -81,6 +81,14 @@ def test_cli_bad_settings_exit_2_with_one_line(args, needle):
     assert needle in r.stderr and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_cli_busy_port_exits_2(checkpoint_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        r = _cli("serve", "--model", str(checkpoint_dir("qwen2-tied")), "--port", str(s.getsockname()[1]))
+    assert r.returncode == 2 and "cannot listen" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_cli_make_tiny_then_serve(tmp_path):
     d = tmp_path / "tiny"
     r = _cli("make-tiny", str(d), "--arch", "llama")
