@@ -103,7 +103,8 @@ def load_model(ckpt: Checkpoint, device: str = "cpu", dtype=None, pack: bool = T
     files = weight_files(ckpt.path)
     with torch.device("meta"):
         model = Transformer(ckpt.config)
-    model = model.to_empty(device=device).to(dtype)
+    # Cast while still on the meta device, so memory is allocated once, in the final dtype.
+    model = model.to(dtype).to_empty(device=device)
     # Buffers were lost to the meta device: rebuild RoPE frequencies in fp32.
     model.rotary.inv_freq = ckpt.config.inv_freq().to(device)
 
