@@ -49,7 +49,7 @@ def _number(body, name, default, lo, hi, kind=float):
 
 
 def parse_params(body: dict) -> SamplingParams:
-    if body.get("n", 1) != 1:
+    if body.get("n") not in (None, 1):
         raise bad("n", "only n=1 is supported")
     if body.get("logprobs"):
         raise bad("logprobs", "logprobs are not supported by this engine")
