@@ -92,8 +92,10 @@ def parse_messages(body: dict) -> list[dict]:
 
 
 class App:
-    def __init__(self, engine: EngineProcess, tokenizer, formatter: ChatFormatter, served_name: str):
+    def __init__(self, engine: EngineProcess, tokenizer, formatter: ChatFormatter, served_name: str,
+                 keepalive_s: float = 10.0):
         self.engine, self.tokenizer, self.formatter, self.name = engine, tokenizer, formatter, served_name
+        self.keepalive_s = keepalive_s
         self.created = int(time.time())
 
     def starlette(self) -> Starlette:
@@ -183,11 +185,12 @@ class App:
                            code="overloaded", headers={"retry-after": "1"}) from None
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         splitter = ReasoningSplitter(prompt)
-        outputs = self.engine.stream(handle, queue)
         if stream:
+            # Like DeepSeek's API, an SSE comment while a request waits, so proxies keep the stream open.
+            outputs = self.engine.stream(handle, queue, idle=self.keepalive_s)
             return StreamingResponse(self._sse(rid, created, outputs, splitter, include_usage),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})
-        return await self._complete(req, rid, created, outputs, splitter)
+        return await self._complete(req, rid, created, self.engine.stream(handle, queue), splitter)
 
     def _usage(self, out: RequestOutput, splitter: ReasoningSplitter) -> dict:
         reasoning = out.reasoning_tokens
@@ -247,6 +250,9 @@ class App:
         try:
             yield chunk({"role": "assistant", "content": ""})
             async for out in outputs:
+                if out is None:
+                    yield ": keep-alive\n\n"
+                    continue
                 if out.error:
                     err = {"error": {"message": out.error, "type": "server_error", "param": None, "code": None}}
                     yield f"data: {json.dumps(err)}\n\n"
@@ -276,7 +282,7 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
               max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
               max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
               kv_memory_fraction: float | None = None, compile: bool = False,
-              threads: int | None = None) -> Starlette:
+              threads: int | None = None, keepalive_s: float = 10.0) -> Starlette:
     """Load the checkpoint (the weights in the engine process) and return the ASGI app.
 
     Raises CheckpointError, naming the problem, when the checkpoint cannot be served.
@@ -295,4 +301,4 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
         kv_memory_fraction=kv_memory_fraction)
     engine.start()
     name = served_name or Path(model_dir).resolve().name
-    return App(engine, ckpt.tokenizer, formatter, name).starlette()
+    return App(engine, ckpt.tokenizer, formatter, name, keepalive_s).starlette()

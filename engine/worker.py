@@ -214,12 +214,19 @@ class EngineProcess:
             with self.lock:
                 self.conn.send(("abort", rid))
 
-    async def stream(self, rid: int, q: asyncio.Queue) -> AsyncIterator[RequestOutput]:
-        """Outputs until finished; leaving early (client gone) aborts the sequence and frees its blocks."""
+    async def stream(self, rid: int, q: asyncio.Queue, idle: float | None = None) -> AsyncIterator[RequestOutput | None]:
+        """Outputs until finished, and None after each `idle` seconds without one (for keep-alives).
+
+        Leaving early (client gone) aborts the sequence and frees its blocks.
+        """
         finished = False
         try:
             while not finished:
-                out = await q.get()
+                try:
+                    out = await asyncio.wait_for(q.get(), idle)
+                except TimeoutError:
+                    yield None
+                    continue
                 finished = out.finished
                 yield out
         finally:

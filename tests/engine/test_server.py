@@ -250,3 +250,24 @@ def test_repeated_prefix_is_served_from_the_prefix_cache(scripted):
     assert second.usage.model_extra["prompt_cache_hit_tokens"] == cached
     assert second.usage.model_extra["prompt_cache_miss_tokens"] == second.usage.prompt_tokens - cached
     assert second.choices[0].message.content == ANSWER
+
+
+def test_waiting_stream_gets_keep_alive_comments(checkpoint_dir):
+    # One sequence at a time: the second request waits behind a long first one.
+    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="k", max_kv_tokens=4096, max_seqs=1,
+                         max_waiting=1, keepalive_s=0.02))
+    try:
+        long = {"model": "k", "messages": HI, "stream": True, "max_tokens": 300, "ignore_eos": True}
+        short = {"model": "k", "messages": HI, "stream": True, "max_tokens": 3}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=long, timeout=60) as first:
+            lines = first.iter_lines()
+            next(ln for ln in lines if "reasoning_content" in ln)
+            with httpx.stream("POST", s.url + "/v1/chat/completions", json=short, timeout=60) as second:
+                got = list(second.iter_lines())
+        assert ": keep-alive" in got
+        assert got[-2:] == ["data: [DONE]", ""] or got[-1] == "data: [DONE]"
+        # the official client ignores the comments
+        chunks = list(s.client.chat.completions.create(model="k", messages=HI, stream=True, max_tokens=3))
+        assert chunks[-1].choices[0].finish_reason == "length"
+    finally:
+        s.close()
