@@ -1,9 +1,9 @@
 """The engine in a process of its own, behind a pipe.
 
-The model step is Python driving hundreds of small torch ops; sharing an interpreter
-(and its GIL) with the HTTP event loop slowed each step by a third or more on a 2-core
-machine. So, as vLLM does, the engine runs in a child process: the server sends
-requests and aborts, the child answers each step with the new text of every sequence.
+The model step is Python driving hundreds of small torch ops; in one interpreter it
+competes with the HTTP event loop for the GIL at every op. So, as vLLM does, the engine
+runs in a child process: the server sends requests and aborts, the child answers each
+step with the new text of every sequence (detokenised and stop-checked there too).
 """
 from __future__ import annotations
 
@@ -106,8 +106,6 @@ def kv_blocks_for(config, device: str, dtype, block_size: int, max_kv_tokens: in
         free, _total = torch.cuda.mem_get_info()
         budget = int(free * (memory_fraction or 0.85))
     else:
-        import os
-
         avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         budget = int(avail * memory_fraction) if memory_fraction else min(int(avail * 0.2), 4 << 30)
     tokens = min(budget // per_token, 1 << 20)
