@@ -95,3 +95,19 @@ def test_prompt_longer_than_context_is_refused(make_engine):
     while eng.has_work():
         eng.step()
     assert s.finish_reason == "length" and len(s.token_ids) == 31
+
+
+def test_long_prompt_is_chunked_and_does_not_stall_decoding(make_engine):
+    eng = make_engine(max_batched_tokens=16)
+    short = [eng.add_request(p, greedy(40)) for p in prompts(3, seed=4)]
+    while any(s.num_output == 0 for s in short):
+        eng.step()
+    long = eng.add_request([7 + i % 400 for i in range(300)], greedy(2))
+    steps = 0
+    while long.num_computed < 300 - 1:
+        before = [s.num_output for s in short]
+        eng.step()
+        steps += 1
+        # every decoding sequence advanced by one token in each prefill step
+        assert [s.num_output for s in short] == [b + 1 for b in before]
+    assert steps >= 300 // 16  # the prompt went in chunks of at most the token budget
