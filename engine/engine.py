@@ -43,9 +43,7 @@ class LLMEngine:
         seq = Sequence(list(prompt_ids), params)
         if params.seed is not None:
             seq.generator = torch.Generator(device=self.runner.device).manual_seed(params.seed)
-        from tokenizers.decoders import DecodeStream
-
-        seq.decoder = DecodeStream(skip_special_tokens=True)
+        seq.decoder = _new_decoder()
         return seq
 
     def add(self, seq: Sequence) -> None:
@@ -135,3 +133,31 @@ class LLMEngine:
         while self.has_work():
             self.step()
         return [s.output_ids for s in seqs]
+
+
+def _new_decoder():
+    try:
+        from tokenizers.decoders import DecodeStream  # tokenizers >= 0.21
+
+        return DecodeStream(skip_special_tokens=True)
+    except ImportError:
+        return _PrefixDecoder()
+
+
+class _PrefixDecoder:
+    """Incremental detokenisation for older `tokenizers`: decode a short window of recent
+    ids and emit what it adds, holding back text that ends in an incomplete UTF-8 sequence."""
+
+    def __init__(self):
+        self.ids: list[int] = []
+        self.prefix = self.read = 0
+
+    def step(self, tokenizer, token_id: int) -> str | None:
+        self.ids.append(token_id)
+        before = tokenizer.decode(self.ids[self.prefix:self.read], skip_special_tokens=True)
+        after = tokenizer.decode(self.ids[self.prefix:], skip_special_tokens=True)
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.prefix, self.read = self.read, len(self.ids)
+            return after[len(before):]
+        return None
+
