@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+_HAS_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)
+
 
 @dataclass
 class PrefillChunk:
@@ -57,10 +59,14 @@ def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float) -> 
             ks = _gather(k_cache, c.block_table, c.context)
             vs = _gather(v_cache, c.block_table, c.context)
             mask, causal = c.mask, False
-        o = F.scaled_dot_product_attention(
-            qs, ks.transpose(0, 1).unsqueeze(0), vs.transpose(0, 1).unsqueeze(0),
-            attn_mask=mask, is_causal=causal, scale=scale, enable_gqa=heads != kv_heads,
-        )
+        ks, vs = ks.transpose(0, 1).unsqueeze(0), vs.transpose(0, 1).unsqueeze(0)
+        gqa = {}
+        if heads != kv_heads:
+            if _HAS_GQA:
+                gqa = {"enable_gqa": True}
+            else:  # torch < 2.5 (the [engine] extra allows 2.4)
+                ks, vs = ks.repeat_interleave(heads // kv_heads, 1), vs.repeat_interleave(heads // kv_heads, 1)
+        o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, is_causal=causal, scale=scale, **gqa)
         out[c.start : c.start + c.length] = o.squeeze(0).transpose(0, 1)
     return out.reshape(T, heads * dim)
 
