@@ -88,7 +88,6 @@ def make_tiny(
     dtype: str = "float32",
 ) -> Path:
     import torch
-    from safetensors.torch import save_file
 
     if arch not in ("qwen2", "llama"):
         raise ValueError(f"arch must be qwen2 or llama, not {arch!r}")
