@@ -186,12 +186,12 @@ class EngineProcess:
                 if target is not None:
                     by_loop.setdefault(target[1], []).append((target[0], out))
             for loop, items in by_loop.items():
-                loop.call_soon_threadsafe(_deliver, items)
+                _call_soon(loop, _deliver, items)
         # The child is gone: fail whoever is still waiting.
         self.alive = False
         for rid, (q, loop) in list(self.queues.items()):
             out = RequestOutput(rid, "", True, "error", 0, 0, 0, None, error="the engine process exited")
-            loop.call_soon_threadsafe(q.put_nowait, out)
+            _call_soon(loop, q.put_nowait, out)
         self.queues.clear()
 
     def submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[int, asyncio.Queue]:
@@ -235,3 +235,11 @@ class EngineProcess:
 def _deliver(items) -> None:
     for q, out in items:
         q.put_nowait(out)
+
+
+def _call_soon(loop, fn, arg) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, arg)
+    except RuntimeError:  # that event loop has closed: nobody is waiting any more
+        pass
+
