@@ -1,0 +1,98 @@
+"""Continuous batching: which tokens of which sequences go into the next forward pass.
+
+Every running sequence has some tokens whose K/V are not yet computed: a whole prompt
+(or its remainder), or the one token sampled last step. A step takes them oldest
+sequence first under a token budget, so a long prompt is prefilled in chunks while the
+others keep decoding. New requests join between steps. When the cache runs out, the
+newest sequence is preempted: its blocks are freed and it later recomputes them (often
+from the prefix cache).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .kv_cache import BlockManager
+from .sequence import Sequence, Status
+
+
+class QueueFull(Exception):
+    """More requests are waiting than the configured bound."""
+
+
+class Scheduler:
+    def __init__(self, blocks: BlockManager, max_batched_tokens: int = 512, max_seqs: int = 64,
+                 max_waiting: int = 256):
+        self.blocks = blocks
+        self.max_batched_tokens, self.max_seqs, self.max_waiting = max_batched_tokens, max_seqs, max_waiting
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self.num_preemptions = 0
+
+    def add(self, seq: Sequence) -> None:
+        if len(self.waiting) >= self.max_waiting:
+            raise QueueFull(f"{len(self.waiting)} requests already waiting")
+        self.waiting.append(seq)
+
+    def has_work(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def schedule(self) -> list[tuple[Sequence, int]]:
+        budget = self.max_batched_tokens
+        batch: list[tuple[Sequence, int]] = []
+        preempted = False
+        i = 0
+        while i < len(self.running) and budget > 0:
+            seq = self.running[i]
+            n = min(len(seq.token_ids) - seq.num_computed, budget)
+            while not self.blocks.ensure(seq, seq.num_computed + n):
+                victim = self.running[-1]
+                self._preempt(victim)
+                preempted = True
+                if victim is seq:
+                    break
+            else:
+                batch.append((seq, n))
+                budget -= n
+                i += 1
+        # Admitting while preempting would only thrash: wait until the running set fits.
+        while self.waiting and budget > 0 and len(self.running) < self.max_seqs and not preempted:
+            seq = self.waiting[0]
+            hits = self.blocks.match_prefix(seq)
+            # Room for the whole remaining sequence plus one decode step, so that admitting
+            # it does not immediately force a preemption.
+            need = self.blocks.blocks_for(len(seq.token_ids) + 1) - len(hits)
+            reusable = sum(1 for b in hits if self.blocks.ref[b] == 0)
+            if need > self.blocks.num_free - reusable:
+                break
+            self.waiting.popleft()
+            self.blocks.admit(seq, hits)
+            if not seq.admitted_once:
+                seq.num_cached_tokens, seq.admitted_once = seq.num_computed, True
+            n = min(len(seq.token_ids) - seq.num_computed, budget)
+            self.blocks.ensure(seq, seq.num_computed + n)
+            seq.status = Status.RUNNING
+            self.running.append(seq)
+            batch.append((seq, n))
+            budget -= n
+        return batch
+
+    def _preempt(self, seq: Sequence) -> None:
+        self.running.remove(seq)
+        self.blocks.release(seq)
+        seq.status = Status.WAITING
+        self.waiting.appendleft(seq)
+        self.num_preemptions += 1
+
+    def finish(self, seq: Sequence, reason: str) -> None:
+        """End seq (done or aborted) wherever it is, and give its blocks back."""
+        if seq.status == Status.FINISHED:
+            return
+        if seq.status == Status.RUNNING:
+            self.running.remove(seq)
+        else:
+            try:
+                self.waiting.remove(seq)
+            except ValueError:
+                pass
+        self.blocks.release(seq)
+        seq.status, seq.finish_reason = Status.FINISHED, reason

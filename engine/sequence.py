@@ -1,0 +1,91 @@
+"""Requests: their parameters, their state in the scheduler, and what they produce (no torch here)."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+
+_ids = itertools.count()
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 0.6  # DeepSeek's recommendation for R1 when the caller says nothing
+    top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    stop: list[str] = field(default_factory=list)
+    ignore_eos: bool = False
+
+
+class Status(Enum):
+    WAITING = 0
+    RUNNING = 1
+    FINISHED = 2
+
+
+@dataclass(eq=False)
+class Sequence:
+    token_ids: list[int]
+    params: SamplingParams
+    id: int = field(default_factory=lambda: next(_ids))
+    prompt_len: int = 0
+    status: Status = Status.WAITING
+    num_computed: int = 0  # tokens whose K/V are in the cache
+    block_table: list[int] = field(default_factory=list)
+    num_hashed: int = 0  # leading full blocks already published to the prefix cache
+    last_hash: int | None = None
+    num_cached_tokens: int = 0  # prompt tokens served from the prefix cache at first admission
+    finish_reason: str | None = None
+    generator: object = None  # torch.Generator when a seed was given
+    text: str = ""  # detokenised output so far (stop strings removed)
+    sent: int = 0  # characters of `text` already handed to the caller
+    decoder: object = None
+    reasoning_tokens: int | None = None  # output tokens up to and including </think>, once seen
+    admitted_once: bool = False
+
+    def __post_init__(self):
+        self.prompt_len = self.prompt_len or len(self.token_ids)
+
+    @property
+    def output_ids(self) -> list[int]:
+        return self.token_ids[self.prompt_len:]
+
+    @property
+    def num_output(self) -> int:
+        return len(self.token_ids) - self.prompt_len
+
+
+class RequestError(Exception):
+    """A request the engine cannot serve as asked; `param` names the offending field."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+def check_prompt(prompt_ids: list[int], params: SamplingParams, max_model_len: int) -> None:
+    """Refuse prompts that leave no room for output; clip max_tokens to the room left."""
+    if not prompt_ids:
+        raise RequestError("the prompt is empty", "messages")
+    if len(prompt_ids) >= max_model_len:
+        raise RequestError(
+            f"This model's maximum context length is {max_model_len} tokens; the prompt has "
+            f"{len(prompt_ids)} tokens, leaving no room for output.", "messages")
+    params.max_tokens = min(params.max_tokens, max_model_len - len(prompt_ids))
+
+
+@dataclass
+class RequestOutput:
+    seq_id: int
+    delta: str
+    finished: bool
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int
+    reasoning_tokens: int | None
+    error: str | None = None

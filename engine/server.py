@@ -1,0 +1,304 @@
+"""OpenAI-compatible HTTP server (Starlette) in front of the engine process, shaped like DeepSeek's API."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .chat import ChatFormatter, ReasoningSplitter, TemplateError
+from .scheduler import QueueFull
+from .sequence import RequestError, RequestOutput, SamplingParams
+from .worker import EngineProcess
+
+DEFAULT_MAX_TOKENS = 4096
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.type, self.param, self.code, self.headers = status, type_, param, code, headers
+
+
+def error_response(e: ApiError) -> JSONResponse:
+    body = {"error": {"message": str(e), "type": e.type, "param": e.param, "code": e.code}}
+    return JSONResponse(body, status_code=e.status, headers=e.headers)
+
+
+def bad(param: str, message: str) -> ApiError:
+    return ApiError(400, message, param=param, code="invalid_parameter")
+
+
+def _number(body, name, default, lo, hi, kind=float):
+    v = body.get(name)
+    if v is None:
+        return default
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (kind is int and not isinstance(v, int)):
+        raise bad(name, f"'{name}' must be {'an integer' if kind is int else 'a number'}")
+    if not lo <= v <= hi:
+        raise bad(name, f"'{name}' must be between {lo} and {hi}, got {v}")
+    return kind(v)
+
+
+def parse_params(body: dict) -> SamplingParams:
+    if body.get("n") not in (None, 1):
+        raise bad("n", "only n=1 is supported")
+    if body.get("logprobs"):
+        raise bad("logprobs", "logprobs are not supported by this engine")
+    stop = body.get("stop") or []
+    if isinstance(stop, str):
+        stop = [stop]
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop) or len(stop) > 16:
+        raise bad("stop", "'stop' must be a non-empty string or a list of up to 16 of them")
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    name = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise bad("seed", "'seed' must be an integer")
+    return SamplingParams(
+        max_tokens=_number({name: max_tokens}, name, DEFAULT_MAX_TOKENS, 1, 1 << 30, int),
+        temperature=_number(body, "temperature", 0.6, 0.0, 2.0),
+        top_p=_number(body, "top_p", 1.0, 1e-9, 1.0),
+        top_k=max(0, _number(body, "top_k", 0, -1, 1 << 30, int)),
+        seed=None if seed is None else seed & 0xFFFFFFFFFFFFFFF,
+        presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
+        frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
+        stop=stop,
+        ignore_eos=bool(body.get("ignore_eos", False)),  # vLLM's extension: benchmarks need fixed lengths
+    )
+
+
+def parse_messages(body: dict) -> list[dict]:
+    msgs = body.get("messages")
+    if not isinstance(msgs, list) or not msgs:
+        raise bad("messages", "'messages' must be a non-empty list")
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "tool", "developer"):
+            raise bad(f"messages[{i}].role", f"messages[{i}] needs a role of system, user, assistant or tool")
+        c = m.get("content")
+        if not (c is None or isinstance(c, (str, list))):
+            raise bad(f"messages[{i}].content", f"messages[{i}].content must be a string or a list of parts")
+        if m["role"] == "developer":  # OpenAI's newer name for the system role
+            msgs[i] = {**m, "role": "system"}
+    return msgs
+
+
+class App:
+    def __init__(self, engine: EngineProcess, tokenizer, formatter: ChatFormatter, served_name: str,
+                 keepalive_s: float = 10.0):
+        self.engine, self.tokenizer, self.formatter, self.name = engine, tokenizer, formatter, served_name
+        self.keepalive_s = keepalive_s
+        self.created = int(time.time())
+
+    def starlette(self) -> Starlette:
+        @asynccontextmanager
+        async def lifespan(_app):
+            try:
+                yield
+            finally:
+                self.engine.stop()
+
+        async def on_http(_req, exc: HTTPException):
+            return error_response(ApiError(exc.status_code, exc.detail, "invalid_request_error"))
+
+        app = Starlette(routes=[
+            Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            Route("/v1/models", self.models, methods=["GET"]),
+            Route("/health", self.health, methods=["GET"]),
+            Route("/metrics", self.metrics, methods=["GET"]),
+        ], lifespan=lifespan, exception_handlers={HTTPException: on_http})
+        app.state.engine = self.engine  # for operators' hooks and tests
+        return app
+
+    async def health(self, _req: Request) -> Response:
+        if not self.engine.alive:
+            return JSONResponse({"status": "engine process exited"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def models(self, _req: Request) -> Response:
+        return JSONResponse({"object": "list", "data": [{
+            "id": self.name, "object": "model", "created": self.created, "owned_by": "r1gate",
+            "max_model_len": self.engine.max_model_len}]})
+
+    async def metrics(self, _req: Request) -> Response:
+        s = {"requests": 0, "finished": 0, "aborted": 0, "prompt_tokens": 0, "generation_tokens": 0, "steps": 0,
+             "step_seconds": 0.0, "preemptions": 0, "running": 0, "waiting": 0, "kv_blocks_total": 0,
+             "kv_blocks_free": 0, **self.engine.stats}
+        lines = []
+        for key, kind, value in [
+            ("requests_total", "counter", s["requests"]), ("requests_finished_total", "counter", s["finished"]),
+            ("requests_aborted_total", "counter", s["aborted"]), ("prompt_tokens_total", "counter", s["prompt_tokens"]),
+            ("generation_tokens_total", "counter", s["generation_tokens"]),
+            ("preemptions_total", "counter", s["preemptions"]),
+            ("steps_total", "counter", s["steps"]), ("step_seconds_total", "counter", round(s["step_seconds"], 6)),
+            ("requests_running", "gauge", s["running"]), ("requests_waiting", "gauge", s["waiting"]),
+            ("requests_in_flight", "gauge", len(self.engine.queues)),
+            ("kv_blocks_total", "gauge", s["kv_blocks_total"]), ("kv_blocks_free", "gauge", s["kv_blocks_free"]),
+        ]:
+            lines += [f"# TYPE r1gate_engine_{key} {kind}", f"r1gate_engine_{key} {value}"]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    async def chat(self, req: Request) -> Response:
+        try:
+            return await self._chat(req)
+        except ApiError as e:
+            return error_response(e)
+
+    async def _chat(self, req: Request) -> Response:
+        try:
+            body = await req.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ApiError(400, "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the request body must be a JSON object")
+        model = body.get("model")
+        if model != self.name:
+            if not isinstance(model, str) or not model:
+                raise bad("model", "'model' is required")
+            raise ApiError(404, f"The model `{model}` does not exist (this server has `{self.name}`).",
+                           param="model", code="model_not_found")
+        messages = parse_messages(body)
+        params = parse_params(body)
+        stream = bool(body.get("stream", False))
+        opts = body.get("stream_options") or {}
+        include_usage = stream and isinstance(opts, dict) and bool(opts.get("include_usage"))
+        try:
+            prompt = self.formatter.render(messages, body.get("tools"))
+        except TemplateError as e:
+            raise bad("messages", str(e)) from None
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False).ids
+        try:
+            handle, queue = self.engine.submit(ids, params)
+        except RequestError as e:
+            code = "context_length_exceeded" if e.param == "messages" else "invalid_parameter"
+            raise ApiError(400, str(e), param=e.param, code=code) from None
+        except QueueFull:
+            raise ApiError(503, "The engine is overloaded; retry shortly.", "server_error",
+                           code="overloaded", headers={"retry-after": "1"}) from None
+        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        splitter = ReasoningSplitter(prompt)
+        if stream:
+            # Like DeepSeek's API, an SSE comment while a request waits, so proxies keep the stream open.
+            outputs = self.engine.stream(handle, queue, idle=self.keepalive_s)
+            return StreamingResponse(self._sse(rid, created, outputs, splitter, include_usage),
+                                     media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return await self._complete(req, rid, created, self.engine.stream(handle, queue), splitter)
+
+    def _usage(self, out: RequestOutput, splitter: ReasoningSplitter) -> dict:
+        reasoning = out.reasoning_tokens
+        if reasoning is None:
+            reasoning = out.completion_tokens if splitter.in_reasoning else 0
+        return {
+            "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
+            "total_tokens": out.prompt_tokens + out.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": out.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
+            # DeepSeek's own names for the prefix-cache split
+            "prompt_cache_hit_tokens": out.cached_tokens,
+            "prompt_cache_miss_tokens": out.prompt_tokens - out.cached_tokens,
+        }
+
+    async def _complete(self, req, rid, created, outputs, splitter) -> Response:
+        async def collect():
+            reasoning, content, last = [], [], None
+            async for out in outputs:
+                r, c = splitter.feed(out.delta, final=out.finished)
+                reasoning.append(r)
+                content.append(c)
+                last = out
+            return "".join(reasoning), "".join(content), last
+
+        # The client may hang up while we generate: stop generating for it at once.
+        work = asyncio.ensure_future(collect())
+        gone = asyncio.ensure_future(_disconnected(req))
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if not work.done():
+            work.cancel()  # the cancellation runs EngineProcess.stream's cleanup, which aborts
+            await asyncio.gather(work, return_exceptions=True)
+            return Response(status_code=499)
+        gone.cancel()
+        reasoning, content, last = work.result()
+        if last.error:
+            raise ApiError(500, last.error, "server_error")
+        message = {"role": "assistant", "content": content}
+        if reasoning or splitter.in_reasoning or last.reasoning_tokens is not None:
+            message["reasoning_content"] = reasoning
+        return JSONResponse({
+            "id": rid, "object": "chat.completion", "created": created, "model": self.name,
+            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": last.finish_reason}],
+            "usage": self._usage(last, splitter), "system_fingerprint": None,
+        })
+
+    async def _sse(self, rid, created, outputs, splitter, include_usage):
+        def chunk(delta=None, finish=None, usage=None, choices=True):
+            body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": self.name,
+                    "system_fingerprint": None,
+                    "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+                    if choices else []}
+            if usage is not None:
+                body["usage"] = usage
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            async for out in outputs:
+                if out is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                if out.error:
+                    err = {"error": {"message": out.error, "type": "server_error", "param": None, "code": None}}
+                    yield f"data: {json.dumps(err)}\n\n"
+                    return
+                r, c = splitter.feed(out.delta, final=out.finished)
+                if r:
+                    yield chunk({"reasoning_content": r})
+                if c:
+                    yield chunk({"content": c})
+                if out.finished:
+                    yield chunk(finish=out.finish_reason)
+                    if include_usage:
+                        yield chunk(usage=self._usage(out, splitter), choices=False)
+            yield "data: [DONE]\n\n"
+        finally:
+            await outputs.aclose()  # aborts the sequence if the client left early
+
+
+async def _disconnected(req: Request) -> None:
+    while True:
+        message = await req.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
+              max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
+              max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
+              kv_memory_fraction: float | None = None, compile: bool = False,
+              threads: int | None = None, keepalive_s: float = 10.0) -> Starlette:
+    """Load the checkpoint (the weights in the engine process) and return the ASGI app.
+
+    Raises CheckpointError, naming the problem, when the checkpoint cannot be served.
+    """
+    from pathlib import Path
+
+    from .loader import load_checkpoint
+
+    ckpt = load_checkpoint(model_dir)
+    formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)
+    engine = EngineProcess(
+        model_dir, device=device, dtype=dtype, compile=compile, threads=threads, max_inflight=max_seqs + max_waiting,
+        block_size=block_size, max_batched_tokens=max_batched_tokens, max_seqs=max_seqs,
+        # The parent bounds what is in flight; the child's own queue must never refuse.
+        max_waiting=max_seqs + max_waiting + 1, max_model_len=max_model_len, max_kv_tokens=max_kv_tokens,
+        kv_memory_fraction=kv_memory_fraction)
+    engine.start()
+    name = served_name or Path(model_dir).resolve().name
+    return App(engine, ckpt.tokenizer, formatter, name, keepalive_s).starlette()

@@ -1,0 +1,273 @@
+"""The HTTP server over real loopback sockets, through the official openai client."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+openai = pytest.importorskip("openai")
+uvicorn = pytest.importorskip("uvicorn")
+
+from engine.server import build_app  # noqa: E402
+from engine.tiny import END_THINK, make_scripted  # noqa: E402
+
+REASONING, ANSWER = "let me think about this", "the answer is forty two."
+HI = [{"role": "user", "content": "hi"}]
+
+
+class Served:
+    def __init__(self, app):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)  # listening before the thread starts: clients may connect at once
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        self.client = openai.OpenAI(base_url=self.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+    def metric(self, name: str) -> float:
+        text = httpx.get(f"{self.url}/metrics").text
+        return float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith(f"r1gate_engine_{name} ")))
+
+    def wait_metric(self, name: str, pred, timeout: float = 10.0) -> float:
+        # The engine thread applies aborts between steps: poll its own gauge, bounded.
+        deadline = time.monotonic() + timeout
+        while not pred(v := self.metric(name)):
+            assert time.monotonic() < deadline, f"{name} stuck at {v}"
+            time.sleep(0.01)
+        return v
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    path, script = make_scripted(tmp_path_factory.mktemp("scripted"), REASONING, ANSWER)
+    s = Served(build_app(path, served_name="r1-tiny", max_kv_tokens=1024, block_size=4, max_model_len=256))
+    s.generated = len(script) - 1  # the script's first token is the prompt's closing "\n"
+    from tokenizers import Tokenizer
+
+    s.reasoning_tokens = script.index(Tokenizer.from_file(str(path / "tokenizer.json")).token_to_id(END_THINK))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def rand(checkpoint_dir):
+    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="rand", max_kv_tokens=4096, block_size=8,
+                        dtype="float32"))  # fp32: batched and solo numerics agree to ~1e-6
+    yield s
+    s.close()
+
+
+def test_non_stream_splits_reasoning_and_reports_usage(scripted):
+    r = scripted.client.chat.completions.create(model="r1-tiny", messages=HI)
+    msg = r.choices[0].message
+    assert (msg.reasoning_content, msg.content) == (REASONING, ANSWER)
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.completion_tokens == scripted.generated  # EOS included, as OpenAI counts it
+    assert r.usage.completion_tokens_details.reasoning_tokens == scripted.reasoning_tokens
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    assert r.model == "r1-tiny" and r.id.startswith("chatcmpl-")
+
+
+def test_stream_reasoning_first_then_content_then_usage(scripted):
+    chunks = list(scripted.client.chat.completions.create(
+        model="r1-tiny", messages=HI, stream=True, stream_options={"include_usage": True}))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    content = "".join(d.content or "" for d in deltas)
+    assert (reasoning, content) == (REASONING, ANSWER)
+    kinds = [("r" if getattr(d, "reasoning_content", None) else "c") for d in deltas if d.content or getattr(d, "reasoning_content", None)]
+    assert kinds == sorted(kinds, reverse=True)  # all reasoning before any content
+    assert deltas[0].role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == scripted.generated
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == scripted.reasoning_tokens
+
+
+def test_stream_without_include_usage_has_no_usage(scripted):
+    chunks = list(scripted.client.chat.completions.create(model="r1-tiny", messages=HI, stream=True))
+    assert all(c.usage is None for c in chunks)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stop_string_across_token_boundaries(scripted, stream):
+    # "wer is fo" spans three tokens ("Ġanswer", "Ġis", "Ġforty") and is cut mid-token.
+    kw = dict(model="r1-tiny", messages=HI, stop=["wer is fo", "zzz"])
+    if stream:
+        chunks = list(scripted.client.chat.completions.create(stream=True, **kw))
+        content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        finish = [c.choices[0].finish_reason for c in chunks if c.choices][-1]
+    else:
+        r = scripted.client.chat.completions.create(**kw)
+        content, finish = r.choices[0].message.content, r.choices[0].finish_reason
+    assert (content, finish) == ("the ans", "stop")
+
+
+def test_max_tokens_finishes_with_length(scripted):
+    r = scripted.client.chat.completions.create(model="r1-tiny", messages=HI, max_tokens=3)
+    assert r.choices[0].finish_reason == "length" and r.usage.completion_tokens == 3
+    assert r.choices[0].message.content == "" and r.choices[0].message.reasoning_content
+
+
+def test_models_health_metrics(scripted):
+    assert [m.id for m in scripted.client.models.list().data] == ["r1-tiny"]
+    assert httpx.get(scripted.url + "/health").json() == {"status": "ok"}
+    assert scripted.metric("requests_total") >= 1
+
+
+def test_seed_reproducible(rand):
+    def ask(seed):
+        r = rand.client.chat.completions.create(model="rand", messages=HI, temperature=1.0, seed=seed, max_tokens=24)
+        return r.choices[0].message.reasoning_content
+    a, b, c = ask(7), ask(7), ask(8)
+    assert a == b and a != c
+
+
+def test_seed_reproducible_under_concurrency(rand):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(seed):
+        r = rand.client.chat.completions.create(model="rand", messages=HI, temperature=1.0, seed=seed, max_tokens=16)
+        return r.choices[0].message.reasoning_content
+
+    alone = [ask(s) for s in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(ask, list(range(4)) * 2))
+    assert together == alone * 2
+
+
+def test_unknown_model_is_404(scripted):
+    with pytest.raises(openai.NotFoundError) as e:
+        scripted.client.chat.completions.create(model="gpt-9", messages=HI)
+    assert e.value.body["code"] == "model_not_found" and e.value.body["param"] == "model"
+
+
+def test_prompt_too_long_is_400_naming_the_limit(scripted):
+    long = [{"role": "user", "content": "hello world " * 200}]
+    with pytest.raises(openai.BadRequestError) as e:
+        scripted.client.chat.completions.create(model="r1-tiny", messages=long)
+    assert "256" in e.value.body["message"] and e.value.body["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize("param,value", [("temperature", 5), ("top_p", 0), ("max_tokens", 0), ("n", 2),
+                                          ("presence_penalty", "x"), ("seed", 1.5)])
+def test_bad_parameter_is_400_naming_it(scripted, param, value):
+    with pytest.raises(openai.BadRequestError) as e:
+        scripted.client.chat.completions.create(model="r1-tiny", messages=HI, extra_body={param: value})
+    assert e.value.body["param"] == param and e.value.body["type"] == "invalid_request_error"
+
+
+def test_bad_messages_and_body(scripted):
+    r = httpx.post(scripted.url + "/v1/chat/completions", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["message"]
+    r = httpx.post(scripted.url + "/v1/chat/completions", json={"model": "r1-tiny", "messages": []})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+
+
+def test_stream_disconnect_frees_the_sequence(rand):
+    total = rand.metric("kv_blocks_total")
+    aborted = rand.metric("requests_aborted_total")
+    body = {"model": "rand", "messages": HI, "stream": True, "max_tokens": 3000, "temperature": 1.0}
+    with httpx.stream("POST", rand.url + "/v1/chat/completions", json=body, timeout=30) as r:
+        lines = r.iter_lines()
+        got = [next(lines) for _ in range(6)]  # a few chunks: it is generating
+    assert any("reasoning_content" in ln for ln in got)
+    rand.wait_metric("requests_aborted_total", lambda v: v > aborted)
+    rand.wait_metric("kv_blocks_free", lambda v: v == total)
+
+
+def test_non_stream_disconnect_frees_the_sequence(rand):
+    total = rand.metric("kv_blocks_total")
+    aborted = rand.metric("requests_aborted_total")
+    import json
+
+    body = json.dumps({"model": "rand", "messages": HI, "max_tokens": 3000, "temperature": 1.0}).encode()
+    port = int(rand.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n" % len(body) + body)
+        rand.wait_metric("requests_running", lambda v: v >= 1)
+    rand.wait_metric("requests_aborted_total", lambda v: v > aborted)
+    rand.wait_metric("kv_blocks_free", lambda v: v == total)
+
+
+def test_full_queue_is_503_with_retry_after(checkpoint_dir):
+    # Room for one request in flight: while one streams, the next is refused at once.
+    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="q", max_kv_tokens=4096, max_seqs=1,
+                         max_waiting=0))
+    try:
+        body = {"model": "q", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            lines = r.iter_lines()  # keep the iterator: dropping it closes the response
+            assert "reasoning_content" in next(ln for ln in lines if "reasoning_content" in ln)
+            with pytest.raises(openai.InternalServerError) as e:
+                s.client.chat.completions.create(model="q", messages=HI)
+        assert e.value.status_code == 503 and e.value.response.headers["retry-after"] == "1"
+        assert e.value.body["code"] == "overloaded"
+    finally:
+        s.close()
+
+
+def test_engine_process_death_fails_requests_and_health(checkpoint_dir):
+    import os
+    import signal
+
+    app = build_app(checkpoint_dir("llama-untied"), served_name="d", max_kv_tokens=4096)
+    s = Served(app)
+    try:
+        body = {"model": "d", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
+            lines = r.iter_lines()
+            next(ln for ln in lines if "reasoning_content" in ln)
+            os.kill(app.state.engine.proc.pid, signal.SIGKILL)
+            rest = list(lines)
+        assert any('"error"' in ln and "engine process exited" in ln for ln in rest)
+        assert httpx.get(s.url + "/health").status_code == 503
+        with pytest.raises(openai.InternalServerError):
+            s.client.chat.completions.create(model="d", messages=HI)
+    finally:
+        s.close()
+
+
+def test_repeated_prefix_is_served_from_the_prefix_cache(scripted):
+    system = {"role": "system", "content": "you are a careful assistant . " * 6}
+    msgs = [system, {"role": "user", "content": "hello"}]
+    first = scripted.client.chat.completions.create(model="r1-tiny", messages=msgs)
+    second = scripted.client.chat.completions.create(model="r1-tiny", messages=msgs[:1] + [
+        {"role": "user", "content": "hello again"}])
+    assert first.usage.prompt_tokens_details.cached_tokens == 0
+    cached = second.usage.prompt_tokens_details.cached_tokens
+    assert cached >= 24 and cached % 4 == 0  # whole blocks of the shared system prompt
+    assert second.usage.model_extra["prompt_cache_hit_tokens"] == cached
+    assert second.usage.model_extra["prompt_cache_miss_tokens"] == second.usage.prompt_tokens - cached
+    assert second.choices[0].message.content == ANSWER
+
+
+def test_waiting_stream_gets_keep_alive_comments(checkpoint_dir):
+    # One sequence at a time: the second request waits behind a long first one.
+    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="k", max_kv_tokens=4096, max_seqs=1,
+                         max_waiting=1, keepalive_s=0.02))
+    try:
+        long = {"model": "k", "messages": HI, "stream": True, "max_tokens": 300, "ignore_eos": True}
+        short = {"model": "k", "messages": HI, "stream": True, "max_tokens": 3}
+        with httpx.stream("POST", s.url + "/v1/chat/completions", json=long, timeout=60) as first:
+            lines = first.iter_lines()
+            next(ln for ln in lines if "reasoning_content" in ln)
+            with httpx.stream("POST", s.url + "/v1/chat/completions", json=short, timeout=60) as second:
+                got = list(second.iter_lines())
+        assert ": keep-alive" in got
+        assert got[-2:] == ["data: [DONE]", ""] or got[-1] == "data: [DONE]"
+        # the official client ignores the comments
+        chunks = list(s.client.chat.completions.create(model="k", messages=HI, stream=True, max_tokens=3))
+        assert chunks[-1].choices[0].finish_reason == "length"
+    finally:
+        s.close()
