@@ -13,11 +13,13 @@ import tempfile
 from datetime import date, datetime
 from typing import Callable, Sequence
 
+from engine import cli as engine_cli
+
 from . import config, ledger
 from .db import Database
-from .policy import cli as policy_cli
 from .errors import ConfigError
 from .keys import KeyStore
+from .policy import cli as policy_cli
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -196,6 +198,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
     policy_cli.register(sub)
+    engine_cli.register(sub)  # imports torch only when an engine command runs
     return top
 
 

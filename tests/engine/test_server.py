@@ -2,37 +2,31 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import httpx
 import pytest
 
 openai = pytest.importorskip("openai")
-uvicorn = pytest.importorskip("uvicorn")
 
 from engine.server import build_app  # noqa: E402
 from engine.tiny import END_THINK, make_scripted  # noqa: E402
+from tests.servers import ServerThread  # noqa: E402
 
 REASONING, ANSWER = "let me think about this", "the answer is forty two."
 HI = [{"role": "user", "content": "hi"}]
 
 
 class Served:
+    """The engine's app served on loopback, with an OpenAI client pointed at it."""
+
     def __init__(self, app):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)  # listening before the thread starts: clients may connect at once
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
+        self._server = ServerThread(app).__enter__()
+        self.url = self._server.url
         self.client = openai.OpenAI(base_url=self.url + "/v1", api_key="unused", max_retries=0, timeout=60)
 
     def close(self):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.sock.close()
+        self._server.__exit__(None, None, None)
 
     def metric(self, name: str) -> float:
         text = httpx.get(f"{self.url}/metrics").text
