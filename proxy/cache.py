@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import CacheSettings, ModelSettings
 from .redis_link import RedisDown, RedisLink
+from .routing import Decision
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _UNCACHED_FIELDS = ("stream", "stream_options", "model")
@@ -36,20 +37,20 @@ class CachePlan:
     ttl_s: float
 
 
-def plan(settings: CacheSettings, model: ModelSettings, body: dict[str, Any], route: str,
+def plan(settings: CacheSettings, model: ModelSettings, body: dict[str, Any], decision: Decision,
          headers: Mapping[str, str]) -> CachePlan | None:
     """Whether this request may be answered from, and stored in, the cache; None: bypass."""
     control = headers.get("cache-control", "").lower()
     max_age = _MAX_AGE.search(control)
     opted_in = bool(max_age and int(max_age.group(1)) > 0)
-    if settings.mode == "off" or "no-store" in control or body.get("logprobs"):
+    if settings.mode == "off" or "no-store" in control or body.get("logprobs") or decision.cache_ttl_s == 0:
         return None
-    if route == "onprem" and not settings.onprem:
-        return None  # sensitive answers stay out of the cache unless the deployment allows it
+    if decision.route == "onprem" and not (settings.onprem or decision.cache_onprem):
+        return None  # sensitive answers stay out of the cache unless the deployment or a rule allows it
     if not opted_in and (settings.mode == "opt-in" or body.get("temperature") != 0):
         return None
-    ttl = int(max_age.group(1)) if opted_in else (model.cache_ttl_s or settings.ttl_s)
-    return CachePlan(read="no-cache" not in control, ttl_s=ttl)
+    ttl = decision.cache_ttl_s or model.cache_ttl_s or settings.ttl_s
+    return CachePlan(read="no-cache" not in control, ttl_s=min(int(max_age.group(1)), ttl) if opted_in else ttl)
 
 
 class Flight:

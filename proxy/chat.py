@@ -134,7 +134,7 @@ class ChatService:
     async def _lookup(self, req: ChatRequest, principal: Principal, decision: Decision,
                       headers: Mapping[str, str], outcome: Outcome) -> dict[str, Any] | None:
         """A cached answer, or None; also joins identical requests in flight (single-flight)."""
-        cache_plan = plan(self._settings.cache, req.settings, req.body, decision.route, headers)
+        cache_plan = plan(self._settings.cache, req.settings, req.body, decision, headers)
         if cache_plan is None:
             return None
         key = self._cache.key(team=principal.team, route=decision.route, upstream_model=_upstream_model(

@@ -48,6 +48,8 @@ class Decision:
     action: str = ""  # the policy's action (cloud|onprem|redact|block); "" for routers without one
     entity_counts: Mapping[str, int] = field(default_factory=dict)  # for the audit record
     redact: tuple[Finding, ...] = ()  # with action `redact`: the values to pseudonymize
+    cache_ttl_s: float | None = None  # set by the rules that matched; 0: do not cache
+    cache_onprem: bool = False  # the rules allow caching this on-prem answer (encrypted)
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "action": self.action or self.route, "rules": list(self.rules),

@@ -132,3 +132,29 @@ def test_redis_killed_mid_run(make_gateway, redis_server, cloud):
     ready = httpx.get(f"{gw.url}/readyz").json()
     assert ready["cache"] == "down" and ready["status"] == "degraded"
     assert "r1gate_redis_up 0.0" in httpx.get(f"{gw.url}/metrics").text
+
+
+def _policy_with(tmp_path, **rule_cache):
+    """The shipped policy, with a `cache` setting on its personal-data rule."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    for rule in policy["rules"]:
+        if rule["id"] == "personal-data":
+            rule["cache"] = rule_cache
+    path = tmp_path / f"policy-{len(rule_cache)}-{'-'.join(map(str, rule_cache.values()))}.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True))
+    return str(path)
+
+
+def test_policy_rules_set_caching(make_gateway, tmp_path, cloud, onprem, redis_server):
+    sensitive = [{"role": "user", "content": "Mail jeanne.martin@example.fr the primes."}]
+    gw = make_gateway(policy=_policy_with(tmp_path, onprem=True, ttl_s=60), redis_url=redis_server.url)
+    assert [ask(gw, messages=sensitive, temperature=0)[0]["x-r1gate-cache"] for _ in range(2)] == ["miss", "hit"]
+    assert len(onprem.bodies) == 1
+    ttl = redis.Redis(port=redis_server.port).pttl(redis.Redis(port=redis_server.port).keys("r1gate:cache:*")[0])
+    assert 0 < ttl <= 60_000
+    never = make_gateway(policy=_policy_with(tmp_path, ttl_s=0), cache={"onprem": True})
+    assert ask(never, messages=sensitive, temperature=0)[0]["x-r1gate-cache"] == "bypass"

@@ -106,6 +106,11 @@ def test_serve_with_workers_talks_only_to_its_upstreams(tmp_path, cloud, onprem)
         client.chat.completions.create(model="deepseek-chat", messages=[
             {"role": "user", "content": "mail bob.leroy@dupont-industries.fr"}])
         assert len(cloud.bodies) == 1 and len(onprem.bodies) == 1
+        # Each worker counts its own requests; /metrics adds them up, whichever worker answers.
+        scraped = httpx.get(f"{base}/metrics").text
+        counted = sum(float(line.split()[-1]) for line in scraped.splitlines()
+                      if line.startswith("r1gate_requests_total{"))
+        assert counted == 2
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)

@@ -52,9 +52,15 @@ class CompiledPolicy:
             if kept_back:
                 action = "onprem"
                 message = f"{', '.join(sorted(kept_back))} may not be pseudonymized: answered on-prem"
+        # The shortest TTL any matched rule sets applies; on-prem answers are cached only if
+        # every rule with the winning action allows it.
+        ttls = [r.cache.ttl_s for r in matched if r.cache and r.cache.ttl_s is not None]
+        winners = [r for r in matched if r.action == action]
         return Decision(ROUTE_OF[action], rules=tuple(r.id for r in matched), message=message,
                         findings=kept, policy_version=self.version, action=action,
-                        entity_counts=dict(Counter(f.entity_type for f in kept)), redact=redact)
+                        entity_counts=dict(Counter(f.entity_type for f in kept)), redact=redact,
+                        cache_ttl_s=min(ttls) if ttls else None,
+                        cache_onprem=bool(winners) and all(r.cache and r.cache.onprem for r in winners))
 
     def _redactable(self, rules: list[Rule], findings: Sequence[Finding]) -> tuple[tuple[Finding, ...], set[str]]:
         """The findings to pseudonymize, and the types the redact rules matched but may not

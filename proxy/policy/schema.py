@@ -34,6 +34,13 @@ class Conditions(_Strict):
     headers: dict[str, str | list[str]] = {}
 
 
+class RuleCache(_Strict):
+    """How the answers to requests a rule matches may be cached."""
+
+    ttl_s: float | None = Field(None, ge=0, description="0: never cache them; default: the gateway's TTL")
+    onprem: bool = Field(False, description="cache on-prem answers too (stored encrypted)")
+
+
 class Rule(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
     description: str = ""
@@ -44,6 +51,7 @@ class Rule(_Strict):
     # policy's `redactable`). A type the rule matches but may not pseudonymize keeps the
     # request on-prem.
     redactable: list[str] | None = None
+    cache: RuleCache | None = None
 
 
 class CustomRecognizer(_Strict):
