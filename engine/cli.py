@@ -106,14 +106,3 @@ def make_tiny(args) -> int:
         return _fail(f"cannot write {args.dir}: {e.strerror}")
     print(out)
     return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="r1gate")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,6 +19,7 @@ from . import config, ledger
 from .db import Database
 from .errors import ConfigError
 from .keys import KeyStore
+from .table import print_table
 from .policy import cli as policy_cli
 
 
@@ -111,11 +112,7 @@ def _print(rows: list[dict], columns: list[str], fmt: str, total: bool) -> None:
         writer.writerow(columns)
         writer.writerows(cells)
         return
-    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)))
-    for row in cells:
-        print("  ".join(v.ljust(w) if i == 0 or not _numeric(v) else v.rjust(w)
-                        for i, (v, w) in enumerate(zip(row, widths))))
+    print_table(columns, cells)
     if not rows:
         print("(nothing recorded for these filters)")
 
@@ -126,10 +123,6 @@ def _cell(value: object) -> str:
     if isinstance(value, (list, dict)):
         return ",".join(value) if isinstance(value, list) else ",".join(f"{k}={v}" for k, v in value.items())
     return "-" if value is None else str(value)
-
-
-def _numeric(text: str) -> bool:
-    return text.replace(".", "", 1).isdigit()
 
 
 def keys_list(args: argparse.Namespace) -> int:

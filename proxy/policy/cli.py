@@ -18,6 +18,7 @@ import yaml
 
 from ..pseudonym import Pseudonymizer, pseudonymize
 from ..routing import Decision, RouteContext
+from ..table import print_table
 from .loader import PolicyError, load_policy
 from .router import PolicyRouter
 
@@ -84,7 +85,7 @@ def test_command(args: argparse.Namespace) -> int:
             ok = decision.route == case["expect"] and set(case["rules"]) <= set(decision.rules)
             rows.append(("PASS" if ok else "FAIL", f"{file.name}: {case['name']}", case["expect"],
                          decision.route, ",".join(decision.rules) or "-"))
-    _table(("result", "case", "expected", "got", "rules matched"), rows)
+    print_table(("result", "case", "expected", "got", "rules matched"), rows)
     failed = sum(r[0] == "FAIL" for r in rows)
     print(f"\n{len(rows) - failed} passed, {failed} failed (policy version {router.version})")
     return 1 if failed else 0
@@ -151,22 +152,5 @@ def _print_decision(d: Decision) -> None:
         print(f"message: {d.message}")
     if d.findings:
         print()
-        _table(("entity", "where", "span", "score", "detector"),
+        print_table(("entity", "where", "span", "score", "detector"),
                [(f.entity_type, f.path, f"{f.start}-{f.end}", f"{f.score:.2f}", f.detector) for f in d.findings])
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    for row in (header, tuple("-" * w for w in widths), *rows):
-        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="r1gate")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -64,7 +64,7 @@ def test_register_contract():
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "engine.cli", "engine", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "proxy.cli", "engine", *args], capture_output=True, text=True,
                           timeout=120, **kw)
 
 
@@ -98,7 +98,7 @@ def test_cli_make_tiny_then_serve(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "serve", "--model", str(d), "--port", str(port),
+    p = subprocess.Popen([sys.executable, "-m", "proxy.cli", "engine", "serve", "--model", str(d), "--port", str(port),
                           "--served-model-name", "tiny", "--max-kv-tokens", "512"], env=env)
     try:
         deadline = time.monotonic() + 60

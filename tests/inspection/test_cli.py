@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from proxy.policy.cli import main, register
+from proxy.cli import main
+from proxy.policy.cli import register
 
 from .conftest import DEFAULT_POLICY, ROOT
 
