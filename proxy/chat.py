@@ -248,7 +248,10 @@ class ChatService:
 
     async def finish(self, outcome: Outcome) -> None:
         """After the answer (or the error) went out: cache, budget, ledger, audit, metrics, log."""
-        if outcome.completion is not None and outcome.cache_key and outcome.status == 200:
+        # Only an answer from the decided route is stored under its key: a fallback on-prem
+        # answer saw the values the cloud key was made without, and on-prem caching is opt-in.
+        if (outcome.completion is not None and outcome.cache_key and outcome.status == 200
+                and outcome.decision is not None and outcome.upstream == outcome.decision.route):
             await self._cache.put(outcome.cache_key, outcome.completion, outcome.cache_ttl_s)
         if outcome.flight is not None:
             await outcome.flight.done()
@@ -263,14 +266,14 @@ class ChatService:
         if principal is not None:
             if usage is not None and outcome.cache != "hit":
                 await self._limits.count_tokens(principal.team, usage.prompt + usage.completion)
-            entities = logs.entity_counts(decision)
             self._ledger.record(Record(
                 request_id=outcome.request_id, team=principal.team, key_id=principal.key_id, model=outcome.model,
                 route=outcome.route, status=outcome.status, error=outcome.error,
                 action=decision.action if decision else None,
                 pseudonymized=outcome.redaction.counts if outcome.redaction else {},
                 policy_version=decision.policy_version if decision else None,
-                rules=decision.rules if decision else (), entities=entities,
+                rules=decision.rules if decision else (),
+                entities=dict(decision.entity_counts) if decision else {},
                 upstream_model=outcome.upstream_model, cache=outcome.cache, usage=usage, costs=costs, saved=saved))
         self._observe(outcome, usage, costs, saved)
         logs.request(outcome)

@@ -44,15 +44,10 @@ def request(outcome: Any) -> None:
           model=outcome.model, stream=outcome.stream, route=outcome.route,
           action=decision.action if decision else None,
           rules=list(decision.rules) if decision else [],
-          entities=entity_counts(decision), policy_version=decision.policy_version if decision else None,
+          entities=dict(decision.entity_counts) if decision else {},
+          policy_version=decision.policy_version if decision else None,
           upstream_model=outcome.upstream_model, status=outcome.status, error=outcome.error, cache=outcome.cache,
           latency_ms=round((time.monotonic() - outcome.started) * 1000, 2),
           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
           reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
 
-
-def entity_counts(decision: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for finding in decision.findings if decision else ():
-        counts[finding.entity_type] = counts.get(finding.entity_type, 0) + 1
-    return counts

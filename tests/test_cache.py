@@ -158,3 +158,14 @@ def test_policy_rules_set_caching(make_gateway, tmp_path, cloud, onprem, redis_s
     assert 0 < ttl <= 60_000
     never = make_gateway(policy=_policy_with(tmp_path, ttl_s=0), cache={"onprem": True})
     assert ask(never, messages=sensitive, temperature=0)[0]["x-r1gate-cache"] == "bypass"
+
+
+def test_fallback_answers_are_not_cached_for_the_cloud(make_gateway, cloud, onprem):
+    gw = make_gateway()
+    cloud.fail(503, times=3)  # the cloud is down: on-prem answers instead
+    h, _ = ask(gw, temperature=0)
+    assert (h["x-r1gate-route"], h["x-r1gate-cache"]) == ("onprem", "miss")
+    h, _ = ask(gw, temperature=0)  # the cloud is back: it answers, and only now is the entry stored
+    assert (h["x-r1gate-route"], h["x-r1gate-cache"]) == ("cloud", "miss")
+    assert ask(gw, temperature=0)[0]["x-r1gate-cache"] == "hit"
+    assert len(onprem.bodies) == 1 and len(cloud.bodies) == 4
