@@ -25,7 +25,8 @@ from .cache import ResponseCache
 from .chat import ChatService, Outcome
 from .config import Settings
 from .db import Database
-from .errors import BodyTooLarge, ConfigError, Forbidden, GatewayError, InvalidRequest, Unauthorized
+from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, Unauthorized,
+                     routing_error)
 from .keys import KeyStore, Principal
 from .ledger import GROUPS, Ledger
 from .ledger import spend as spend_report
@@ -197,10 +198,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        hint = " This gateway serves POST /v1/chat/completions and GET /v1/models." if exc.status_code == 404 else ""
-        error = GatewayError(f"{exc.detail}.{hint}", code="not_found" if exc.status_code == 404 else "invalid_request")
-        error.status, error.type = exc.status_code, "invalid_request_error"
-        return _error_response(error, _request_id(request))
+        return _error_response(routing_error(exc.status_code, exc.detail), _request_id(request))
 
     async def finish_chat(outcome: Outcome) -> None:
         gw().metrics.in_flight.dec()
@@ -255,8 +253,8 @@ def _edge(handler: Callable[[Request, Outcome], Awaitable[Response]],
         except Exception as exc:  # a bug: the client learns nothing internal
             logs.event("internal_error", 40, request_id=outcome.request_id, exception=type(exc).__name__,
                        at=_where(exc))
-            error = GatewayError("The gateway failed to process this request.", code="internal_error")
-            outcome.status, outcome.error = 500, error.code
+            error = InternalError("The gateway failed to process this request.")
+            outcome.status, outcome.error = error.status, error.code
             response = _error_response(error, outcome.request_id)
         headers = response.headers
         headers["x-request-id"] = outcome.request_id

@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from . import logs, sse
 from .cache import Flight, ResponseCache, plan
 from .config import Settings
-from .errors import Blocked, GatewayError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .errors import Blocked, Failure, UpstreamFailure, client_error
 from .keys import Principal
 from .ledger import Ledger, Record
 from .limits import Limits, Reservation
@@ -30,7 +30,7 @@ from .pseudonym import AnswerRestorer, Pseudonymizer, counts, pseudonymize
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
 from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
-from .upstream import Upstream, UpstreamFailure
+from .upstream import Upstream
 
 
 @dataclass(frozen=True)
@@ -196,8 +196,8 @@ class ChatService:
                 data = _json_object(raw, name)
             except UpstreamFailure as failure:
                 self._metrics.upstream_errors.labels(name, failure.reason).inc()
-                if failure.client_error:
-                    raise _client_error(failure) from None
+                if failure.clients_fault:
+                    raise client_error([failure]) from None
                 failures.append(failure)
                 continue
             outcome.upstream = name
@@ -205,7 +205,7 @@ class ChatService:
             outcome.usage = normalizer.usage
             outcome.completion = data  # as the upstream wrote it, placeholders included, for the cache
             return _json_response(restorer.completion(data) if restorer else data)
-        raise _unavailable(decision, failures)
+        raise client_error(failures, onprem_only=decision.route == ONPREM)
 
     async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer,
                      restorer: AnswerRestorer | None, req: ChatRequest, outcome: Outcome,
@@ -222,7 +222,7 @@ class ChatService:
                     break
                 chunk = _json_object(payload.encode(), upstream.name)
                 if "error" in chunk:
-                    raise UpstreamFailure(upstream.name, "http", status=502, detail=_message(chunk["error"]))
+                    raise UpstreamFailure(upstream.name, Failure.HTTP, status=502, detail=_message(chunk["error"]))
                 normalizer.chunk(chunk)
                 if assembler is not None:
                     assembler.add(chunk)
@@ -239,7 +239,7 @@ class ChatService:
             outcome.completion = assembler.completion() if assembler is not None else None
         except UpstreamFailure as failure:
             self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
-            error = _client_error(failure) if failure.client_error else _stream_error(failure)
+            error = client_error([failure], mid_stream=True)
             outcome.status, outcome.error = error.status, error.code
             yield sse.encode(error.body())
         finally:
@@ -312,63 +312,10 @@ def _json_object(raw: bytes, upstream: str) -> dict[str, Any]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise UpstreamFailure(upstream, "protocol", detail="the answer is not a JSON object")
+        raise UpstreamFailure(upstream, Failure.PROTOCOL, detail="the answer is not a JSON object")
     return data
 
 
 def _message(error: Any) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     return str(message)[:300] if message else ""
-
-
-_WHO = {CLOUD: "the cloud upstream", ONPREM: "the on-prem engine"}
-_SETTING = {CLOUD: "R1GATE_CLOUD_URL", ONPREM: "R1GATE_ONPREM_URL"}
-
-
-def _describe(failure: UpstreamFailure) -> str:
-    who = _WHO[failure.upstream]
-    if failure.reason == "not_configured":
-        return f"{who} is not configured ({failure.detail})"
-    if failure.reason == "unreachable":
-        return f"{who} is unreachable (check {_SETTING[failure.upstream]})"
-    if failure.reason == "timeout":
-        return f"{who} timed out"
-    if failure.reason == "protocol":
-        return f"{who} sent an invalid answer"
-    if failure.status in (401, 403):
-        # DeepSeek quotes part of the key in its 401 message: never pass that on.
-        return f"{who} rejected the gateway's credentials (HTTP {failure.status})"
-    if failure.status == 402:
-        return f"{who} refused for insufficient balance (HTTP 402)"
-    return f"{who} answered HTTP {failure.status}" + (f": {failure.detail}" if failure.detail else "")
-
-
-def _client_error(failure: UpstreamFailure) -> GatewayError:
-    error = GatewayError(failure.detail or f"The upstream rejected the request (HTTP {failure.status}).",
-                         code="invalid_request")
-    error.status, error.type = failure.status or 400, "invalid_request_error"
-    return error
-
-
-def _stream_error(failure: UpstreamFailure) -> GatewayError:
-    cls = UpstreamTimeout if failure.reason == "timeout" else UpstreamError
-    return cls(f"The answer was interrupted: {_describe(failure)}.")
-
-
-def _unavailable(decision: Decision, failures: list[UpstreamFailure]) -> GatewayError:
-    what = "; ".join(_describe(f) for f in failures)
-    retry = {"x-should-retry": "true"}
-    if decision.route == ONPREM:
-        return UpstreamUnavailable(
-            f"This request must be answered on-prem and is never sent to the cloud, "
-            f"but {what}. Try again later.", headers=retry)
-    last = failures[-1]
-    message = f"No upstream could answer: {what}."
-    if last.reason == "timeout":
-        return UpstreamTimeout(message, headers=retry)
-    if last.reason == "http" and last.status == 429:
-        after = {"retry-after": f"{last.retry_after:.0f}"} if last.retry_after is not None else {}
-        return RateLimited(message, headers={**retry, **after})
-    if last.reason in ("unreachable", "not_configured") or last.status == 503:
-        return UpstreamUnavailable(message, headers=retry)
-    return UpstreamError(message)
