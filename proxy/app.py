@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route as Endpoint
 
 from . import config, logs
 from .cache import ResponseCache
@@ -37,7 +37,8 @@ from .redis_link import RedisDown, RedisLink
 from .request import parse_chat, parse_json
 from .policy.loader import PolicyError
 from .policy.router import PolicyRouter
-from .routing import CLOUD, ONPREM, Router
+from .policy.decide import explain
+from .routing import Route, Router
 from .upstream import Upstream
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -53,9 +54,9 @@ class Gateway:
         self.db = Database(settings.database_url)
         self.keys = KeyStore(self.db, settings.key_cache_ttl_s)
         self.upstreams = {
-            CLOUD: Upstream(CLOUD, settings.cloud, settings.timeouts, settings.retries,
+            Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
                             required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
-            ONPREM: Upstream(ONPREM, settings.onprem, settings.timeouts, settings.retries),
+            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries),
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
@@ -135,7 +136,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         gateway = holder["gw"] = Gateway(settings, router)
         await gateway.start()
         logs.event("started", cloud=settings.cloud.url, onprem=settings.onprem.url,
-                   cloud_configured=gateway.upstreams[CLOUD].missing_setting is None,
+                   cloud_configured=gateway.upstreams[Route.CLOUD].missing_setting is None,
                    policy=gateway.chat.router.version)
         try:
             yield
@@ -158,15 +159,11 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         raw = await _read_body(request, settings.max_body_bytes)
         req = parse_chat(parse_json(raw), settings.models, len(raw))
         outcome.model = req.model
-        decision, redaction = await gw().chat.prepare(req, principal, request.headers)
-        outcome.decision = decision
-        upstream_model = {CLOUD: req.settings.cloud, ONPREM: req.settings.onprem}.get(decision.route)
-        explained = {**decision.as_dict(), "model": req.model,
-                     "upstream_model": (upstream_model or req.model) if decision.route != "blocked" else None}
-        if redaction is not None:  # what the cloud would receive: placeholders, never the values
-            explained["cloud_request"] = redaction.request.body
-            explained["pseudonymized"] = redaction.counts
-        return JSONResponse(explained)
+        routed = await gw().chat.decide(req, principal, request.headers)
+        decision = outcome.decision = routed.decision
+        upstream_model = {Route.CLOUD: req.settings.cloud, Route.ONPREM: req.settings.onprem}.get(decision.route)
+        return JSONResponse({**explain(routed), "model": req.model,
+                             "upstream_model": (upstream_model or req.model) if decision.route != Route.BLOCKED else None})
 
     async def spend(request: Request, outcome: Outcome) -> Response:
         principal = outcome.principal = await gw().authenticate(request)
@@ -209,15 +206,15 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     chat_endpoint = _edge(chat_completions, finish_chat)
     routes = [
-        Route("/v1/chat/completions", chat_endpoint, methods=["POST"]),
-        Route("/chat/completions", chat_endpoint, methods=["POST"]),
-        Route("/v1/models", _edge(models, log_only), methods=["GET"]),
-        Route("/models", _edge(models, log_only), methods=["GET"]),
-        Route("/v1/route/explain", _edge(route_explain, log_only), methods=["POST"]),
-        Route("/v1/spend", _edge(spend, log_only), methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Endpoint("/v1/chat/completions", chat_endpoint, methods=["POST"]),
+        Endpoint("/chat/completions", chat_endpoint, methods=["POST"]),
+        Endpoint("/v1/models", _edge(models, log_only), methods=["GET"]),
+        Endpoint("/models", _edge(models, log_only), methods=["GET"]),
+        Endpoint("/v1/route/explain", _edge(route_explain, log_only), methods=["POST"]),
+        Endpoint("/v1/spend", _edge(spend, log_only), methods=["GET"]),
+        Endpoint("/healthz", healthz, methods=["GET"]),
+        Endpoint("/readyz", readyz, methods=["GET"]),
+        Endpoint("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
@@ -225,8 +222,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 def policy_router(settings: Settings) -> PolicyRouter:
     """The policy file's router; `ConfigError` with the lint messages if the file is broken."""
     try:
-        return PolicyRouter(settings.policy, workers=settings.inspection_workers,
-                            timeout_s=settings.inspection_timeout_s)
+        return PolicyRouter(settings.policy, workers=settings.inspection_workers)
     except PolicyError as exc:
         raise ConfigError(f"R1GATE_POLICY: {settings.policy} is not a valid policy: "
                           + "; ".join(str(p) for p in exc.problems)) from None

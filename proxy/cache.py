@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import CacheSettings, ModelSettings
 from .redis_link import RedisDown, RedisLink
-from .routing import Decision
+from .routing import Decision, Route
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _UNCACHED_FIELDS = ("stream", "stream_options", "model")
@@ -45,7 +45,7 @@ def plan(settings: CacheSettings, model: ModelSettings, body: dict[str, Any], de
     opted_in = bool(max_age and int(max_age.group(1)) > 0)
     if settings.mode == "off" or "no-store" in control or body.get("logprobs") or decision.cache_ttl_s == 0:
         return None
-    if decision.route == "onprem" and not (settings.onprem or decision.cache_onprem):
+    if decision.route == Route.ONPREM and not (settings.onprem or decision.cache_onprem):
         return None  # sensitive answers stay out of the cache unless the deployment or a rule allows it
     if not opted_in and (settings.mode == "opt-in" or body.get("temperature") != 0):
         return None

@@ -26,20 +26,12 @@ from .limits import Limits, Reservation
 from .metrics import Metrics
 from .normalize import Normalizer
 from .prices import Costs, Pricing, Usage
-from .pseudonym import AnswerRestorer, Pseudonymizer, counts, pseudonymize
+from .policy.decide import Redaction, Routed, decide
+from .pseudonym import AnswerRestorer, Pseudonymizer
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
-from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
+from .routing import Decision, Route, RouteContext, Router
 from .upstream import Upstream
-
-
-@dataclass(frozen=True)
-class Redaction:
-    """A request pseudonymized for the cloud: what the cloud receives, and how to restore."""
-
-    request: ChatRequest
-    mapping: dict[str, str]  # placeholder → value; lives only as long as the request
-    counts: dict[str, int]  # pseudonymized values by entity type, for the audit record
 
 
 @dataclass
@@ -85,35 +77,24 @@ class ChatService:
         self._ledger = ledger
         self._metrics = metrics
 
-    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Decision:
+    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
+        """The decision and, for `redact`, the pseudonymized request (see `policy.decide`)."""
         ctx = RouteContext(team=principal.team, model=req.model, headers=headers)
         started = time.monotonic()
-        decision = await decide_fail_closed(self.router, req.body, ctx, self._settings.inspection_timeout_s)
+        routed = await decide(self.router, req.body, ctx, Pseudonymizer(self._secret, principal.team),
+                              self._settings.inspection_timeout_s)
         self._metrics.inspection_latency.observe(time.monotonic() - started)
-        return decision
-
-    async def prepare(self, req: ChatRequest, principal: Principal,
-                      headers: Mapping[str, str]) -> tuple[Decision, Redaction | None]:
-        """The decision and, for `redact`, the pseudonymized request (see `pseudonymize`)."""
-        decision = await self.decide(req, principal, headers)
-
-        async def redecide(body: dict[str, Any]) -> Decision:
-            return await self.decide(dataclasses.replace(req, body=body), principal, headers)
-
-        decision, done = await pseudonymize(decision, req.body, Pseudonymizer(self._secret, principal.team), redecide)
-        if done is None:
-            return decision, None
-        body, mapping = done
-        return decision, Redaction(dataclasses.replace(req, body=body), mapping, counts(mapping))
+        return routed
 
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        outcome: Outcome) -> Response:
         outcome.request = req
-        decision, outcome.redaction = await self.prepare(req, principal, headers)
+        routed = await self.decide(req, principal, headers)
+        decision, outcome.redaction = routed.decision, routed.redaction
         outcome.decision = decision
-        if decision.route == BLOCKED:
+        if decision.route == Route.BLOCKED:
             raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
-        sent = outcome.redaction.request if outcome.redaction else req
+        sent = dataclasses.replace(req, body=outcome.redaction.body) if outcome.redaction else req
         hit = await self._lookup(sent, principal, decision, headers, outcome)
         if hit is not None:
             return self._replay(hit, req, outcome)
@@ -127,9 +108,9 @@ class ChatService:
         return await self._call(req, decision, outcome)
 
     def _plan(self, decision: Decision) -> list[str]:
-        if decision.route == ONPREM:
-            return [ONPREM]
-        return [CLOUD, ONPREM] if self._settings.fallback_to_onprem else [CLOUD]
+        if decision.route == Route.ONPREM:
+            return [Route.ONPREM]
+        return [Route.CLOUD, Route.ONPREM] if self._settings.fallback_to_onprem else [Route.CLOUD]
 
     async def _lookup(self, req: ChatRequest, principal: Principal, decision: Decision,
                       headers: Mapping[str, str], outcome: Outcome) -> dict[str, Any] | None:
@@ -172,14 +153,14 @@ class ChatService:
         for name in self._plan(decision):
             upstream = self._upstreams[name]
             model = _upstream_model(req, name)
-            normalizer = Normalizer(req.model, split_think=name == ONPREM and upstream.think_tags == "auto",
+            normalizer = Normalizer(req.model, split_think=name == Route.ONPREM and upstream.think_tags == "auto",
                                     opened=req.settings.reasoner)
             # The cloud gets the pseudonymized request; a fallback on-prem may see the values.
-            redaction = outcome.redaction if name == CLOUD else None
+            redaction = outcome.redaction if name == Route.CLOUD else None
             restorer = AnswerRestorer(redaction.mapping) if redaction else None
             started = time.monotonic()
             try:
-                sent = redaction.request if redaction else req
+                sent = dataclasses.replace(req, body=redaction.body) if redaction else req
                 response = await upstream.open(upstream_body(sent, model), forwarded, deadline)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 outcome.upstream_model = model
@@ -205,7 +186,7 @@ class ChatService:
             outcome.usage = normalizer.usage
             outcome.completion = data  # as the upstream wrote it, placeholders included, for the cache
             return _json_response(restorer.completion(data) if restorer else data)
-        raise client_error(failures, onprem_only=decision.route == ONPREM)
+        raise client_error(failures, onprem_only=decision.route == Route.ONPREM)
 
     async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer,
                      restorer: AnswerRestorer | None, req: ChatRequest, outcome: Outcome,
@@ -258,7 +239,7 @@ class ChatService:
         principal, req, decision = outcome.principal, outcome.request, outcome.decision
         usage = Usage.from_dict(outcome.usage) if outcome.usage else None
         costs, saved = None, 0.0
-        if usage is not None and req is not None and outcome.route in (CLOUD, ONPREM):
+        if usage is not None and req is not None and outcome.route in (Route.CLOUD, Route.ONPREM):
             costs = self._pricing.costs(req.settings, req.model, outcome.route, usage, datetime.now(timezone.utc))
             if outcome.cache == "hit":  # the answer cost nothing this time
                 costs, saved = Costs(0.0, costs.cloud, costs.reference), costs.cost
@@ -299,7 +280,7 @@ class ChatService:
 
 
 def _upstream_model(req: ChatRequest, route: str) -> str:
-    return (req.settings.cloud if route == CLOUD else req.settings.onprem) or req.model
+    return (req.settings.cloud if route == Route.CLOUD else req.settings.onprem) or req.model
 
 
 def _json_response(data: dict[str, Any]) -> Response:
