@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as Endpoint
 
 from . import config, logs
-from .cache import ResponseCache
+from .response_cache import ResponseCache
 from .chat import ChatService, Exchange, Reply
 from .config import Settings
 from .db import Database

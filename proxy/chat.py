@@ -24,13 +24,13 @@ from .keys import Principal
 from .ledger import Ledger, Record
 from .limits import Limits, Reservation
 from .metrics import Metrics
-from .normalize import Normalizer
+from .answer_shape import Normalizer
 from .policy.decide import Redaction, Routed, decide
 from .prices import Costs, Pricing, Usage
 from .pseudonym import AnswerRestorer, Pseudonymizer
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
-from .cache import BYPASS, Lookup, ResponseCache, plan
+from .response_cache import BYPASS, Lookup, ResponseCache, plan
 from .routing import Decision, Route, RouteContext, Router
 from .upstream import Upstream
 
