@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Sequence
 
+from .routing import Route
+
 
 class GatewayError(Exception):
     """An error a client may see. `message` must never hold prompt text or key material."""
@@ -152,8 +154,8 @@ class UpstreamFailure(Exception):
         return self.reason == Failure.HTTP and self.status in CLIENT_ERRORS
 
 
-_WHO = {"cloud": "the cloud upstream", "onprem": "the on-prem engine"}
-_SETTING = {"cloud": "R1GATE_CLOUD_URL", "onprem": "R1GATE_ONPREM_URL"}
+_WHO = {Route.CLOUD: "the cloud upstream", Route.ONPREM: "the on-prem engine"}
+_SETTING = {Route.CLOUD: "R1GATE_CLOUD_URL", Route.ONPREM: "R1GATE_ONPREM_URL"}
 
 
 def client_error(failures: Sequence[UpstreamFailure], *, mid_stream: bool = False,
