@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from proxy.think import partial_suffix
+
 END_THINK, THINK = "</think>", "<think>"
 
 
@@ -80,7 +82,7 @@ class ReasoningSplitter:
                 reasoning, self.buf = self.buf[:i], self.buf[i + len(END_THINK):]
                 self.in_reasoning, self.strip_content = False, True
             else:
-                keep = 0 if final else _partial_suffix(self.buf, END_THINK)
+                keep = 0 if final else partial_suffix(self.buf, END_THINK)
                 reasoning, self.buf = self.buf[: len(self.buf) - keep], self.buf[len(self.buf) - keep:]
                 return reasoning, ""
         if self.strip_content:
@@ -91,10 +93,3 @@ class ReasoningSplitter:
             self.strip_content = False
         content, self.buf = self.buf, ""
         return reasoning, content
-
-
-def _partial_suffix(text: str, tag: str) -> int:
-    for k in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:k]):
-            return k
-    return 0

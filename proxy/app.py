@@ -18,14 +18,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route as Endpoint
 
 from . import config, logs
-from .cache import ResponseCache
-from .chat import ChatService, Outcome
+from .response_cache import ResponseCache
+from .chat import ChatService, Exchange, Reply
 from .config import Settings
 from .db import Database
-from .errors import BodyTooLarge, ConfigError, Forbidden, GatewayError, InvalidRequest, Unauthorized
+from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, Unauthorized,
+                     routing_error)
 from .keys import KeyStore, Principal
 from .ledger import GROUPS, Ledger
 from .ledger import spend as spend_report
@@ -33,13 +34,16 @@ from .limits import Limits
 from .metrics import CONTENT_TYPE, Metrics
 from .prices import PriceTable, Pricing
 from .redis_link import RedisDown, RedisLink
-from .request import parse_chat, parse_json
+from .request import ChatRequest, parse_chat, parse_json
 from .policy.loader import PolicyError
 from .policy.router import PolicyRouter
-from .routing import CLOUD, ONPREM, Router
+from .policy.decide import explain
+from .routing import Route, Router
 from .upstream import Upstream
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# An endpoint behind authentication: (request, the caller, the request id) -> its answer.
+Handler = Callable[[Request, Principal, str], Awaitable[Response | Reply]]
 
 
 class Gateway:
@@ -52,9 +56,9 @@ class Gateway:
         self.db = Database(settings.database_url)
         self.keys = KeyStore(self.db, settings.key_cache_ttl_s)
         self.upstreams = {
-            CLOUD: Upstream(CLOUD, settings.cloud, settings.timeouts, settings.retries,
+            Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
                             required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
-            ONPREM: Upstream(ONPREM, settings.onprem, settings.timeouts, settings.retries),
+            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries),
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
@@ -134,7 +138,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         gateway = holder["gw"] = Gateway(settings, router)
         await gateway.start()
         logs.event("started", cloud=settings.cloud.url, onprem=settings.onprem.url,
-                   cloud_configured=gateway.upstreams[CLOUD].missing_setting is None,
+                   cloud_configured=gateway.upstreams[Route.CLOUD].missing_setting is None,
                    policy=gateway.chat.router.version)
         try:
             yield
@@ -144,31 +148,24 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
     def gw() -> Gateway:
         return holder["gw"]
 
-    async def chat_completions(request: Request, outcome: Outcome) -> Response:
-        gw().metrics.in_flight.inc()  # finish_chat takes it back, whatever happens
-        principal = outcome.principal = await gw().authenticate(request)
-        raw = await _read_body(request, settings.max_body_bytes)
-        req = parse_chat(parse_json(raw), settings.models, len(raw))
-        outcome.model, outcome.stream = req.model, req.stream
-        return await gw().chat.complete(req, principal, request.headers, outcome)
+    async def chat_completions(request: Request, principal: Principal, request_id: str) -> Reply:
+        req = await _parse_chat(request)
+        return await gw().chat.complete(req, principal, request.headers, request_id)
 
-    async def route_explain(request: Request, outcome: Outcome) -> Response:
-        principal = outcome.principal = await gw().authenticate(request)
-        raw = await _read_body(request, settings.max_body_bytes)
-        req = parse_chat(parse_json(raw), settings.models, len(raw))
-        outcome.model = req.model
-        decision, redaction = await gw().chat.prepare(req, principal, request.headers)
-        outcome.decision = decision
-        upstream_model = {CLOUD: req.settings.cloud, ONPREM: req.settings.onprem}.get(decision.route)
-        explained = {**decision.as_dict(), "model": req.model,
-                     "upstream_model": (upstream_model or req.model) if decision.route != "blocked" else None}
-        if redaction is not None:  # what the cloud would receive: placeholders, never the values
-            explained["cloud_request"] = redaction.request.body
-            explained["pseudonymized"] = redaction.counts
-        return JSONResponse(explained)
+    async def route_explain(request: Request, principal: Principal, request_id: str) -> Reply:
+        req = await _parse_chat(request)
+        routed = await gw().chat.decide(req, principal, request.headers)
+        route = routed.decision.route
+        upstream_model = {Route.CLOUD: req.settings.cloud, Route.ONPREM: req.settings.onprem}.get(route)
+        return Reply(req, routed, response=JSONResponse({
+            **explain(routed), "model": req.model,
+            "upstream_model": (upstream_model or req.model) if route != Route.BLOCKED else None}))
 
-    async def spend(request: Request, outcome: Outcome) -> Response:
-        principal = outcome.principal = await gw().authenticate(request)
+    async def _parse_chat(request: Request) -> ChatRequest:
+        raw = await _read_body(request, settings.max_body_bytes)
+        return parse_chat(parse_json(raw), settings.models, len(raw))
+
+    async def spend(request: Request, principal: Principal, request_id: str) -> Response:
         if not principal.admin:
             raise Forbidden("Spend reports need an admin key (r1gate keys create --admin).")
         q = request.query_params
@@ -183,8 +180,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         gw().metrics.ledger_backlog.set(gw().ledger.backlog)
         return Response(gw().metrics.render(), media_type=CONTENT_TYPE)
 
-    async def models(request: Request, outcome: Outcome) -> Response:
-        outcome.principal = await gw().authenticate(request)
+    async def models(request: Request, principal: Principal, request_id: str) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": name, "object": "model", "owned_by": "r1gate"} for name in settings.models]})
 
@@ -197,29 +193,64 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        hint = " This gateway serves POST /v1/chat/completions and GET /v1/models." if exc.status_code == 404 else ""
-        error = GatewayError(f"{exc.detail}.{hint}", code="not_found" if exc.status_code == 404 else "invalid_request")
-        error.status, error.type = exc.status_code, "invalid_request_error"
-        return _error_response(error, _request_id(request))
+        return _error_response(routing_error(exc.status_code, exc.detail), _request_id(request))
 
-    async def finish_chat(outcome: Outcome) -> None:
+    async def finish_chat(exchange: Exchange) -> None:
         gw().metrics.in_flight.dec()
-        await gw().chat.finish(outcome)
+        await gw().chat.finish(exchange)
 
-    async def log_only(outcome: Outcome) -> None:
-        logs.request(outcome)
+    async def log_only(exchange: Exchange) -> None:
+        logs.request(exchange)
 
-    chat_endpoint = _edge(chat_completions, finish_chat)
+    def edge(handler: Handler, finish: Callable[[Exchange], Awaitable[None]], *,
+             in_flight: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        """Authenticates, runs `handler`, maps what went wrong to HTTP, sets the headers, and
+        runs `finish` once the whole answer has been sent (after the last chunk of a stream)."""
+
+        async def endpoint(request: Request) -> Response:
+            request_id, started = _request_id(request), time.monotonic()
+            if in_flight:
+                gw().metrics.in_flight.inc()  # `finish` takes it back, whatever happens
+            principal: Principal | None = None
+            result: Response | Reply | None = None
+            failed: Exception | None = None
+            try:
+                principal = await gw().authenticate(request)
+                result = await handler(request, principal, request_id)
+            except Exception as exc:
+                failed = exc
+            reply = result if isinstance(result, Reply) else None
+            failed = failed or (reply.error if reply else None)
+            error = _client_error(failed, request_id) if failed else None
+            exchange = Exchange(request_id, started, principal, reply, error)
+            response = _error_response(error, request_id) if error else (reply.response if reply else result)
+            assert response is not None
+            headers = response.headers
+            headers["x-request-id"] = request_id
+            headers["x-r1gate-cache"] = exchange.cache
+            if exchange.route:
+                headers["x-r1gate-route"] = exchange.route
+            if exchange.decision:
+                headers["x-r1gate-rules"] = ",".join(exchange.decision.rules)
+            if isinstance(response, StreamingResponse):
+                response.body_iterator = _then(response.body_iterator, finish, exchange)
+            else:
+                await finish(exchange)
+            return response
+
+        return endpoint
+
+    chat_endpoint = edge(chat_completions, finish_chat, in_flight=True)
     routes = [
-        Route("/v1/chat/completions", chat_endpoint, methods=["POST"]),
-        Route("/chat/completions", chat_endpoint, methods=["POST"]),
-        Route("/v1/models", _edge(models, log_only), methods=["GET"]),
-        Route("/models", _edge(models, log_only), methods=["GET"]),
-        Route("/v1/route/explain", _edge(route_explain, log_only), methods=["POST"]),
-        Route("/v1/spend", _edge(spend, log_only), methods=["GET"]),
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Endpoint("/v1/chat/completions", chat_endpoint, methods=["POST"]),
+        Endpoint("/chat/completions", chat_endpoint, methods=["POST"]),
+        Endpoint("/v1/models", edge(models, log_only), methods=["GET"]),
+        Endpoint("/models", edge(models, log_only), methods=["GET"]),
+        Endpoint("/v1/route/explain", edge(route_explain, log_only), methods=["POST"]),
+        Endpoint("/v1/spend", edge(spend, log_only), methods=["GET"]),
+        Endpoint("/healthz", healthz, methods=["GET"]),
+        Endpoint("/readyz", readyz, methods=["GET"]),
+        Endpoint("/metrics", metrics, methods=["GET"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 
@@ -227,8 +258,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 def policy_router(settings: Settings) -> PolicyRouter:
     """The policy file's router; `ConfigError` with the lint messages if the file is broken."""
     try:
-        return PolicyRouter(settings.policy, workers=settings.inspection_workers,
-                            timeout_s=settings.inspection_timeout_s)
+        return PolicyRouter(settings.policy, workers=settings.inspection_workers)
     except PolicyError as exc:
         raise ConfigError(f"R1GATE_POLICY: {settings.policy} is not a valid policy: "
                           + "; ".join(str(p) for p in exc.problems)) from None
@@ -240,47 +270,21 @@ def create_app_from_env() -> Starlette:
     return create_app(config.load(os.environ.get("R1GATE_CONFIG") or None))
 
 
-def _edge(handler: Callable[[Request, Outcome], Awaitable[Response]],
-          finish: Callable[[Outcome], Awaitable[None]]) -> Callable[[Request], Awaitable[Response]]:
-    """Runs `handler`, maps its errors to HTTP, sets the headers, and runs `finish` once the
-    whole answer has been sent (after the last chunk of a stream)."""
-
-    async def endpoint(request: Request) -> Response:
-        outcome = Outcome(_request_id(request))
-        try:
-            response = await handler(request, outcome)
-        except GatewayError as exc:
-            outcome.status, outcome.error = exc.status, exc.code
-            response = _error_response(exc, outcome.request_id)
-        except Exception as exc:  # a bug: the client learns nothing internal
-            logs.event("internal_error", 40, request_id=outcome.request_id, exception=type(exc).__name__,
-                       at=_where(exc))
-            error = GatewayError("The gateway failed to process this request.", code="internal_error")
-            outcome.status, outcome.error = 500, error.code
-            response = _error_response(error, outcome.request_id)
-        headers = response.headers
-        headers["x-request-id"] = outcome.request_id
-        headers["x-r1gate-cache"] = outcome.cache
-        if outcome.route:
-            headers["x-r1gate-route"] = outcome.route
-        if outcome.decision:
-            headers["x-r1gate-rules"] = ",".join(outcome.decision.rules)
-        if isinstance(response, StreamingResponse):
-            response.body_iterator = _then(response.body_iterator, finish, outcome)
-        else:
-            await finish(outcome)
-        return response
-
-    return endpoint
+def _client_error(exc: Exception, request_id: str) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    # A bug: the client learns nothing internal.
+    logs.event("internal_error", 40, request_id=request_id, exception=type(exc).__name__, at=_where(exc))
+    return InternalError("The gateway failed to process this request.")
 
 
-async def _then(body: AsyncIterator[Any], finish: Callable[[Outcome], Awaitable[None]],
-                outcome: Outcome) -> AsyncIterator[Any]:
+async def _then(body: AsyncIterator[Any], finish: Callable[[Exchange], Awaitable[None]],
+                exchange: Exchange) -> AsyncIterator[Any]:
     try:
         async for part in body:
             yield part
     finally:
-        await finish(outcome)
+        await finish(exchange)
 
 
 def _error_response(error: GatewayError, request_id: str) -> Response:

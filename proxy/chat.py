@@ -1,6 +1,7 @@
-"""The chat-completions pipeline, from a validated request to the client's answer:
-decide the route, answer from the cache or reserve the budget and call the upstream
-(retries, allowed fallbacks), normalise the answer; then account for it.
+"""The chat-completions pipeline, from a validated request to the client's answer, in stages
+that each return an immutable result: the routing decision (`policy.decide`: `Routed`), the
+cache (`Lookup`), the budget (`Reservation`) and the upstream's answer (`Answer`, or for a
+stream the `Relay` that has it once sent). `finish` then accounts for what they returned.
 
 Fallback only ever goes from the cloud to on-prem. A request decided on-prem is never
 sent to the cloud, whatever fails (invariant 1).
@@ -10,66 +11,153 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Mapping
 
 from starlette.responses import Response, StreamingResponse
 
 from . import logs, sse
-from .cache import Flight, ResponseCache, plan
 from .config import Settings
-from .errors import Blocked, GatewayError, RateLimited, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from .errors import Blocked, Failure, GatewayError, UpstreamFailure, client_error
 from .keys import Principal
 from .ledger import Ledger, Record
 from .limits import Limits, Reservation
 from .metrics import Metrics
-from .normalize import Normalizer
+from .answer_shape import Normalizer
+from .policy.decide import Redaction, Routed, decide
 from .prices import Costs, Pricing, Usage
-from .pseudonym import AnswerRestorer, Pseudonymizer, counts, pseudonymize
+from .pseudonym import AnswerRestorer, Pseudonymizer
 from .replay import Assembler, chunks
 from .request import ChatRequest, upstream_body
-from .routing import BLOCKED, CLOUD, ONPREM, Decision, RouteContext, Router, decide_fail_closed
-from .upstream import Upstream, UpstreamFailure
+from .response_cache import BYPASS, Lookup, ResponseCache, plan
+from .routing import Decision, Route, RouteContext, Router
+from .upstream import Upstream
 
 
-@dataclass(frozen=True)
-class Redaction:
-    """A request pseudonymized for the cloud: what the cloud receives, and how to restore."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What answered the request, and with what."""
 
-    request: ChatRequest
-    mapping: dict[str, str]  # placeholder → value; lives only as long as the request
-    counts: dict[str, int]  # pseudonymized values by entity type, for the audit record
-
-
-@dataclass
-class Outcome:
-    """What happened to one request: the response headers, the log line, the ledger and
-    audit record and the metrics all come from it, once the answer is complete."""
-
-    request_id: str
-    started: float = field(default_factory=time.monotonic)
-    principal: Principal | None = None
-    request: ChatRequest | None = None
-    model: str | None = None
-    stream: bool = False
-    decision: Decision | None = None
-    upstream: str | None = None  # the upstream that answered
-    upstream_model: str | None = None
-    status: int = 200
-    error: str | None = None  # error code, never a message (messages may quote upstreams)
+    upstream: Route | None  # None: the cache
+    upstream_model: str | None
     usage: dict[str, Any] | None = None
-    cache: str = "bypass"
-    cache_key: str | None = None
-    cache_ttl_s: float = 0.0
-    completion: dict[str, Any] | None = None  # the whole answer, to store in the cache
-    flight: Flight | None = None
-    reservation: Reservation | None = None
-    redaction: Redaction | None = None
+    completion: dict[str, Any] | None = None  # the whole answer as the upstream wrote it, to cache
+    error: GatewayError | None = None  # the upstream broke the stream off
+
+
+class Relay:
+    """The upstream's stream, chunk by chunk, in DeepSeek's shape. An upstream that dies
+    mid-stream ends it with an error event, which the OpenAI SDK raises as an APIError.
+    `answer` holds what was relayed so far: all of it once the stream has been sent."""
+
+    def __init__(self, upstream: Upstream, response: Any, model: str, normalizer: Normalizer,
+                 restorer: AnswerRestorer | None, req: ChatRequest, deadline: float, *, assemble: bool,
+                 metrics: Metrics) -> None:
+        self._upstream, self._response, self._model = upstream, response, model
+        self._normalizer, self._restorer, self._req, self._deadline = normalizer, restorer, req, deadline
+        self._assembler = Assembler() if assemble else None
+        self._metrics = metrics
+        self._completion: dict[str, Any] | None = None
+        self._error: GatewayError | None = None
 
     @property
-    def route(self) -> str | None:
-        return self.upstream or (self.decision.route if self.decision else None)
+    def answer(self) -> Answer:
+        return Answer(Route(self._upstream.name), self._model, self._normalizer.usage, self._completion, self._error)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._relay()
+
+    async def _relay(self) -> AsyncIterator[bytes]:
+        upstream, req, restorer, assembler = self._upstream, self._req, self._restorer, self._assembler
+        try:
+            async for kind, payload in sse.events(upstream.lines(self._response, self._deadline)):
+                if kind == "comment":
+                    yield sse.comment(payload)  # DeepSeek's `: keep-alive` under load
+                    continue
+                if payload == "[DONE]":
+                    break
+                chunk = _json_object(payload.encode(), upstream.name)
+                if "error" in chunk:
+                    raise UpstreamFailure(upstream.name, Failure.HTTP, status=502, detail=_message(chunk["error"]))
+                self._normalizer.chunk(chunk)
+                if assembler is not None:
+                    assembler.add(chunk)
+                if restorer is not None:
+                    restorer.chunk(chunk)
+                if chunk.get("usage") is not None and not req.include_usage:
+                    del chunk["usage"]  # asked for by the gateway (for the ledger), not the client
+                    if not chunk.get("choices"):
+                        continue
+                yield sse.encode(chunk)
+            if restorer is not None and (rest := restorer.rest()):  # a stream that never finished
+                yield sse.encode({"object": "chat.completion.chunk", "model": req.model, "choices": rest})
+            yield sse.DONE
+            self._completion = assembler.completion() if assembler is not None else None
+        except UpstreamFailure as failure:
+            self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
+            self._error = client_error([failure], mid_stream=True)
+            yield sse.encode(self._error.body())
+        finally:
+            await self._response.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the pipeline came to: each stage's result (None: the stage did not run), and
+    the response to send, or what ended the pipeline early."""
+
+    request: ChatRequest
+    routed: Routed | None = None
+    lookup: Lookup = BYPASS
+    reservation: Reservation | None = None
+    answer: Answer | Relay | None = None
+    response: Response | None = None
+    error: Exception | None = None  # `app.py` turns it into the client's error
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request as the edge saw it, built once its handler returned: the response
+    headers, the log line, the ledger and audit record and the metrics read it."""
+
+    request_id: str
+    started: float
+    principal: Principal | None = None
+    reply: Reply | None = None
+    error: GatewayError | None = None  # the error the client received
+
+    @property
+    def request(self) -> ChatRequest | None:
+        return self.reply.request if self.reply else None
+
+    @property
+    def decision(self) -> Decision | None:
+        return self.reply.routed.decision if self.reply and self.reply.routed else None
+
+    @property
+    def answer(self) -> Answer | None:
+        answer = self.reply.answer if self.reply else None
+        return answer.answer if isinstance(answer, Relay) else answer
+
+    @property
+    def route(self) -> Route | None:
+        answer, decision = self.answer, self.decision
+        return (answer.upstream if answer else None) or (decision.route if decision else None)
+
+    @property
+    def cache(self) -> str:
+        return self.reply.lookup.status if self.reply else BYPASS.status
+
+    @property
+    def failure(self) -> GatewayError | None:
+        """The error the client received, before or while the answer was sent."""
+        answer = self.answer
+        return self.error or (answer.error if answer else None)
+
+    @property
+    def status(self) -> int:
+        return self.failure.status if self.failure else 200
 
 
 class ChatService:
@@ -85,76 +173,64 @@ class ChatService:
         self._ledger = ledger
         self._metrics = metrics
 
-    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Decision:
+    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
+        """The decision and, for `redact`, the pseudonymized request (see `policy.decide`)."""
         ctx = RouteContext(team=principal.team, model=req.model, headers=headers)
         started = time.monotonic()
-        decision = await decide_fail_closed(self.router, req.body, ctx, self._settings.inspection_timeout_s)
+        routed = await decide(self.router, req.body, ctx, Pseudonymizer(self._secret, principal.team),
+                              self._settings.inspection_timeout_s)
         self._metrics.inspection_latency.observe(time.monotonic() - started)
-        return decision
-
-    async def prepare(self, req: ChatRequest, principal: Principal,
-                      headers: Mapping[str, str]) -> tuple[Decision, Redaction | None]:
-        """The decision and, for `redact`, the pseudonymized request (see `pseudonymize`)."""
-        decision = await self.decide(req, principal, headers)
-
-        async def redecide(body: dict[str, Any]) -> Decision:
-            return await self.decide(dataclasses.replace(req, body=body), principal, headers)
-
-        decision, done = await pseudonymize(decision, req.body, Pseudonymizer(self._secret, principal.team), redecide)
-        if done is None:
-            return decision, None
-        body, mapping = done
-        return decision, Redaction(dataclasses.replace(req, body=body), mapping, counts(mapping))
+        return routed
 
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
-                       outcome: Outcome) -> Response:
-        outcome.request = req
-        decision, outcome.redaction = await self.prepare(req, principal, headers)
-        outcome.decision = decision
-        if decision.route == BLOCKED:
-            raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
-        sent = outcome.redaction.request if outcome.redaction else req
-        hit = await self._lookup(sent, principal, decision, headers, outcome)
-        if hit is not None:
-            return self._replay(hit, req, outcome)
-        await self._limits.admit(principal.team)
+                       request_id: str) -> Reply:
+        """Runs the stages in turn; an error ends the pipeline with the results of those before."""
+        routed: Routed | None = None
+        lookup, reservation = BYPASS, None
+        try:
+            routed = await self.decide(req, principal, headers)
+            decision, redaction = routed.decision, routed.redaction
+            if decision.route == Route.BLOCKED:
+                raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
+            sent = dataclasses.replace(req, body=redaction.body) if redaction else req
+            lookup = await self._lookup(sent, principal, decision, headers)
+            if lookup.hit is not None:
+                hit = Answer(None, lookup.hit.get("model"), lookup.hit.get("usage"))
+                return Reply(req, routed, lookup, answer=hit, response=self._replay(lookup.hit, req, redaction))
+            await self._limits.admit(principal.team)
+            reservation = await self._limits.reserve(principal, self._max_cost(req, decision))
+            response, answer = await self._call(req, routed, lookup, request_id)
+            return Reply(req, routed, lookup, reservation, answer, response)
+        except Exception as exc:
+            return Reply(req, routed, lookup, reservation, error=exc)
+
+    def _max_cost(self, req: ChatRequest, decision: Decision) -> float:
         now = datetime.now(timezone.utc)
         max_tokens = (req.body.get("max_tokens") or req.body.get("max_completion_tokens") or
                       req.settings.max_output_tokens) * (req.body.get("n") or 1)
-        outcome.reservation = await self._limits.reserve(principal, max(
-            self._pricing.max_cost(req.settings, req.model, name, req.size // 3 + 1, max_tokens, now)
-            for name in self._plan(decision)))
-        return await self._call(req, decision, outcome)
+        return max(self._pricing.max_cost(req.settings, req.model, name, req.size // 3 + 1, max_tokens, now)
+                   for name in self._plan(decision))
 
-    def _plan(self, decision: Decision) -> list[str]:
-        if decision.route == ONPREM:
-            return [ONPREM]
-        return [CLOUD, ONPREM] if self._settings.fallback_to_onprem else [CLOUD]
+    def _plan(self, decision: Decision) -> list[Route]:
+        if decision.route == Route.ONPREM:
+            return [Route.ONPREM]
+        return [Route.CLOUD, Route.ONPREM] if self._settings.fallback_to_onprem else [Route.CLOUD]
 
     async def _lookup(self, req: ChatRequest, principal: Principal, decision: Decision,
-                      headers: Mapping[str, str], outcome: Outcome) -> dict[str, Any] | None:
-        """A cached answer, or None; also joins identical requests in flight (single-flight)."""
+                      headers: Mapping[str, str]) -> Lookup:
+        """A cached answer, or the key to store this one under; also joins identical requests
+        in flight (single-flight)."""
         cache_plan = plan(self._settings.cache, req.settings, req.body, decision, headers)
         if cache_plan is None:
-            return None
+            return BYPASS
         key = self._cache.key(team=principal.team, route=decision.route, upstream_model=_upstream_model(
             req, decision.route), policy_version=decision.policy_version, body=req.body)
-        outcome.cache, outcome.cache_key, outcome.cache_ttl_s = "miss", key, cache_plan.ttl_s
-        if not cache_plan.read:
-            return None
-        hit = await self._cache.get(key)
-        if hit is None:
-            outcome.flight = await self._cache.join(key)
-            hit = outcome.flight.value
-        if hit is not None:
-            outcome.cache, outcome.usage = "hit", hit.get("usage")
-            outcome.upstream_model = hit.get("model")
-        return hit
+        return await self._cache.lookup(key, cache_plan)
 
-    def _replay(self, hit: dict[str, Any], req: ChatRequest, outcome: Outcome) -> Response:
-        if outcome.redaction is not None:  # entries keep their placeholders; values come from this request
-            hit = AnswerRestorer(outcome.redaction.mapping).completion(hit)
-        hit["model"] = req.model
+    def _replay(self, hit: dict[str, Any], req: ChatRequest, redaction: Redaction | None) -> Response:
+        if redaction is not None:  # entries keep their placeholders; values come from this request
+            hit = AnswerRestorer(redaction.mapping).completion(hit)
+        hit = {**hit, "model": req.model}
         if not req.stream:
             return _json_response(hit)
 
@@ -165,30 +241,29 @@ class ChatService:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
 
-    async def _call(self, req: ChatRequest, decision: Decision, outcome: Outcome) -> Response:
+    async def _call(self, req: ChatRequest, routed: Routed, lookup: Lookup,
+                    request_id: str) -> tuple[Response, Answer | Relay]:
         deadline = time.monotonic() + self._settings.timeouts.total_s
-        forwarded = {"x-request-id": outcome.request_id}
+        forwarded = {"x-request-id": request_id}
         failures: list[UpstreamFailure] = []
-        for name in self._plan(decision):
+        for name in self._plan(routed.decision):
             upstream = self._upstreams[name]
             model = _upstream_model(req, name)
-            normalizer = Normalizer(req.model, split_think=name == ONPREM and upstream.think_tags == "auto",
+            normalizer = Normalizer(req.model, split_think=name == Route.ONPREM and upstream.think_tags == "auto",
                                     opened=req.settings.reasoner)
             # The cloud gets the pseudonymized request; a fallback on-prem may see the values.
-            redaction = outcome.redaction if name == CLOUD else None
+            redaction = routed.redaction if name == Route.CLOUD else None
             restorer = AnswerRestorer(redaction.mapping) if redaction else None
             started = time.monotonic()
             try:
-                sent = redaction.request if redaction else req
+                sent = dataclasses.replace(req, body=redaction.body) if redaction else req
                 response = await upstream.open(upstream_body(sent, model), forwarded, deadline)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
-                outcome.upstream_model = model
                 if req.stream:
-                    outcome.upstream = name
-                    return StreamingResponse(self._relay(upstream, response, normalizer, restorer, req, outcome,
-                                                         deadline),
-                                             media_type="text/event-stream",
-                                             headers={"cache-control": "no-cache"})
+                    relay = Relay(upstream, response, model, normalizer, restorer, req, deadline,
+                                  assemble=lookup.key is not None, metrics=self._metrics)
+                    return StreamingResponse(relay, media_type="text/event-stream",
+                                             headers={"cache-control": "no-cache"}), relay
                 try:
                     raw = await upstream.read(response, deadline)
                 finally:
@@ -196,99 +271,66 @@ class ChatService:
                 data = _json_object(raw, name)
             except UpstreamFailure as failure:
                 self._metrics.upstream_errors.labels(name, failure.reason).inc()
-                if failure.client_error:
-                    raise _client_error(failure) from None
+                if failure.clients_fault:
+                    raise client_error([failure]) from None
                 failures.append(failure)
                 continue
-            outcome.upstream = name
             normalizer.completion(data)
-            outcome.usage = normalizer.usage
-            outcome.completion = data  # as the upstream wrote it, placeholders included, for the cache
-            return _json_response(restorer.completion(data) if restorer else data)
-        raise _unavailable(decision, failures)
+            # The completion as the upstream wrote it, placeholders included, for the cache.
+            answer = Answer(name, model, normalizer.usage, data)
+            return _json_response(restorer.completion(data) if restorer else data), answer
+        raise client_error(failures, onprem_only=routed.decision.route == Route.ONPREM)
 
-    async def _relay(self, upstream: Upstream, response: Any, normalizer: Normalizer,
-                     restorer: AnswerRestorer | None, req: ChatRequest, outcome: Outcome,
-                     deadline: float) -> AsyncIterator[bytes]:
-        """The upstream's stream, chunk by chunk, in DeepSeek's shape. An upstream that dies
-        mid-stream ends it with an error event, which the OpenAI SDK raises as an APIError."""
-        assembler = Assembler() if outcome.cache_key else None
-        try:
-            async for kind, payload in sse.events(upstream.lines(response, deadline)):
-                if kind == "comment":
-                    yield sse.comment(payload)  # DeepSeek's `: keep-alive` under load
-                    continue
-                if payload == "[DONE]":
-                    break
-                chunk = _json_object(payload.encode(), upstream.name)
-                if "error" in chunk:
-                    raise UpstreamFailure(upstream.name, "http", status=502, detail=_message(chunk["error"]))
-                normalizer.chunk(chunk)
-                if assembler is not None:
-                    assembler.add(chunk)
-                if restorer is not None:
-                    restorer.chunk(chunk)
-                if chunk.get("usage") is not None and not req.include_usage:
-                    del chunk["usage"]  # asked for by the gateway (for the ledger), not the client
-                    if not chunk.get("choices"):
-                        continue
-                yield sse.encode(chunk)
-            if restorer is not None and (rest := restorer.rest()):  # a stream that never finished
-                yield sse.encode({"object": "chat.completion.chunk", "model": req.model, "choices": rest})
-            yield sse.DONE
-            outcome.completion = assembler.completion() if assembler is not None else None
-        except UpstreamFailure as failure:
-            self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
-            error = _client_error(failure) if failure.client_error else _stream_error(failure)
-            outcome.status, outcome.error = error.status, error.code
-            yield sse.encode(error.body())
-        finally:
-            outcome.usage = normalizer.usage
-            await response.aclose()
-
-    async def finish(self, outcome: Outcome) -> None:
+    async def finish(self, exchange: Exchange) -> None:
         """After the answer (or the error) went out: cache, budget, ledger, audit, metrics, log."""
+        reply, answer, decision = exchange.reply, exchange.answer, exchange.decision
+        lookup = reply.lookup if reply else BYPASS
         # Only an answer from the decided route is stored under its key: a fallback on-prem
         # answer saw the values the cloud key was made without, and on-prem caching is opt-in.
-        if (outcome.completion is not None and outcome.cache_key and outcome.status == 200
-                and outcome.decision is not None and outcome.upstream == outcome.decision.route):
-            await self._cache.put(outcome.cache_key, outcome.completion, outcome.cache_ttl_s)
-        if outcome.flight is not None:
-            await outcome.flight.done()
-        principal, req, decision = outcome.principal, outcome.request, outcome.decision
-        usage = Usage.from_dict(outcome.usage) if outcome.usage else None
+        if (answer is not None and answer.completion is not None and lookup.key and exchange.status == 200
+                and decision is not None and answer.upstream == decision.route):
+            await self._cache.put(lookup.key, answer.completion, lookup.ttl_s)
+        if lookup.flight is not None:
+            await lookup.flight.done()
+        principal, req, route = exchange.principal, exchange.request, exchange.route
+        usage = Usage.from_dict(answer.usage) if answer and answer.usage else None
         costs, saved = None, 0.0
-        if usage is not None and req is not None and outcome.route in (CLOUD, ONPREM):
-            costs = self._pricing.costs(req.settings, req.model, outcome.route, usage, datetime.now(timezone.utc))
-            if outcome.cache == "hit":  # the answer cost nothing this time
+        if usage is not None and req is not None and route in (Route.CLOUD, Route.ONPREM):
+            costs = self._pricing.costs(req.settings, req.model, route, usage, datetime.now(timezone.utc))
+            if exchange.cache == "hit":  # the answer cost nothing this time
                 costs, saved = Costs(0.0, costs.cloud, costs.reference), costs.cost
-        await self._limits.settle(outcome.reservation, costs.cost if costs else 0.0)
+        await self._limits.settle(reply.reservation if reply else None, costs.cost if costs else 0.0)
         if principal is not None:
-            if usage is not None and outcome.cache != "hit":
+            if usage is not None and exchange.cache != "hit":
                 await self._limits.count_tokens(principal.team, usage.prompt + usage.completion)
+            failure = exchange.failure
             self._ledger.record(Record(
-                request_id=outcome.request_id, team=principal.team, key_id=principal.key_id, model=outcome.model,
-                route=outcome.route, status=outcome.status, error=outcome.error,
-                action=decision.action if decision else None,
-                pseudonymized=outcome.redaction.counts if outcome.redaction else {},
+                request_id=exchange.request_id, team=principal.team, key_id=principal.key_id,
+                model=req.model if req else None, route=route, status=exchange.status,
+                error=failure.code if failure else None, action=decision.action if decision else None,
+                pseudonymized=reply.routed.redaction.counts if reply and reply.routed and reply.routed.redaction
+                else {},
                 policy_version=decision.policy_version if decision else None,
                 rules=decision.rules if decision else (),
                 entities=dict(decision.entity_counts) if decision else {},
-                upstream_model=outcome.upstream_model, cache=outcome.cache, usage=usage, costs=costs, saved=saved))
-        self._observe(outcome, usage, costs, saved)
-        logs.request(outcome)
+                upstream_model=answer.upstream_model if answer else None, cache=exchange.cache, usage=usage,
+                costs=costs, saved=saved))
+        self._observe(exchange, usage, costs, saved)
+        logs.request(exchange)
 
-    def _observe(self, outcome: Outcome, usage: Usage | None, costs: Costs | None, saved: float) -> None:
-        m, team, route = self._metrics, outcome.principal.team if outcome.principal else "", outcome.route or "none"
-        m.requests.labels(route, team, str(outcome.status)).inc()
-        m.latency.labels(route).observe(time.monotonic() - outcome.started)
-        m.cache.labels(outcome.cache).inc()
+    def _observe(self, exchange: Exchange, usage: Usage | None, costs: Costs | None, saved: float) -> None:
+        m, team = self._metrics, exchange.principal.team if exchange.principal else ""
+        route, answer, failure = exchange.route or "none", exchange.answer, exchange.failure
+        m.requests.labels(route, team, str(exchange.status)).inc()
+        m.latency.labels(route).observe(time.monotonic() - exchange.started)
+        m.cache.labels(exchange.cache).inc()
         m.ledger_backlog.set(self._ledger.backlog)
-        if outcome.error in ("insufficient_quota", "rate_limit_exceeded") and outcome.upstream is None:
+        if failure and failure.code in ("insufficient_quota", "rate_limit_exceeded") and (
+                answer is None or answer.upstream is None):
             m.budget_rejections.labels(team).inc()
-        for rule in outcome.decision.rules if outcome.decision else ():
+        for rule in exchange.decision.rules if exchange.decision else ():
             m.rule_matches.labels(rule).inc()
-        if usage is not None and outcome.cache != "hit":
+        if usage is not None and exchange.cache != "hit":
             m.tokens.labels(team, route, "prompt").inc(usage.prompt)
             m.tokens.labels(team, route, "completion").inc(usage.completion)
             m.tokens.labels(team, route, "reasoning").inc(usage.reasoning)
@@ -298,8 +340,8 @@ class ChatService:
             m.saved.labels(team).inc(saved)
 
 
-def _upstream_model(req: ChatRequest, route: str) -> str:
-    return (req.settings.cloud if route == CLOUD else req.settings.onprem) or req.model
+def _upstream_model(req: ChatRequest, route: Route) -> str:
+    return (req.settings.cloud if route == Route.CLOUD else req.settings.onprem) or req.model
 
 
 def _json_response(data: dict[str, Any]) -> Response:
@@ -312,63 +354,10 @@ def _json_object(raw: bytes, upstream: str) -> dict[str, Any]:
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise UpstreamFailure(upstream, "protocol", detail="the answer is not a JSON object")
+        raise UpstreamFailure(upstream, Failure.PROTOCOL, detail="the answer is not a JSON object")
     return data
 
 
 def _message(error: Any) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     return str(message)[:300] if message else ""
-
-
-_WHO = {CLOUD: "the cloud upstream", ONPREM: "the on-prem engine"}
-_SETTING = {CLOUD: "R1GATE_CLOUD_URL", ONPREM: "R1GATE_ONPREM_URL"}
-
-
-def _describe(failure: UpstreamFailure) -> str:
-    who = _WHO[failure.upstream]
-    if failure.reason == "not_configured":
-        return f"{who} is not configured ({failure.detail})"
-    if failure.reason == "unreachable":
-        return f"{who} is unreachable (check {_SETTING[failure.upstream]})"
-    if failure.reason == "timeout":
-        return f"{who} timed out"
-    if failure.reason == "protocol":
-        return f"{who} sent an invalid answer"
-    if failure.status in (401, 403):
-        # DeepSeek quotes part of the key in its 401 message: never pass that on.
-        return f"{who} rejected the gateway's credentials (HTTP {failure.status})"
-    if failure.status == 402:
-        return f"{who} refused for insufficient balance (HTTP 402)"
-    return f"{who} answered HTTP {failure.status}" + (f": {failure.detail}" if failure.detail else "")
-
-
-def _client_error(failure: UpstreamFailure) -> GatewayError:
-    error = GatewayError(failure.detail or f"The upstream rejected the request (HTTP {failure.status}).",
-                         code="invalid_request")
-    error.status, error.type = failure.status or 400, "invalid_request_error"
-    return error
-
-
-def _stream_error(failure: UpstreamFailure) -> GatewayError:
-    cls = UpstreamTimeout if failure.reason == "timeout" else UpstreamError
-    return cls(f"The answer was interrupted: {_describe(failure)}.")
-
-
-def _unavailable(decision: Decision, failures: list[UpstreamFailure]) -> GatewayError:
-    what = "; ".join(_describe(f) for f in failures)
-    retry = {"x-should-retry": "true"}
-    if decision.route == ONPREM:
-        return UpstreamUnavailable(
-            f"This request must be answered on-prem and is never sent to the cloud, "
-            f"but {what}. Try again later.", headers=retry)
-    last = failures[-1]
-    message = f"No upstream could answer: {what}."
-    if last.reason == "timeout":
-        return UpstreamTimeout(message, headers=retry)
-    if last.reason == "http" and last.status == 429:
-        after = {"retry-after": f"{last.retry_after:.0f}"} if last.retry_after is not None else {}
-        return RateLimited(message, headers={**retry, **after})
-    if last.reason in ("unreachable", "not_configured") or last.status == 503:
-        return UpstreamUnavailable(message, headers=retry)
-    return UpstreamError(message)

@@ -20,7 +20,7 @@ from .db import Database
 from .errors import ConfigError
 from .keys import KeyStore
 from .table import print_table
-from .policy import cli as policy_cli
+from .policy import commands as policy_commands
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -190,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
 
-    policy_cli.register(sub)
+    policy_commands.register(sub)
     engine_cli.register(sub)  # imports torch only when an engine command runs
     return top
 

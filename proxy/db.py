@@ -1,4 +1,4 @@
-"""The database behind keys (and later the ledger and audit trail): SQLite or PostgreSQL.
+"""The database behind keys, the ledger and the audit records: SQLite or PostgreSQL.
 
 Queries are written once with `?` placeholders and run on either engine. Calls are
 blocking and short; async callers run them in a thread (`asyncio.to_thread`).

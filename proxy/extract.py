@@ -42,12 +42,6 @@ class TextField:
     path: str
     text: str
 
-    @property
-    def message_index(self) -> int | None:
-        if self.path.startswith("messages["):
-            return int(self.path[9:self.path.index("]")])
-        return None
-
 
 def texts(body: dict[str, Any]) -> list[TextField]:
     return list(_walk(body, ""))

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 from .config import RateLimit
 from .db import Database
-from .errors import RateLimited
+from .errors import QuotaExceeded, RateLimited
 from .keys import Principal
 from .ledger import month_spend
 from .redis_link import RedisDown, RedisLink
@@ -153,10 +153,10 @@ class Limits:
         return month_spend(self._db, b.scope, b.name, f"{b.month}-01")
 
     @staticmethod
-    def _over(b: Budget, used: float) -> RateLimited:
-        return RateLimited(f"Budget exceeded: {b.describe()} has ${max(b.limit_usd - used, 0):.4f} left of its "
-                           f"${b.limit_usd:.2f} budget for {b.month}, less than this request may cost. Lower "
-                           f"max_tokens, or ask the platform team to raise the budget.", code="insufficient_quota")
+    def _over(b: Budget, used: float) -> QuotaExceeded:
+        return QuotaExceeded(f"Budget exceeded: {b.describe()} has ${max(b.limit_usd - used, 0):.4f} left of its "
+                             f"${b.limit_usd:.2f} budget for {b.month}, less than this request may cost. Lower "
+                             f"max_tokens, or ask the platform team to raise the budget.")
 
     # --- rate limits --------------------------------------------------------------------
 

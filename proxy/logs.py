@@ -34,20 +34,21 @@ def event(name: str, level: int = logging.INFO, **fields: Any) -> None:
     logger.log(level, name, extra={"fields": fields})
 
 
-def request(outcome: Any) -> None:
-    decision = outcome.decision
-    usage = outcome.usage or {}
+def request(exchange: Any) -> None:
+    """The request's line, from its `chat.Exchange`."""
+    req, decision, answer, failure = exchange.request, exchange.decision, exchange.answer, exchange.failure
+    usage = (answer.usage if answer else None) or {}
     event("request",
-          request_id=outcome.request_id,
-          team=outcome.principal.team if outcome.principal else None,
-          key_id=outcome.principal.key_id if outcome.principal else None,
-          model=outcome.model, stream=outcome.stream, route=outcome.route,
+          request_id=exchange.request_id,
+          team=exchange.principal.team if exchange.principal else None,
+          key_id=exchange.principal.key_id if exchange.principal else None,
+          model=req.model if req else None, stream=req.stream if req else False, route=exchange.route,
           action=decision.action if decision else None,
           rules=list(decision.rules) if decision else [],
           entities=dict(decision.entity_counts) if decision else {},
           policy_version=decision.policy_version if decision else None,
-          upstream_model=outcome.upstream_model, status=outcome.status, error=outcome.error, cache=outcome.cache,
-          latency_ms=round((time.monotonic() - outcome.started) * 1000, 2),
+          upstream_model=answer.upstream_model if answer else None, status=exchange.status,
+          error=failure.code if failure else None, cache=exchange.cache,
+          latency_ms=round((time.monotonic() - exchange.started) * 1000, 2),
           prompt_tokens=usage.get("prompt_tokens"), completion_tokens=usage.get("completion_tokens"),
           reasoning_tokens=(usage.get("completion_tokens_details") or {}).get("reasoning_tokens"))
-

@@ -1,4 +1,5 @@
-"""Pseudonymize a request for the cloud, and restore the values in its answer.
+"""Pseudonymize a request's text for the cloud, and restore the values in its answer
+(`policy/decide.py` decides when, and verifies the result).
 
 Each detected value becomes a placeholder such as `[PERSON_7F3A9C]`: the entity type,
 which tells the model what it stands for, and a keyed hash (HMAC with the deployment
@@ -19,10 +20,9 @@ import hmac
 import json
 import re
 import unicodedata
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Iterable
 
-from .extract import texts
-from .routing import CLOUD, ONPREM, Decision, Finding
+from .routing import Finding
 
 PLACEHOLDER = re.compile(r"\[([A-Z][A-Z0-9_]{0,39})_([0-9A-F]{6,16})\]")
 _MAX_LEN = 1 + 40 + 1 + 16 + 1
@@ -163,31 +163,6 @@ def _pending_start(text: str) -> int:
     return len(text)
 
 
-async def pseudonymize(decision: Decision, body: dict[str, Any], pseudonymizer: Pseudonymizer,
-                       redecide: Callable[[dict[str, Any]], Awaitable[Decision]]
-                       ) -> tuple[Decision, tuple[dict[str, Any], dict[str, str]] | None]:
-    """For a `redact` decision: the pseudonymized body and its mapping, checked twice.
-    A value left in another form, or a second scan (`redecide`) that still finds something
-    to hide, turns the decision into on-prem instead: fail closed."""
-    if decision.action != "redact" or decision.route != CLOUD:
-        return decision, None
-
-    def unsafe(why: str) -> tuple[Decision, None]:
-        return dataclasses.replace(decision, route=ONPREM, action=ONPREM, rules=decision.rules + (why,),
-                                   message="the pseudonymized request could not be verified: answered on-prem"), None
-
-    try:
-        redacted, mapping = pseudonymizer.redact(body, decision.redact)
-    except KeyError:
-        return unsafe("redact-unplaceable")
-    if still_present(redacted, mapping):
-        return unsafe("redact-value-left")
-    second = await redecide(redacted)
-    if second.route != CLOUD or second.redact:
-        return unsafe("redact-second-scan")
-    return decision, (redacted, mapping)
-
-
 def counts(mapping: dict[str, str]) -> dict[str, int]:
     """Pseudonymized values by entity type."""
     found: dict[str, int] = {}
@@ -195,21 +170,6 @@ def counts(mapping: dict[str, str]) -> dict[str, int]:
         kind = PLACEHOLDER.fullmatch(tag).group(1)  # type: ignore[union-attr]  # our own tags
         found[kind] = found.get(kind, 0) + 1
     return found
-
-
-def still_present(body: dict[str, Any], mapping: dict[str, str]) -> bool:
-    """Whether a pseudonymized value still shows in the request in another form: the same
-    letters in another case or spacing, or, for a name, one of its words of four letters
-    or more (a first name alone, say). Then the request must not go to the cloud."""
-    sent = " ".join(f.text for f in texts(body)).casefold()
-    compact = "".join(sent.split())
-    for tag, value in mapping.items():
-        words = {value.casefold(), "".join(value.casefold().split())}
-        if tag.startswith("[PERSON_"):
-            words |= {w for w in re.split(r"[\s\-']+", value.casefold()) if len(w) >= 4}
-        if any(w and (w in sent or w in compact) for w in words):
-            return True
-    return False
 
 
 class AnswerRestorer:

@@ -24,7 +24,6 @@ class RedisLink:
     def __init__(self, url: str, timeout_s: float) -> None:
         self.client = _client(url, timeout_s)
         self._open_until = 0.0
-        self.failures = 0
 
     @property
     def up(self) -> bool:
@@ -36,7 +35,6 @@ class RedisLink:
         try:
             result = await fn(self.client)
         except Exception as exc:  # timeouts, refused connections, a Redis that lost its data…
-            self.failures += 1
             self._open_until = time.monotonic() + OPEN_FOR_S
             raise RedisDown() from exc
         return result

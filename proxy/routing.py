@@ -2,17 +2,30 @@
 
 A `Router` looks at a request and returns a `Decision`. The pipeline does not care how
 the decision was made; the gateway's router is `policy.PolicyRouter`, driven by the policy
-file. Whatever the router, a failure or a timeout while deciding counts as sensitive
-(invariant 2): see `decide_fail_closed`.
+file. `policy.decide` calls it, fails closed (invariant 2) and pseudonymizes for `redact`.
 """
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Mapping, Protocol
 
 
-CLOUD, ONPREM, BLOCKED = "cloud", "onprem", "blocked"
+class Route(StrEnum):
+    """Where a request goes."""
+
+    CLOUD = "cloud"
+    ONPREM = "onprem"
+    BLOCKED = "blocked"
+
+
+class Action(StrEnum):
+    """What a policy rule does with the requests it matches."""
+
+    CLOUD = "cloud"
+    REDACT = "redact"  # to the cloud, with the values replaced by placeholders
+    ONPREM = "onprem"
+    BLOCK = "block"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +53,12 @@ class RouteContext:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    route: str  # CLOUD | ONPREM | BLOCKED
+    route: Route
     rules: tuple[str, ...] = ()
     message: str | None = None  # why, in words a user can act on; shown when blocked
     findings: tuple[Finding, ...] = ()
     policy_version: str = ""
-    action: str = ""  # the policy's action (cloud|onprem|redact|block); "" for routers without one
+    action: Action | None = None  # None for routers without a policy
     entity_counts: Mapping[str, int] = field(default_factory=dict)  # for the audit record
     redact: tuple[Finding, ...] = ()  # with action `redact`: the values to pseudonymize
     cache_ttl_s: float | None = None  # set by the rules that matched; 0: do not cache
@@ -63,15 +76,3 @@ class Router(Protocol):
 
     async def decide(self, body: dict[str, Any], ctx: RouteContext) -> Decision: ...
 
-
-async def decide_fail_closed(router: Router, body: dict[str, Any], ctx: RouteContext,
-                             timeout_s: float) -> Decision:
-    """The router's decision, or on-prem if it fails or is too slow (invariant 2)."""
-    try:
-        async with asyncio.timeout(timeout_s):  # no extra task, unlike wait_for
-            return await router.decide(body, ctx)
-    except Exception as exc:  # any failure to decide must keep the request away from the cloud
-        reason = "timeout" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else "error"
-        return Decision(ONPREM, rules=(f"inspection-{reason}",),
-                        message=f"inspection {reason}: routed on-prem (fail closed)",
-                        policy_version=getattr(router, "version", ""), action=ONPREM)

@@ -17,25 +17,9 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from .config import Retries, Timeouts, UpstreamSettings
+from .errors import Failure, UpstreamFailure
 
-# The client's own mistakes: another upstream would refuse them too, so no fallback.
-CLIENT_ERRORS = frozenset({400, 404, 413, 422})
 RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
-
-
-class UpstreamFailure(Exception):
-    def __init__(self, upstream: str, reason: str, *, status: int | None = None,
-                 detail: str = "", retry_after: float | None = None) -> None:
-        super().__init__(f"{upstream}: {reason}")
-        self.upstream = upstream
-        self.reason = reason  # "not_configured" | "unreachable" | "timeout" | "http" | "protocol"
-        self.status = status
-        self.detail = detail  # the upstream's own error message, when it sent one
-        self.retry_after = retry_after
-
-    @property
-    def client_error(self) -> bool:
-        return self.reason == "http" and self.status in CLIENT_ERRORS
 
 
 class Upstream:
@@ -65,15 +49,15 @@ class Upstream:
     async def open(self, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
         """POST `{base}/chat/completions`; the 200 response, unread, for the caller to close."""
         if self.missing_setting:
-            raise UpstreamFailure(self.name, "not_configured", detail=f"set {self.missing_setting}")
+            raise UpstreamFailure(self.name, Failure.NOT_CONFIGURED, detail=f"set {self.missing_setting}")
         attempt = 0
         while True:
             attempt += 1
             failure = await self._try(body, headers, deadline)
             if isinstance(failure, httpx.Response):
                 return failure
-            retryable = failure.reason == "unreachable" or (
-                failure.reason == "http" and failure.status in RETRYABLE)
+            retryable = failure.reason == Failure.UNREACHABLE or (
+                failure.reason == Failure.HTTP and failure.status in RETRYABLE)
             if not retryable or attempt >= self._retries.attempts:
                 raise failure
             wait = failure.retry_after if failure.retry_after is not None else (
@@ -89,11 +73,11 @@ class Upstream:
             async with asyncio.timeout(min(self._timeouts.first_byte_s, max(deadline - time.monotonic(), 0))):
                 response = await self._client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.RemoteProtocolError) as exc:
-            return UpstreamFailure(self.name, "unreachable", detail=type(exc).__name__)
+            return UpstreamFailure(self.name, Failure.UNREACHABLE, detail=type(exc).__name__)
         except (TimeoutError, httpx.TimeoutException):
-            return UpstreamFailure(self.name, "timeout")
+            return UpstreamFailure(self.name, Failure.TIMEOUT)
         except httpx.HTTPError as exc:
-            return UpstreamFailure(self.name, "unreachable", detail=type(exc).__name__)
+            return UpstreamFailure(self.name, Failure.UNREACHABLE, detail=type(exc).__name__)
         if response.status_code == 200:
             return response
         try:
@@ -103,7 +87,7 @@ class Upstream:
             raw = b""
         finally:
             await response.aclose()
-        return UpstreamFailure(self.name, "http", status=response.status_code, detail=_error_message(raw),
+        return UpstreamFailure(self.name, Failure.HTTP, status=response.status_code, detail=_error_message(raw),
                                retry_after=_retry_after(response.headers.get("retry-after")))
 
     async def lines(self, response: httpx.Response, deadline: float) -> AsyncIterator[str]:
@@ -116,9 +100,9 @@ class Upstream:
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise UpstreamFailure(self.name, "timeout") from None
+                raise UpstreamFailure(self.name, Failure.TIMEOUT) from None
             except httpx.HTTPError as exc:
-                raise UpstreamFailure(self.name, "protocol", detail=type(exc).__name__) from None
+                raise UpstreamFailure(self.name, Failure.PROTOCOL, detail=type(exc).__name__) from None
             yield line
 
     async def read(self, response: httpx.Response, deadline: float) -> bytes:

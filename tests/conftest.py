@@ -5,7 +5,6 @@ import contextlib
 import logging
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from proxy.app import create_app
 from proxy.db import Database
 from proxy.keys import KeyStore
 from tests.fake_deepseek import Fake, app as fake_app
+from tests.helpers import free_port
 from tests.servers import ServerThread
 
 CLOUD_KEY = "sk-cloud-secret-0123456789abcdef"
@@ -177,12 +177,6 @@ def redis_server(_redis_server: RedisServer) -> RedisServer:
         _redis_server.start()
     _redis_server.flush()
     return _redis_server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_healthy(base: str, proc: subprocess.Popen) -> None:

@@ -7,7 +7,7 @@ import httpx
 import pytest
 import redis
 
-from proxy.cache import ResponseCache
+from proxy.response_cache import ResponseCache
 from proxy.config import CacheSettings
 from tests.fake_deepseek import ANSWER, REASONING
 

@@ -14,7 +14,8 @@ import pytest
 
 from proxy.db import Database
 from proxy.keys import KeyStore
-from tests.conftest import free_port, wait_healthy
+from tests.conftest import wait_healthy
+from tests.helpers import free_port, postgres_url
 from tests.fake_deepseek import ANSWER
 
 R1GATE = [sys.executable, "-m", "proxy.cli"]
@@ -126,13 +127,7 @@ def test_serve_with_workers_talks_only_to_its_upstreams(tmp_path, cloud, onprem)
 
 
 def test_keys_on_postgresql(make_gateway):
-    url = os.environ.get("R1GATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        Database(url).close()
-    except Exception:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {url} (CI requires one)")
+    url = postgres_url()
     schema = f"r1gate_test_{os.getpid()}"
     admin = Database(url)
     admin.execute(f"CREATE SCHEMA {schema}")

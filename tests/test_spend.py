@@ -18,7 +18,8 @@ from proxy import ledger
 from proxy.config import ModelSettings, OnpremCost, ReferencePrice
 from proxy.keys import KeyStore
 from proxy.prices import PriceTable, Pricing, Usage
-from tests.conftest import CLOUD_KEY, free_port, wait_healthy
+from tests.conftest import CLOUD_KEY, wait_healthy
+from tests.helpers import free_port, postgres_url
 
 ROOT = Path(__file__).resolve().parent.parent
 Q = [{"role": "user", "content": "Name a prime number."}]
@@ -195,13 +196,8 @@ def pg_schema():
     """A fresh schema in the test PostgreSQL; yields (host-less URL suffix, admin Database)."""
     from proxy.db import Database
 
-    url = os.environ.get("R1GATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        admin = Database(url)
-    except Exception:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"no PostgreSQL at {url} (CI requires one)")
+    url = postgres_url()
+    admin = Database(url)
     schema = f"r1gate_outage_{os.getpid()}"
     admin.execute(f"CREATE SCHEMA {schema}")
     yield url, schema

@@ -84,7 +84,7 @@ def parse_policy(data: bytes, name: str) -> LoadedPolicy:
 def _explain(err: dict[str, Any]) -> str:
     kind, loc = err["type"], err["loc"]
     field = " > ".join(f"#{p + 1}" if isinstance(p, int) else str(p) for p in loc) or "(file)"
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"{field}: got {err['input']!r}, expected one of {err['ctx']['expected']}"
     if kind == "extra_forbidden":
         return f"{field}: unknown field (check its spelling and indentation)"

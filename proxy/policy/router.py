@@ -6,32 +6,29 @@ last good policy stays active. A policy's version is its content hash.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
+from .. import logs
 from ..extract import texts
 from ..inspect import InspectionService
-from ..routing import ONPREM, Decision, Finding, RouteContext
+from ..routing import Decision, Finding, RouteContext
 from .loader import PolicyError, load_policy
 from .rules import CompiledPolicy
-
-log = logging.getLogger("r1gate.policy")
 
 
 class PolicyRouter:
     """Construct, `start()` before serving (loads models, starts workers), `close()` at exit.
 
     `workers`: inspection processes (default: one per core; 0: a thread of this process).
-    `timeout_s`: inspection time allowed per request; beyond it the request goes on-prem.
+    A failure or a timeout while deciding is `policy.decide`'s to handle (it fails closed).
     """
 
-    def __init__(self, path: str | Path, *, workers: int | None = None, timeout_s: float = 2.0,
-                 cache_entries: int = 50_000, cache_key: bytes | None = None) -> None:
+    def __init__(self, path: str | Path, *, workers: int | None = None, cache_entries: int = 50_000,
+                 cache_key: bytes | None = None) -> None:
         self.path = Path(path)
-        self.timeout_s = timeout_s
         self.service = InspectionService(workers=workers, cache_entries=cache_entries, cache_key=cache_key)
         self._stat = self._file_stat()
         self._active = self._load()  # a broken file at start-up is an error: nothing to fall back on
@@ -39,10 +36,6 @@ class PolicyRouter:
     @property
     def version(self) -> str:
         return self._active.version
-
-    @property
-    def policy(self) -> CompiledPolicy:
-        return self._active
 
     def start(self) -> None:
         self.service.start(self._active.settings)
@@ -55,7 +48,8 @@ class PolicyRouter:
         try:
             stat = self._file_stat()
         except OSError as exc:
-            log.error("policy file %s unreadable (%s); keeping version %s", self.path, exc.strerror, self.version)
+            logs.event("policy_unreadable", logging.ERROR, path=str(self.path), reason=exc.strerror,
+                       kept_version=self.version)
             return False
         if stat == self._stat:
             return False
@@ -63,11 +57,12 @@ class PolicyRouter:
         try:
             candidate = self._load()
         except PolicyError as exc:
-            log.error("policy file %s rejected, keeping version %s:\n%s", self.path, self.version, exc)
+            logs.event("policy_rejected", logging.ERROR, path=str(self.path), kept_version=self.version,
+                       problems=[str(p) for p in exc.problems])
             return False
         if candidate.version == self._active.version:
             return False
-        log.info("policy %s: version %s replaces %s", self.path, candidate.version, self.version)
+        logs.event("policy_reloaded", path=str(self.path), version=candidate.version, replaces=self.version)
         self._active = candidate
         return True
 
@@ -75,15 +70,7 @@ class PolicyRouter:
         self.reload_if_changed()
         policy = self._active
         fields = texts(body)
-        try:
-            results = await asyncio.wait_for(
-                self.service.inspect([f.text for f in fields], policy.settings), self.timeout_s)
-        except Exception as exc:  # timeout or any failure: the request counts as sensitive (invariant 2)
-            reason = "timeout" if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) else "error"
-            log.warning("inspection %s (%s): routed on-prem", reason, type(exc).__name__)
-            return Decision(ONPREM, rules=(f"inspection-{reason}",), action=ONPREM,
-                            message=f"inspection {reason}: routed on-prem (fail closed)",
-                            policy_version=policy.version)
+        results = await self.service.inspect([f.text for f in fields], policy.settings)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
                     for f, hits in zip(fields, results) for h in hits]
         return policy.decide(findings, fields, ctx)

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..extract import TextField
-from ..routing import BLOCKED, CLOUD, ONPREM, Decision, Finding, RouteContext
+from ..routing import Action, Decision, Finding, Route, RouteContext
 from ..inspect import DetectorSettings, CustomSpec
 from .schema import PRECEDENCE, Policy, Rule
 
-# `redact` goes to the cloud with the values replaced by placeholders (see proxy/pseudonym.py).
-ROUTE_OF = {"cloud": CLOUD, "redact": CLOUD, "onprem": ONPREM, "block": BLOCKED}
+# `redact` goes to the cloud with the values replaced by placeholders (see policy/decide.py).
+ROUTE_OF = {Action.CLOUD: Route.CLOUD, Action.REDACT: Route.CLOUD, Action.ONPREM: Route.ONPREM,
+            Action.BLOCK: Route.BLOCKED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,10 @@ class CompiledPolicy:
         winner = next((r for r in matched if r.action == action), None)
         message = winner.message if winner and winner.message else _default_message(action, winner)
         redact: tuple[Finding, ...] = ()
-        if action == "redact":
-            redact, kept_back = self._redactable([r for r in matched if r.action == "redact"], kept)
+        if action == Action.REDACT:
+            redact, kept_back = self._redactable([r for r in matched if r.action == Action.REDACT], kept)
             if kept_back:
-                action = "onprem"
+                action = Action.ONPREM
                 message = f"{', '.join(sorted(kept_back))} may not be pseudonymized: answered on-prem"
         # The shortest TTL any matched rule sets applies; on-prem answers are cached only if
         # every rule with the winning action allows it.
@@ -104,7 +105,7 @@ def _header_matches(wanted: dict[str, str | list[str]], headers) -> bool:
     return False
 
 
-def _default_message(action: str, rule: Rule | None) -> str | None:
+def _default_message(action: Action, rule: Rule | None) -> str | None:
     if rule is None:
-        return None if action == "cloud" else f"policy default: {action}"
+        return None if action == Action.CLOUD else f"policy default: {action}"
     return rule.description or None

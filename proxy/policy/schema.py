@@ -1,13 +1,12 @@
 """The policy file's shape, as compliance staff write it (see policies/README.md)."""
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
-Action = Literal["cloud", "onprem", "redact", "block"]
+from ..routing import Action
+
 # When several rules match, the most protective action wins.
-PRECEDENCE: dict[str, int] = {"cloud": 0, "redact": 1, "onprem": 2, "block": 3}
+PRECEDENCE: dict[Action, int] = {Action.CLOUD: 0, Action.REDACT: 1, Action.ONPREM: 2, Action.BLOCK: 3}
 
 
 class _Strict(BaseModel):
@@ -73,7 +72,7 @@ class Detectors(_Strict):
 
 class Policy(_Strict):
     name: str = ""
-    default: Action = "cloud"
+    default: Action = Action.CLOUD
     detectors: Detectors = Detectors()
     # Entity types that `redact` rules may replace by placeholders for the cloud.
     redactable: list[str] = []

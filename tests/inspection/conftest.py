@@ -28,7 +28,7 @@ def inspector(default_settings) -> Inspector:
 @pytest.fixture(scope="session")
 def router() -> PolicyRouter:
     """The shipped policy, inspected in this process (the pool has its own tests)."""
-    router = PolicyRouter(DEFAULT_POLICY, workers=0, timeout_s=30)
+    router = PolicyRouter(DEFAULT_POLICY, workers=0)
     router.start()
     return router
 

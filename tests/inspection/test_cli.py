@@ -5,7 +5,7 @@ import argparse
 import json
 
 from proxy.cli import main
-from proxy.policy.cli import register
+from proxy.policy.commands import register
 
 from .conftest import DEFAULT_POLICY, ROOT
 

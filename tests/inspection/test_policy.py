@@ -1,4 +1,4 @@
-"""Rule evaluation, lint messages, hot reload and fail-closed behaviour of `PolicyRouter`."""
+"""Rule evaluation, lint messages and hot reload of `PolicyRouter`; failing closed in `policy.decide`."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,8 @@ import os
 import pytest
 
 from proxy.policy import PolicyError, PolicyRouter, parse_policy
+from proxy.policy.decide import decide as route
+from proxy.pseudonym import Pseudonymizer
 from proxy.routing import RouteContext
 
 BASE = """\
@@ -49,7 +51,7 @@ def make_router(tmp_path):
     def make(default: str = "cloud", **kwargs) -> PolicyRouter:
         path = tmp_path / "policy.yaml"
         path.write_text(BASE.format(default=default))
-        router = PolicyRouter(path, workers=0, timeout_s=30, **kwargs)
+        router = PolicyRouter(path, workers=0, **kwargs)
         router.start()
         return router
     return make
@@ -112,12 +114,14 @@ async def test_decision_and_logs_never_hold_the_value(make_router, caplog):
 
 async def test_timeout_fails_closed(tmp_path, make_router):
     router = make_router()
-    router.timeout_s = 0  # no inspection can finish in zero time
-    d = await decide(router, "How do I sort a list?")
+    routed = await route(router, body("How do I sort a list?"), RouteContext("dev", "deepseek-chat"),
+                         Pseudonymizer(b"secret", "dev"), timeout_s=0)  # no inspection can finish in zero time
+    d = routed.decision
     assert d.route == "onprem" and d.rules == ("inspection-timeout",) and d.policy_version == router.version
+    assert routed.redaction is None
 
 
-async def test_hot_reload_and_broken_file_keeps_last_good_policy(make_router, caplog):
+async def test_hot_reload_and_broken_file_keeps_last_good_policy(make_router, log_lines):
     router = make_router("cloud")
     path, first = router.path, router.version
     assert (await decide(router, "How do I sort a list?")).route == "cloud"
@@ -130,10 +134,11 @@ async def test_hot_reload_and_broken_file_keeps_last_good_policy(make_router, ca
 
     path.write_text(BASE.format(default="onprem").replace("action: block", "action: nuke"))
     os.utime(path, ns=(2, 2))
-    with caplog.at_level(logging.ERROR, logger="r1gate.policy"):
-        d = await decide(router, "How do I sort a list?")
+    d = await decide(router, "How do I sort a list?")
     assert d.route == "onprem" and router.version == second
-    assert "rejected" in caplog.text and "policy.yaml:7:13" in caplog.text and "nuke" in caplog.text
+    rejected = [line for line in log_lines() if '"event":"policy_rejected"' in line]
+    assert len(rejected) == 1 and '"level":"error"' in rejected[0]
+    assert "policy.yaml:7:13" in rejected[0] and "nuke" in rejected[0]
 
 
 def test_version_is_the_content_hash():

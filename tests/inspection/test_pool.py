@@ -17,7 +17,7 @@ DOC = ("The platform team migrated the ingestion service last quarter and latenc
 
 @pytest.fixture(scope="module")
 def pooled():
-    router = PolicyRouter(DEFAULT_POLICY, workers=2, timeout_s=60)
+    router = PolicyRouter(DEFAULT_POLICY, workers=2)
     router.start()
     yield router
     router.close()

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .config import CacheSettings, ModelSettings
 from .redis_link import RedisDown, RedisLink
-from .routing import Decision
+from .routing import Decision, Route
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _UNCACHED_FIELDS = ("stream", "stream_options", "model")
@@ -45,12 +45,30 @@ def plan(settings: CacheSettings, model: ModelSettings, body: dict[str, Any], de
     opted_in = bool(max_age and int(max_age.group(1)) > 0)
     if settings.mode == "off" or "no-store" in control or body.get("logprobs") or decision.cache_ttl_s == 0:
         return None
-    if decision.route == "onprem" and not (settings.onprem or decision.cache_onprem):
+    if decision.route == Route.ONPREM and not (settings.onprem or decision.cache_onprem):
         return None  # sensitive answers stay out of the cache unless the deployment or a rule allows it
     if not opted_in and (settings.mode == "opt-in" or body.get("temperature") != 0):
         return None
     ttl = decision.cache_ttl_s or model.cache_ttl_s or settings.ttl_s
     return CachePlan(read="no-cache" not in control, ttl_s=min(int(max_age.group(1)), ttl) if opted_in else ttl)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The cache's part in one request: bypassed (no key), or a miss to store under `key`,
+    or a hit."""
+
+    key: str | None = None
+    ttl_s: float = 0.0
+    hit: dict[str, Any] | None = None
+    flight: Flight | None = None  # this request's place among identical ones in flight
+
+    @property
+    def status(self) -> str:
+        return "bypass" if self.key is None else "hit" if self.hit is not None else "miss"
+
+
+BYPASS = Lookup()
 
 
 class Flight:
@@ -80,6 +98,17 @@ class ResponseCache:
         material = json.dumps([team, route, upstream_model, policy_version, request], sort_keys=True,
                               ensure_ascii=False, separators=(",", ":"))
         return "r1gate:cache:" + hmac.new(self._secret, material.encode(), hashlib.sha256).hexdigest()
+
+    async def lookup(self, key: str, plan: CachePlan) -> Lookup:
+        """The entry under `key`, when the plan reads; on a miss, joins the identical
+        requests in flight (see `Flight`), whose leader's answer counts as a hit."""
+        if not plan.read:
+            return Lookup(key, plan.ttl_s)
+        hit, flight = await self.get(key), None
+        if hit is None:
+            flight = await self.join(key)
+            hit = flight.value
+        return Lookup(key, plan.ttl_s, hit, flight)
 
     async def get(self, key: str) -> dict[str, Any] | None:
         blob = None

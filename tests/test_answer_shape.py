@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.normalize import ThinkSplitter
+from proxy.think import ThinkSplitter
 from tests.fake_deepseek import ANSWER, REASONING
 
 SENSITIVE = [{"role": "user", "content": "Write to jeanne.martin@example.fr"}]

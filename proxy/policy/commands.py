@@ -1,7 +1,8 @@
 """`r1gate policy lint`, `r1gate policy test` and `r1gate explain`, for compliance staff.
 
-`register(subparsers)` adds the commands to the gateway's argparse parser; each sets
-`func`, a callable(args) -> exit code. Run this module directly to use them without it.
+`register(subparsers)` adds the commands to `r1gate`'s argparse parser (`proxy/cli.py`);
+each sets `func`, a callable(args) -> exit code. Decisions go through `policy.decide`, as in
+the gateway: failing closed, and for `redact` pseudonymized and verified.
 """
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from typing import Any
 
 import yaml
 
-from ..pseudonym import Pseudonymizer, pseudonymize
-from ..routing import Decision, RouteContext
+from ..config import Settings
+from ..pseudonym import Pseudonymizer
+from ..routing import Decision, Route, RouteContext
 from ..table import print_table
+from .decide import Routed, decide, explain
 from .loader import PolicyError, load_policy
 from .router import PolicyRouter
 
 DEFAULT_POLICY = "policies/default.yaml"
+TIMEOUT_S: float = Settings.model_fields["inspection_timeout_s"].default  # as the gateway's default
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,7 +85,7 @@ def test_command(args: argparse.Namespace) -> int:
             print(f"{file}: {exc}")
             return 1
         for case in cases:
-            decision = asyncio.run(router.decide(case["request"], case["ctx"]))
+            decision = asyncio.run(_decide(router, case["request"], case["ctx"])).decision
             ok = decision.route == case["expect"] and set(case["rules"]) <= set(decision.rules)
             rows.append(("PASS" if ok else "FAIL", f"{file.name}: {case['name']}", case["expect"],
                          decision.route, ",".join(decision.rules) or "-"))
@@ -98,13 +102,20 @@ def _router(path: Path) -> PolicyRouter:
     return router
 
 
+async def _decide(router: PolicyRouter, body: dict[str, Any], ctx: RouteContext) -> Routed:
+    # The gateway's placeholders use its secret; without R1GATE_SECRET they differ here,
+    # but they stand in the same places.
+    secret = (os.environ.get("R1GATE_SECRET") or secrets.token_hex(16)).encode()
+    return await decide(router, body, ctx, Pseudonymizer(secret, ctx.team), TIMEOUT_S)
+
+
 def _cases(file: Path) -> list[dict[str, Any]]:
     data = yaml.safe_load(file.read_text("utf-8")) or {}
     cases = []
     for i, case in enumerate(data.get("cases", [])):
         if not isinstance(case, dict) or ("prompt" in case) == ("request" in case) or "expect" not in case:
             raise ValueError(f"case {i + 1}: needs `expect` and exactly one of `prompt` or `request`")
-        if case["expect"] not in ("cloud", "onprem", "blocked"):
+        if case["expect"] not in tuple(Route):
             raise ValueError(f"case {i + 1}: expect must be cloud, onprem or blocked, not {case['expect']!r}")
         request = case.get("request") or {"model": case.get("model", "deepseek-chat"),
                                           "messages": [{"role": "user", "content": case["prompt"]}]}
@@ -122,26 +133,13 @@ def explain_command(args: argparse.Namespace) -> int:
         print(exc)
         return 1
     body = {"model": args.model, "messages": [{"role": "user", "content": args.text}]}
-    ctx = RouteContext(args.team, args.model)
-
-    async def run() -> tuple[Decision, Any]:
-        # The gateway's placeholders use its secret; without R1GATE_SECRET they differ here,
-        # but they stand in the same places.
-        secret = (os.environ.get("R1GATE_SECRET") or secrets.token_hex(16)).encode()
-        decision = await router.decide(body, ctx)
-        return await pseudonymize(decision, body, Pseudonymizer(secret, args.team),
-                                  lambda redacted: router.decide(redacted, ctx))
-
-    decision, redaction = asyncio.run(run())
-    explained = decision.as_dict()
-    if redaction is not None:
-        explained["cloud_request"] = redaction[0]
+    routed = asyncio.run(_decide(router, body, RouteContext(args.team, args.model)))
     if args.json:
-        print(json.dumps(explained, indent=2, ensure_ascii=False))
+        print(json.dumps(explain(routed), indent=2, ensure_ascii=False))
     else:
-        _print_decision(decision)
-        if redaction is not None:
-            print(f"the cloud receives: {redaction[0]['messages'][0]['content']}")
+        _print_decision(routed.decision)
+        if routed.redaction is not None:
+            print(f"the cloud receives: {routed.redaction.body['messages'][0]['content']}")
     return 0
 
 
