@@ -6,7 +6,7 @@ same script, the same settings file, the same start command.
 """
 from __future__ import annotations
 
-import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,8 +18,15 @@ INSTALL = ROOT / "deploy" / "docker" / "install.sh"
 
 
 def test_install_script_builds_a_gateway_that_serves(tmp_path: Path, cloud, onprem) -> None:
+    # What the Dockerfile's source stage copies, and nothing else (no build leftovers).
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("proxy", "engine"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     venv = tmp_path / "opt-r1gate"
-    done = subprocess.run(["sh", str(INSTALL), str(venv), "gateway", str(ROOT)], capture_output=True, text=True)
+    done = subprocess.run(["sh", str(INSTALL), str(venv), "gateway", str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     r1gate = str(venv / "bin" / "r1gate")
     # The image's settings file, with the paths it names moved under tmp_path.
