@@ -237,3 +237,26 @@ def test_full_r1_engines_use_the_r1_parsers(overlay: str) -> None:
         else:
             assert _flag(args, "--reasoning-parser") == "deepseek_r1" and "--enable-expert-parallel" in args
             assert _flag(args, "--tensor-parallel-size") == "8"
+
+
+# ---- the example settings file ----
+
+def _setting_names(model: type) -> set[str]:
+    """Every setting's name, nested ones included (the fields of r1gate's settings models)."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    names = set()
+    for name, field in model.model_fields.items():
+        names.add(name)
+        for t in (field.annotation, *get_args(field.annotation)):
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                names |= _setting_names(t)
+    return names
+
+
+def test_example_settings_file_names_every_setting() -> None:
+    text = (DEPLOY / "r1gate.example.yaml").read_text()
+    missing = {n for n in _setting_names(config.Settings) if not re.search(rf"\b{n}:", text)}
+    assert missing == set()
