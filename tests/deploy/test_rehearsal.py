@@ -213,7 +213,7 @@ async def _scenario(c: local_cluster.Cluster, driver: Driver, cloud: Fake, onpre
 
     # SIGTERM gw2 with streams in flight on it and traffic through the load balancer.
     t = loop.time()
-    streams = [await driver.open_stream(gw2.url, "gw2", "drain") for _ in range(4)]
+    streams = await asyncio.gather(*(driver.open_stream(gw2.url, "gw2", "drain") for _ in range(4)))
     traffic = asyncio.ensure_future(driver.batch("drain", MIX))
     gw2.terminate()
     await asyncio.gather(*(driver.finish_stream(r, s) for r, s in streams))
