@@ -1,11 +1,20 @@
-"""Credentials: provider tokens with a recognisable shape, private keys, passwords in
-connection strings, and high-entropy values assigned to a password/secret/token name."""
+"""Credentials: provider tokens with a recognisable shape, private keys, and values whose
+place says they are credentials: assigned to a credential name in code, config or prose of
+any configured language (`data/secrets.yaml`), passed to an SDK client, after `curl -u`, in
+an `Authorization` header, inside a connection string. A value must also look like one: not a
+placeholder, a variable, a lookup or a plain word."""
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
+from functools import lru_cache
+from importlib import resources
 from typing import Iterator
+
+import yaml
 
 from ..hit import Hit
 
@@ -29,26 +38,60 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}\b"),
     ("azure-storage-key", r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
     ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    ("bearer-token", r"(?i)\bbearer\s+[A-Za-z0-9_\-.=+/]{24,}"),
-    ("basic-auth-url", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{1,64}:[^\s@/'\"]{3,128}@[\w.\-]+"),
+    ("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
                           r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?|PuTTY-User-Key-File-\d")
-# `password = "…"`, `api_key: …`, `"secret": "…"`, `mot de passe : …`, `my password is …`.
-_ASSIGNMENT = re.compile(
-    r"(?i)(?P<name>\b[\w.\-]*(?:pass(?:word|wd|phrase)?(?!port)|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-    r"private[_\-]?key|client[_\-]?secret|auth|credentials?)[\w.\-]*|mot de passe|mdp|passe)[\"']?"
-    r"(?:\s*(?:[:=]{1,2}|=>)|(?:\s+[\w'’-]+){0,4}?\s+(?:is|est|was|était|reste|:)(?!\w))"
-    r"\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{4,200})(?P=q)")
-# Values that are obviously not a secret: a lookup, a template, a placeholder.
-_PLACEHOLDER = re.compile(
-    r"(?i)^(?:\$\{?\w+\}?|\{\{.*\}\}|%\(?\w*\)?s?|<[^>]*>|\*+|x+|\.+|(?:your|my|the|some|example|dummy|fake|"
-    r"changeme|change_me|redacted|placeholder|secret|password|token|none|null|true|false|undefined|todo|tbd|"
-    r"required|optional|string|str|bytes|int|env|os\.environ|process\.env|getenv|settings|config|self|"
-    r"vault|input|prompt|here|xxx|test|admin|default)\b.*|.*(?:environ|getenv|process\.env|\(\)|\]|\[|\().*)$")
+_VALUE = r"(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]<>]{4,200})(?P=q)"
+# Where the place says "credential", by the value's span: (detector name, pattern).
+_PLACES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) for name, rx in (
+    # scheme://user:password@host (postgres, mongodb+srv, redis://:pw@, amqp, JDBC's URL part)
+    ("connection-string", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+"),
+    # Oracle's user/password@host
+    ("connection-string", r"(?i)\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@"),
+    # curl -u user:password, --user=user:password, wget --password=
+    ("basic-auth-cli", r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
+    ("bearer-token", r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
+    # requests' auth=("user", "password"), HTTPBasicAuth("user", "password"), login("user", "password")
+    ("basic-auth-call", r"(?i)(?:\bauth|basicauth|\blogin|authenticate)\s*(?:=\s*)?\(\s*(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*"
+                        r"(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
+    # <password>…</password>
+    ("xml-element", r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
+))
+_BASIC = re.compile(r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
+# A string given to a client: `Client("…")`, `Github(url, "…")`, `connect("…")`.
+_CALL = re.compile(r"(?P<callee>[A-Za-z_][\w.]{0,60})\((?:[^()\n]{0,80}?,)?\s*(?P<q>[\"'])"
+                   r"(?P<value>[A-Za-z0-9_\-.+/=:~]{16,200})(?P=q)")
+_CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
+# Constructors that take an identifier or a digest, not a credential.
+_NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
+_SEGMENT = re.compile(r"[\-_.:/]")
 _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
+# A lookup or a template, not a value: $VAR, ${VAR}, {{ var }}, %VAR%, <VAR>, os.environ[…], f(…)
+_REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{\{.*|%\w*%?|<.*|\[.*|\.\.\.*)$|environ|getenv|process\.env|[()\[\]]")
+
+
+@lru_cache(maxsize=1)
+def _language_data() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """(assignment of a value to a credential name, placeholder value), from data/secrets.yaml."""
+    data = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/secrets.yaml").read_text("utf-8"))
+    langs = {k: v for k, v in data.items() if k != "placeholders"}
+
+    def words(key: str) -> str:
+        terms = {t for lang in langs.values() for t in lang[key]}
+        return "|".join(sorted((r"\s+".join(map(re.escape, t.split())) for t in terms), key=len, reverse=True))
+
+    # `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, `das Passwort lautet …`, `my password is …`
+    assignment = re.compile(
+        rf"(?i)(?:(?<![\w.\-])[\w.\-]*?(?:{words('code')})(?!port)[\w.\-]*|(?<!\w)(?:{words('prose')}))[\"']?"
+        rf"(?:\s*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))\s*{_VALUE}")
+    fillers = "|".join(map(re.escape, data["placeholders"]))
+    placeholder = re.compile(
+        rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|.*(?:example|sample|placeholder|"
+        rf"dummy|changeme|redacted|_here|xxx).*|(?:{fillers})[\W_]?\d{{0,3}})$")
+    return assignment, placeholder
 
 
 def _entropy(s: str) -> float:
@@ -68,15 +111,43 @@ class SecretDetector:
                 if "EXAMPLE" in m.group().upper():  # vendors' documented samples (AKIA…EXAMPLE)
                     continue
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
-        for m in _ASSIGNMENT.finditer(text):
-            if _looks_secret(m.group("value")):
-                yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+        assignment, _ = _language_data()
+        for name, pattern in (("assignment", assignment), *_PLACES):
+            for m in pattern.finditer(text):
+                if _looks_secret(m.group("value")):
+                    yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, f"secrets.{name}")
+        for m in _BASIC.finditer(text):
+            user, _, password = _decoded(m.group("value")).partition(":")
+            if user and _looks_secret(password):
+                yield Hit("SECRET", m.start("value"), m.end("value"), 0.9, "secrets.basic-auth")
+        for m in _CALL.finditer(text):
+            callee = m.group("callee").rsplit(".", 1)[-1]
+            constructor = callee[:1].isupper() and not _NOT_CLIENT.search(callee)
+            if (constructor or _CLIENT.search(callee)) and _looks_random(m.group("value")):
+                yield Hit("SECRET", m.start("value"), m.end("value"), 0.8, "secrets.client-argument")
+
+
+def _decoded(value: str) -> str:
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def _looks_secret(value: str) -> bool:
-    if _PLACEHOLDER.match(value) or (value.isdigit() and len(value) < 10):  # max_tokens = 100000
-        return False
+    """A credential as people write them: a human password or a random string, not a name."""
+    if _REFERENCE.search(value) or _language_data()[1].match(value) or (value.isdigit() and len(value) < 10):
+        return False  # max_tokens = 100000
     if _IDENTIFIER.fullmatch(value):  # a variable or constant name: a reference, not the secret
         return _entropy(value) >= 3.5 and len(value) >= 16 and not value.isupper()
     # A human password ("hunter2", "Soleil2024!") has digits or symbols; a random one, entropy.
     return (len(value) >= 6 and bool(_DIGIT_OR_SYMBOL.search(value))) or (_entropy(value) >= 3.5 and len(value) >= 12)
+
+
+def _looks_random(value: str) -> bool:
+    """A generated token: a long stretch where letters and digits mix, not a path, a URL, a
+    name or a code made of words and numbers ("SKU-2024-BLUE-XL", "IMG_20240101_1234")."""
+    if "://" in value or value.startswith("/") or not _looks_secret(value):
+        return False
+    return any(len(part) >= 12 and _entropy(part) >= 3.0 and not part.isdigit() and not part.isalpha()
+               for part in _SEGMENT.split(value))
