@@ -1,49 +1,36 @@
 """Text in, findings out: the inspection of one text, in the calling process.
 
-Normalise (evasions), pick the language, run every detector over bounded pieces, drop what
-the allow list covers, and map spans back to the original text. `pool.py` runs this off the
-event loop; the CLI and tests may call it directly.
+Deobfuscate (evasions), pick the language, run every registered detector that knows it over
+bounded pieces, drop what the allow list covers, and map spans back to the original text.
+`pool.py` runs this off the event loop; the CLI and tests may call it directly.
 """
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .chunks import chunks
-from .detectors.address import AddressDetector
+from .deobfuscate import deobfuscate
 from .detectors.custom import CustomDetector
-from .detectors.email import EmailDetector
-from .detectors.iban import IbanDetector
-from .detectors.identity import IdentityDetector
-from .detectors.markings import MarkingDetector
-from .detectors.network import IpDetector
-from .detectors.numbers import NumberDetector
-from .detectors.person import PersonDetector
-from .detectors.secrets import SecretDetector
-from .detectors.special import SpecialCategoryDetector
 from .hit import Detector, Hit
 from .lang import detect_language
 from .ner import NerModels
-from .normalize import normalize
+from .registry import REGISTRY, Registered, Resources
 from .settings import DetectorSettings
-
-_BUILTIN = (NumberDetector, IbanDetector, EmailDetector, IpDetector, SecretDetector, AddressDetector,
-            IdentityDetector, SpecialCategoryDetector, MarkingDetector, PersonDetector)
-BUILTIN_ENTITIES: frozenset[str] = frozenset().union(*(cls.entities for cls in _BUILTIN))
 
 
 class Inspector:
-    def __init__(self, settings: DetectorSettings, ner: NerModels | None = None) -> None:
+    def __init__(self, settings: DetectorSettings, ner: NerModels | None = None,
+                 registry: Sequence[Registered] = REGISTRY) -> None:
         self.settings = settings
         self._languages = [code for code, _ in settings.languages]
         self._ner = ner if ner is not None else NerModels(dict(settings.languages))
-        self._detectors: list[Detector] = [
-            NumberDetector(), IbanDetector(), EmailDetector(), IpDetector(), SecretDetector(),
-            AddressDetector(), IdentityDetector(), SpecialCategoryDetector(),
-            MarkingDetector(settings.markings), PersonDetector(self._ner),
-        ]
+        resources = Resources(settings, self._ner)
+        # (languages it knows or None for any, detector)
+        self._detectors: list[tuple[frozenset[str] | None, Detector]] = [
+            (entry.languages, entry.build(resources)) for entry in registry]
         if settings.custom:
-            self._detectors.append(CustomDetector(settings.custom))
+            self._detectors.append((None, CustomDetector(settings.custom)))
         self._allow = _alternation(settings.allow)
 
     def warm_up(self) -> None:
@@ -54,15 +41,17 @@ class Inspector:
         return merge(self.inspect_piece(piece, offset) for offset, piece in chunks(text))
 
     def inspect_piece(self, piece: str, offset: int = 0) -> list[Hit]:
-        norm = normalize(piece)
-        lang = detect_language(norm.text, self._languages)
-        allowed = [m.span() for m in self._allow.finditer(norm.text)] if self._allow else []
+        clear = deobfuscate(piece)
+        lang = detect_language(clear.text, self._languages)
+        allowed = [m.span() for m in self._allow.finditer(clear.text)] if self._allow else []
         hits: list[Hit] = []
-        for detector in self._detectors:
-            for hit in detector.detect(norm.text, lang):
+        for languages, detector in self._detectors:
+            if languages is not None and lang not in languages:
+                continue
+            for hit in detector.detect(clear.text, lang):
                 if hit.end <= hit.start or any(a <= hit.start and hit.end <= b for a, b in allowed):
                     continue
-                start, end = norm.span(hit.start, hit.end)
+                start, end = clear.span(hit.start, hit.end)
                 hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
         return hits
 
