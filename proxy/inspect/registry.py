@@ -14,6 +14,7 @@ from .detectors.email import EmailDetector
 from .detectors.iban import IbanDetector
 from .detectors.identity import IdentityDetector
 from .detectors.markings import MarkingDetector
+from .detectors.national_ids import NationalIdDetector, PersonNumberDetector
 from .detectors.network import IpDetector
 from .detectors.numbers import NumberDetector
 from .detectors.person import PersonDetector
@@ -58,6 +59,8 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(SecretDetector),
     Registered(AddressDetector),
     Registered(IdentityDetector),
+    Registered(NationalIdDetector),
+    Registered(PersonNumberDetector),
     Registered(SpecialCategoryDetector),
     Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings)),
     Registered(PersonDetector, lambda r: PersonDetector(r.ner)),

@@ -44,12 +44,13 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
                           r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?|PuTTY-User-Key-File-\d")
 _VALUE = r"(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]<>]{4,200})(?P=q)"
-# Where the place says "credential", by the value's span: (detector name, pattern).
+# Where the place says "credential": (detector name, pattern). The hit spans the `secret`
+# group where there is one (a connection string's user, password and host), else the value.
 _PLACES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) for name, rx in (
     # scheme://user:password@host (postgres, mongodb+srv, redis://:pw@, amqp, JDBC's URL part)
-    ("connection-string", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+"),
+    ("connection-string", r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
     # Oracle's user/password@host
-    ("connection-string", r"(?i)\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@"),
+    ("connection-string", r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
     # curl -u user:password, --user=user:password, wget --password=
     ("basic-auth-cli", r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
     ("bearer-token", r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
@@ -113,9 +114,10 @@ class SecretDetector:
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
         assignment, _ = _language_data()
         for name, pattern in (("assignment", assignment), *_PLACES):
+            group = "secret" if "secret" in pattern.groupindex else "value"
             for m in pattern.finditer(text):
                 if _looks_secret(m.group("value")):
-                    yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, f"secrets.{name}")
+                    yield Hit("SECRET", m.start(group), m.end(group), 0.85, f"secrets.{name}")
         for m in _BASIC.finditer(text):
             user, _, password = _decoded(m.group("value")).partition(":")
             if user and _looks_secret(password):
