@@ -16,6 +16,8 @@ IBAN_LENGTHS = {
 
 
 def luhn_ok(digits: str) -> bool:
+    if not (digits.isascii() and digits.isdigit()):
+        return False
     total = 0
     for i, ch in enumerate(reversed(digits)):
         d = ord(ch) - 48
@@ -79,7 +81,7 @@ _CF_SHAPE = "LLLLLLDDLDDLDDDL"  # D positions may hold a letter instead (omocodi
 def it_cf_ok(value: str) -> bool:
     """An Italian codice fiscale: 15 characters and a check letter from odd/even position tables."""
     value = value.upper()
-    if len(value) != 16 or not value.isalnum() or not all(
+    if len(value) != 16 or not (value.isascii() and value.isalnum()) or not all(
             c.isalpha() if k == "L" else c.isdigit() or c in "LMNPQRSTUV" for c, k in zip(value, _CF_SHAPE)):
         return False
     total = sum(_CF_ODD[c] if i % 2 == 0 else int(c) if c.isdigit() else ord(c) - 65
@@ -132,7 +134,8 @@ def pt_cc_ok(value: str) -> bool:
     """A Portuguese cartão de cidadão number (8 digits, a check digit, 2 characters, a check
     digit): Luhn over the values 0-35 of all twelve."""
     value = value.upper()
-    if len(value) != 12 or not value[:9].isdigit() or not value[9:11].isalnum() or not value[11].isdigit():
+    if len(value) != 12 or not value.isascii() or not value[:9].isdigit() or not value[9:11].isalnum() \
+            or not value[11].isdigit():
         return False
     total = 0
     for i, c in enumerate(reversed(value)):
