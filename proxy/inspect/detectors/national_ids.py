@@ -19,7 +19,7 @@ from typing import Iterator
 import yaml
 
 from ..checksums import VALIDATORS
-from ..context import near, words_pattern
+from ..context import alternation, lowered, near, words_pattern
 from ..hit import Hit
 
 # Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…") or a
@@ -30,8 +30,8 @@ _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
 CONTEXT_SCORE = 0.95
 # "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931".
-_NUMBER_WORD = r"(?:\s*(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|-))*\s*"
-_CODE = r"(?P<code>[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])"
+_NUMBER = re.compile(r"(?:\s*(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|-))*\s*"
+                     r"(?P<code>[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])", re.IGNORECASE)
 _MIN_DIGITS = 4
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
@@ -61,18 +61,21 @@ def national_ids() -> tuple[NationalId, ...]:
 
 @lru_cache(maxsize=1)
 def _person_numbers() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    return tuple((entity, re.compile(words_pattern(w for ws in langs.values() for w in ws).pattern
-                                     + _NUMBER_WORD + _CODE))
-                 for entity, langs in _data()["person_numbers"].items())
+    """(entity, its labels): searched in the lower-cased text (see ..context)."""
+    return tuple(
+        (entity, re.compile(rf"(?<![\w])(?:{alternation(w.lower() for ws in langs.values() for w in ws)})(?![\w])"))
+        for entity, langs in _data()["person_numbers"].items())
 
 
 class NationalIdDetector:
     name = "national-ids"
     entities = frozenset(_data()["national"])
 
+    def __init__(self) -> None:
+        self._ids = national_ids()
+        self._lengths = frozenset().union(*(i.lengths for i in self._ids))
+
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
-        ids = national_ids()
-        lengths = frozenset().union(*(i.lengths for i in ids))
         for m in _RUN.finditer(text):
             pieces = [(p.start() + m.start(), p.end() + m.start()) for p in _PIECES.finditer(m.group())]
             if len(pieces) > _MAX_PIECES:
@@ -83,7 +86,7 @@ class NationalIdDetector:
                 for j in range(len(pieces), i, -1):
                     start, end = pieces[i][0], pieces[j - 1][1]
                     compact = "".join(text[a:b] for a, b in pieces[i:j]).upper()
-                    hit = len(compact) in lengths and _classify(text, compact, start, end, ids)
+                    hit = len(compact) in self._lengths and _classify(text, compact, start, end, self._ids)
                     if hit:
                         yield from hit
                         i = j - 1
@@ -108,8 +111,12 @@ class PersonNumberDetector:
     entities = frozenset(_data()["person_numbers"])
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
-        for entity, pattern in _person_numbers():
-            for m in pattern.finditer(text):
+        low = lowered(text)
+        for entity, labels in _person_numbers():
+            for label in labels.finditer(low):
+                m = _NUMBER.match(text, label.end())
+                if not m:
+                    continue
                 code = m.group("code")
                 if sum(c.isdigit() for c in code) >= _MIN_DIGITS and not _YEAR.fullmatch(code):
                     yield Hit(entity, m.start("code"), m.end("code"), 0.85, f"person-numbers.{entity.lower()}")

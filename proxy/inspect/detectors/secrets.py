@@ -10,12 +10,14 @@ import binascii
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterator
 
 import yaml
 
+from ..context import alternation, lowered
 from ..hit import Hit
 
 # (detector name, pattern): shapes documented by each provider; the prefix makes them precise.
@@ -44,25 +46,27 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
                           r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?|PuTTY-User-Key-File-\d")
 _VALUE = r"(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]<>]{4,200})(?P=q)"
-# Where the place says "credential": (detector name, pattern). The hit spans the `secret`
-# group where there is one (a connection string's user, password and host), else the value.
-_PLACES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) for name, rx in (
+# Where the place says "credential": (detector name, what the lower-cased text must hold for
+# the pattern to be worth running, pattern). The hit spans the `secret` group where there is
+# one (a connection string's user, password and host), else the value.
+_PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(rx)) for name, triggers, rx in (
     # scheme://user:password@host (postgres, mongodb+srv, redis://:pw@, amqp, JDBC's URL part)
-    ("connection-string", r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
+    ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
     # Oracle's user/password@host
-    ("connection-string", r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
+    ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
     # curl -u user:password, --user=user:password, wget --password=
-    ("basic-auth-cli", r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
-    ("bearer-token", r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
+    ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
+    ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
     # requests' auth=("user", "password"), HTTPBasicAuth("user", "password"), login("user", "password")
-    ("basic-auth-call", r"(?i)(?:\bauth|basicauth|\blogin|authenticate)\s*(?:=\s*)?\(\s*(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*"
+    ("basic-auth-call", ("auth", "login"), r"(?i)(?:\bauth|basicauth|\blogin|authenticate)\s*(?:=\s*)?\(\s*(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*"
                         r"(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
     # <password>…</password>
-    ("xml-element", r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
+    ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
 ))
 _BASIC = re.compile(r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
 # A string given to a client: `Client("…")`, `Github(url, "…")`, `connect("…")`.
-_CALL = re.compile(r"(?P<callee>[A-Za-z_][\w.]{0,60})\((?:[^()\n]{0,80}?,)?\s*(?P<q>[\"'])"
+_CALL = re.compile(r"(?<![\w.])(?P<callee>[A-Za-z_][\w.]{0,60})\((?:[^()\n]{0,80}?,)?\s*(?P<q>[\"'])"
                    r"(?P<value>[A-Za-z0-9_\-.+/=:~]{16,200})(?P=q)")
 _CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
 # Constructors that take an identifier or a digest, not a credential.
@@ -74,25 +78,34 @@ _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
 _REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{\{.*|%\w*%?|<.*|\[.*|\.\.\.*)$|environ|getenv|process\.env|[()\[\]]")
 
 
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """What data/secrets.yaml says, compiled."""
+
+    names: tuple[re.Pattern[str], ...]  # a credential's name in code, in prose; on the lower-cased text
+    joined: re.Pattern[str]  # what follows the name up to the value, on the text itself
+    placeholder: re.Pattern[str]
+
+
 @lru_cache(maxsize=1)
-def _language_data() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(assignment of a value to a credential name, placeholder value), from data/secrets.yaml."""
+def _words() -> _Words:
     data = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/secrets.yaml").read_text("utf-8"))
     langs = {k: v for k, v in data.items() if k != "placeholders"}
 
     def words(key: str) -> str:
-        terms = {t for lang in langs.values() for t in lang[key]}
-        return "|".join(sorted((r"\s+".join(map(re.escape, t.split())) for t in terms), key=len, reverse=True))
+        return alternation(t.lower() for lang in langs.values() for t in lang[key])
 
-    # `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, `das Passwort lautet …`, `my password is …`
-    assignment = re.compile(
-        rf"(?i)(?:(?<![\w.\-])[\w.\-]*?(?:{words('code')})(?!port)[\w.\-]*|(?<!\w)(?:{words('prose')}))[\"']?"
-        rf"(?:\s*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))\s*{_VALUE}")
+    # `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, `das Passwort lautet …`, `my password is …`.
+    # Names are searched in the lower-cased text (see ..context), code and prose apart: joined,
+    # the two alternations cost several times more.
+    names = (re.compile(rf"(?:{words('code')})(?!port)[\w.\-]*"), re.compile(rf"(?<!\w)(?:{words('prose')})"))
+    joined = re.compile(rf"(?i)[\"']?(?:\s*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
+                        rf"\s*{_VALUE}")
     fillers = "|".join(map(re.escape, data["placeholders"]))
     placeholder = re.compile(
         rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|.*(?:example|sample|placeholder|"
         rf"dummy|changeme|redacted|_here|xxx).*|(?:{fillers})[\W_]?\d{{0,3}})$")
-    return assignment, placeholder
+    return _Words(names, joined, placeholder)
 
 
 def _entropy(s: str) -> float:
@@ -112,13 +125,21 @@ class SecretDetector:
                 if "EXAMPLE" in m.group().upper():  # vendors' documented samples (AKIA…EXAMPLE)
                     continue
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
-        assignment, _ = _language_data()
-        for name, pattern in (("assignment", assignment), *_PLACES):
+        words = _words()
+        low = lowered(text)
+        for names in words.names:
+            for name in names.finditer(low):
+                m = words.joined.match(text, name.end())
+                if m and _looks_secret(m.group("value")):
+                    yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+        for name, triggers, pattern in _PLACES:
+            if not any(t in low for t in triggers):
+                continue
             group = "secret" if "secret" in pattern.groupindex else "value"
             for m in pattern.finditer(text):
                 if _looks_secret(m.group("value")):
                     yield Hit("SECRET", m.start(group), m.end(group), 0.85, f"secrets.{name}")
-        for m in _BASIC.finditer(text):
+        for m in _BASIC.finditer(text) if "basic" in low else ():
             user, _, password = _decoded(m.group("value")).partition(":")
             if user and _looks_secret(password):
                 yield Hit("SECRET", m.start("value"), m.end("value"), 0.9, "secrets.basic-auth")
@@ -138,7 +159,7 @@ def _decoded(value: str) -> str:
 
 def _looks_secret(value: str) -> bool:
     """A credential as people write them: a human password or a random string, not a name."""
-    if _REFERENCE.search(value) or _language_data()[1].match(value) or (value.isdigit() and len(value) < 10):
+    if _REFERENCE.search(value) or _words().placeholder.match(value) or (value.isdigit() and len(value) < 10):
         return False  # max_tokens = 100000
     if _IDENTIFIER.fullmatch(value):  # a variable or constant name: a reference, not the secret
         return _entropy(value) >= 3.5 and len(value) >= 16 and not value.isupper()
