@@ -34,6 +34,8 @@ SECRETS = [
     ("[mysql]\nuser = app\npassword = q7W!e9Rt", "q7W!e9Rt"),
     ("smtp:\n  secret_key: 9f8a7b6c5d4e3f2a1b0c9d8e", "9f8a7b6c5d4e3f2a1b0c9d8e"),
     ("<password>Hunter2!x</password>", "Hunter2!x"),
+    ('SECRET_KEY = "h7$k2!pQz9@xW4m"', "h7$k2!pQz9@xW4m"),
+    ("authtoken: 2Qx7bLm9KpZ3vN8cR1sT4wY6uA0", "2Qx7bLm9KpZ3vN8cR1sT4wY6uA0"),  # a word inside a word, a random value
     # connection strings
     ("mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net/shop", "mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net"),
     ("REDIS_URL=redis://:S3cretPw9@cache:6379/0", "redis://:S3cretPw9@cache"),
@@ -74,6 +76,22 @@ HARMLESS = [
     "The password must be at least 12 characters long.",
     "Das Passwort ist zu kurz.",
     "Set token = request.headers['X-Token']",
+    # code: names, types, templates and expressions after a credential-like key
+    "    credentials_provider: AwsCredentialsProvider | None = None",
+    "        self._sigv4_auth_cls = sigv4_auth_cls",
+    '        auth_str = f", auth={auth!r}" if auth else ""',
+    "const passthroughBufferConcat = desc?.writable === true",
+    "        const auth = !er.headers || !er.headers['www-authenticate']",
+    '{token:"comment.line.double-dash.source.rust",regex:"//.*$"}',
+    "    if pass_arg is _PassArg.context:",
+    # keys about something else than the credential, masks, elided examples, resource paths
+    '"PasswordLastUsed": "2016-09-08T21:47:36Z",',
+    '"LastAuthenticatedTime": "2019-05-25T16:29:52Z",',
+    '"GlobalEndpointTokenVersion": "v2Token"',
+    '{"secret_date": "****/**/**"}',
+    '"PurchaseToken": "eyJ2IjoiMSIsInMiOjEsImMiOi...",',
+    "--authorizer-token-secret-version=projects/my-project/secrets/my-oauth-token/versions/1",
+    '"author": "bdehamer@github.com",',
 ]
 
 

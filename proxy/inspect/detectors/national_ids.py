@@ -28,6 +28,7 @@ _PIECE = r"[A-Za-z]*\d[A-Za-z0-9]*"
 _RUN = re.compile(rf"(?<![\w.\-/])(?:[XYZxyz][ .\-])?{_PIECE}(?:[ .\-/]{_PIECE})*(?:[ .\-][A-Za-z](?![\w]))?(?![\w\-])")
 _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
+_EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI and its neighbour
 CONTEXT_SCORE = 0.95
 # "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931".
 _NUMBER = re.compile(r"(?:\s*(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|-))*\s*"
@@ -78,7 +79,7 @@ class NationalIdDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _RUN.finditer(text):
             pieces = [(p.start() + m.start(), p.end() + m.start()) for p in _PIECES.finditer(m.group())]
-            if len(pieces) > _MAX_PIECES:
+            if len(pieces) > _MAX_PIECES or _EXPONENT.search(m.group()):
                 continue
             # The whole run first, then ever shorter runs of its pieces, each piece used once.
             i = 0

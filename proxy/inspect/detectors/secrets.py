@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterator
+from urllib.parse import unquote
 
 import yaml
 
@@ -74,38 +75,48 @@ _NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|col
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
 _SEGMENT = re.compile(r"[\-_.:/]")
 _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
-# A lookup or a template, not a value: $VAR, ${VAR}, {{ var }}, %VAR%, <VAR>, os.environ[…], f(…)
-_REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{\{.*|%\w*%?|<.*|\[.*|\.\.\.*)$|environ|getenv|process\.env|[()\[\]]")
+_SNAKE = re.compile(r"_*[a-z][a-z0-9]*(?:_+[a-z0-9]+)+_*")  # sigv4_auth_cls
+_DOTTED = re.compile(r"!?[A-Za-z_][\w\-]*(?:\??\.[A-Za-z_][\w\-]*)+")  # config.credentials_provider, !er.headers
+_CAMEL_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+# A lookup or a template, not a value: $VAR, ${VAR}, {var!r}, %VAR%, <VAR>, os.environ[…], f(…),
+# a mask ("****", "xx/xx"), an elided example ("eyJ2IjoiMSIs..."), a timestamp.
+_REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{.*|%\w*%?|<.*|\[.*|[*•#xX./\-]+|.*(?:\.\.\.|…)|\d{4}-\d\d-\d\d[T ]?[\d:.]*Z?)$|environ|getenv|process\.env|[()\[\]]")
 
 
 @dataclass(frozen=True, slots=True)
 class _Words:
     """What data/secrets.yaml says, compiled."""
 
-    names: tuple[re.Pattern[str], ...]  # a credential's name in code, in prose; on the lower-cased text
-    joined: re.Pattern[str]  # what follows the name up to the value, on the text itself
+    # (a credential's name, searched in the lower-cased text; what joins it to its value, up
+    # to the value, matched on the text itself): in code and config, then in prose.
+    assignments: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    suffixes: frozenset[str]
     placeholder: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
 def _words() -> _Words:
     data = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/secrets.yaml").read_text("utf-8"))
-    langs = {k: v for k, v in data.items() if k != "placeholders"}
+    langs = {k: v for k, v in data.items() if k not in ("placeholders", "name_suffixes")}
 
     def words(key: str) -> str:
         return alternation(t.lower() for lang in langs.values() for t in lang[key])
 
-    # `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, `das Passwort lautet …`, `my password is …`.
-    # Names are searched in the lower-cased text (see ..context), code and prose apart: joined,
-    # the two alternations cost several times more.
-    names = (re.compile(rf"(?:{words('code')})(?!port)[\w.\-]*"), re.compile(rf"(?<!\w)(?:{words('prose')})"))
-    joined = re.compile(rf"(?i)[\"']?(?:\s*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
-                        rf"\s*{_VALUE}")
+    # Code and config: `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, the value on the same
+    # line. Prose: `das Passwort lautet …`, `my password is …`. Names are searched in the
+    # lower-cased text (see ..context), code and prose apart: joined, the two alternations
+    # cost several times more.
+    assignments = (
+        (re.compile(rf"(?P<word>{words('code')})(?!port)[\w.\-]*"),
+         re.compile(rf"[\"']?[ \t]*(?:[:=]{{1,2}}|=>)[ \t]*{_VALUE}")),
+        (re.compile(rf"(?<!\w)(?P<word>{words('prose')})"),
+         re.compile(rf"(?i)[\"']?(?:[ \t]*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
+                    rf"\s*{_VALUE}")))
     fillers = "|".join(map(re.escape, data["placeholders"]))
     placeholder = re.compile(
         rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|.*(?:example|sample|placeholder|"
         rf"dummy|changeme|redacted|_here|xxx).*|(?:{fillers})[\W_]?\d{{0,3}})$")
-    return _Words(names, joined, placeholder)
+    return _Words(assignments, frozenset(data["name_suffixes"]), placeholder)
 
 
 def _entropy(s: str) -> float:
@@ -127,17 +138,18 @@ class SecretDetector:
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
         words = _words()
         low = lowered(text)
-        for names in words.names:
+        for names, joined in words.assignments:
             for name in names.finditer(low):
-                m = words.joined.match(text, name.end())
-                if m and _looks_secret(m.group("value")):
+                m = joined.match(text, name.end())
+                named = _names_a_credential(text, *name.span("word"), name.end(), words.suffixes)
+                if m and (_looks_secret if named else _looks_random)(m.group("value")):
                     yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
         for name, triggers, pattern in _PLACES:
             if not any(t in low for t in triggers):
                 continue
             group = "secret" if "secret" in pattern.groupindex else "value"
             for m in pattern.finditer(text):
-                if _looks_secret(m.group("value")):
+                if _looks_secret(unquote(m.group("value"))):  # URLs carry "a%20secret"
                     yield Hit("SECRET", m.start(group), m.end(group), 0.85, f"secrets.{name}")
         for m in _BASIC.finditer(text) if "basic" in low else ():
             user, _, password = _decoded(m.group("value")).partition(":")
@@ -159,7 +171,8 @@ def _decoded(value: str) -> str:
 
 def _looks_secret(value: str) -> bool:
     """A credential as people write them: a human password or a random string, not a name."""
-    if _REFERENCE.search(value) or _words().placeholder.match(value) or (value.isdigit() and len(value) < 10):
+    if _REFERENCE.search(value) or _words().placeholder.match(value) or (value.isdigit() and len(value) < 10) \
+            or _is_code_name(value):
         return False  # max_tokens = 100000
     if _IDENTIFIER.fullmatch(value):  # a variable or constant name: a reference, not the secret
         return _entropy(value) >= 3.5 and len(value) >= 16 and not value.isupper()
@@ -167,10 +180,37 @@ def _looks_secret(value: str) -> bool:
     return (len(value) >= 6 and bool(_DIGIT_OR_SYMBOL.search(value))) or (_entropy(value) >= 3.5 and len(value) >= 12)
 
 
-def _looks_random(value: str) -> bool:
-    """A generated token: a long stretch where letters and digits mix, not a path, a URL, a
-    name or a code made of words and numbers ("SKU-2024-BLUE-XL", "IMG_20240101_1234")."""
-    if "://" in value or value.startswith("/") or not _looks_secret(value):
+def _names_a_credential(text: str, start: int, end: int, key_end: int, suffixes: frozenset[str]) -> bool:
+    """Whether the credential word text[start:end] is what its key names: not part of a
+    longer word ("passthrough", "minipass", "LastAuthenticated"; words of six letters or more,
+    "password", "wachtwoord", count anywhere) and followed by no other word than `suffixes`
+    (`SECRET_KEY`, not `PasswordLastUsed`). Otherwise only a random value is a credential
+    (ngrok's `authtoken: …`)."""
+    before, after = text[start - 1:start], text[end:end + 1]
+    if end - start < 6 and (before.isalpha() and not (before.islower() and text[start].isupper())
+                            or after.isalpha() and not (after.isupper() and text[end - 1].islower())):
         return False
-    return any(len(part) >= 12 and _entropy(part) >= 3.0 and not part.isdigit() and not part.isalpha()
-               for part in _SEGMENT.split(value))
+    return all(w.lower() in suffixes for w in _CAMEL_WORD.findall(text[end:key_end]) if not w.isdigit())
+
+
+def _is_code_name(value: str) -> bool:
+    """A name in code: a variable (`sigv4_auth_cls`), an attribute (`config.api_token`), a
+    type (`AwsCredentialsProvider`, `_V1ValidatorType`); not "Xk29fjQ0pLm" or "Summer2024"."""
+    if _SNAKE.fullmatch(value) or _DOTTED.fullmatch(value) or value.count("/") >= 2 and not _random_stretch(value):
+        return True  # a resource path ("projects/my-project/secrets/my-token/versions/1") too
+    core = value.strip("_")
+    words = _CAMEL_WORD.findall(core)
+    named = [w for w in words if not w.isdigit() and not w.isupper()]  # kEnumerableProperty's "k" aside
+    return "".join(words) == core and len(named) >= 2 and all(len(w) >= 3 for w in named[1:])
+
+
+def _looks_random(value: str) -> bool:
+    """A generated token, not a path, a URL, a placeholder or a name."""
+    return "://" not in value and not value.startswith("/") and _random_stretch(value) and _looks_secret(value)
+
+
+def _random_stretch(value: str) -> bool:
+    """A long stretch where letters and digits mix at random: not a code made of words and
+    numbers ("SKU-2024-BLUE-XL", "IMG_20240101_1234")."""
+    return any(len(part) >= 12 and _entropy(part) >= 3.0 and any(c.isdigit() for c in part)
+               and any(c.isalpha() for c in part) for part in _SEGMENT.split(value))
