@@ -14,6 +14,7 @@ from .deobfuscate import deobfuscate
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
+from .languages import Languages
 from .ner import NerModels
 from .registry import REGISTRY, Registered, Resources
 from .settings import DetectorSettings
@@ -25,7 +26,7 @@ class Inspector:
         self.settings = settings
         self._languages = [code for code, _ in settings.languages]
         self._ner = ner if ner is not None else NerModels(dict(settings.languages))
-        resources = Resources(settings, self._ner)
+        resources = Resources(settings, Languages(self._languages), self._ner)
         # (languages it knows or None for any, detector)
         self._detectors: list[tuple[frozenset[str] | None, Detector]] = [
             (entry.languages, entry.build(resources)) for entry in registry]

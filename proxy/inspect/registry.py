@@ -20,15 +20,18 @@ from .detectors.person import PersonDetector
 from .detectors.secrets import SecretDetector
 from .detectors.special import SpecialCategoryDetector
 from .hit import Detector
+from .languages import Languages
 from .ner import NerModels
 from .settings import DetectorSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What a detector may be built from: the policy's settings and the loaded models."""
+    """What a detector may be built from: the policy's settings, the configured languages'
+    knowledge and the loaded models."""
 
     settings: DetectorSettings
+    languages: Languages
     ner: NerModels
 
 
@@ -56,10 +59,10 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(EmailDetector),
     Registered(IpDetector),
     Registered(SecretDetector),
-    Registered(AddressDetector),
+    Registered(AddressDetector, lambda r: AddressDetector(r.languages)),
     Registered(IdentityDetector),
-    Registered(SpecialCategoryDetector),
-    Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings)),
-    Registered(PersonDetector, lambda r: PersonDetector(r.ner)),
+    Registered(SpecialCategoryDetector, lambda r: SpecialCategoryDetector(r.languages)),
+    Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings, r.languages)),
+    Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
 )
 BUILTIN_ENTITIES: frozenset[str] = frozenset().union(*(entry.entities for entry in REGISTRY))
