@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, form_labels, documents: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, marking_labels,
-  address_cues, special: regular expressions, where a final `*` abbreviates `\\w*`;
+  address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
 A detector that needs them gets a `Languages` for the configured languages: some knowledge
@@ -46,6 +46,7 @@ class Language:
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
     address_cues: tuple[str, ...]
+    business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
     surnames: frozenset[str]
 
 
@@ -57,7 +58,7 @@ def language(code: str) -> Language:
     words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
-        "records", "possessives", "marking_labels", "documents", "address_cues")}
+        "records", "possessives", "marking_labels", "documents", "address_cues", "business_ties")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -53,11 +53,16 @@ class NerModels:
         if words is None:
             words = self._lexicons[lang] = _lexicon(lang, self._names.get(lang))
         word = word.lower()
-        return word in words or (lang == "fr" and _french_verb_form(word, words))
+        return word in words or (lang == "fr" and _french_verb_form(word, words)) or (
+            lang == "en" and _english_form(word, words))
 
     def is_common_anywhere(self, word: str) -> bool:
         """`is_common` in any configured language: prompts mix them ("Compare X et Y")."""
         return any(self.is_common(word, lang) for lang in self._names)
+
+    def has_lexicon(self, lang: str) -> bool:
+        """Whether `is_common` knows the language's whole dictionary, not only its stop words."""
+        return bool(self._names.get(lang))
 
     def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The runs the model labels, whole, as a person: a person entity covering only part of
@@ -96,6 +101,16 @@ def _french_verb_form(word: str, words: frozenset[str]) -> bool:
     The tables list infinitives; irregular imperatives ("écris", "fais") are openers in fr.yaml."""
     return (word.endswith("e") and word + "r" in words) or (
         word.endswith("s") and (word[:-1] + "re" in words or word[:-1] + "r" in words))
+
+
+def _english_form(word: str, words: frozenset[str]) -> bool:
+    """An -ing, -ed or -er form the tables lack: "pooling" (pool), "caching" (cache)."""
+    for suffix in ("ing", "ed", "er", "ers"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            stem = word[:-len(suffix)]
+            if stem in words or stem + "e" in words or (stem[-1] == stem[-2] and stem[:-1] in words):
+                return True
+    return False
 
 
 def _lexicon(lang: str, package: str | None) -> frozenset[str]:

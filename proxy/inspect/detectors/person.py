@@ -101,6 +101,8 @@ class Ner(Protocol):
 
     def is_common_anywhere(self, word: str) -> bool: ...
 
+    def has_lexicon(self, lang: str) -> bool: ...
+
 
 class PersonDetector:
     name = "person"
