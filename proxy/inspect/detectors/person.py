@@ -54,6 +54,7 @@ _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", 
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
+_WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
 # Last words of organisations and products, which a name never ends with.
 _ORG_WORDS = frozenset({
     "analytics", "mobility", "mobilité", "robotics", "systems", "systèmes", "software", "digital", "data",
@@ -148,6 +149,10 @@ class PersonDetector:
         if run[0].text.lower() in _PLACE_PREFIX:
             return None, []
         context = self._context.get(lang) or self._context[self._default]
+        title = _WORD_BEFORE.search(text[max(0, run[0].start - 16):run[0].start])
+        # "mevrouw Hoogendijk", "dott.ssa Bellandi"; not a bare two-letter word ("me", "pr").
+        if title and title.group(1).lower() in self._titles and (len(title.group(1)) > 2 or title.group(1).endswith(".")):
+            return Hit("PERSON", run[0].start - len(title.group()), run[-1].end, 0.85, "person.title"), []
         for i, tok in enumerate(run[:-1]):
             if tok.text.lower() in self._titles:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
