@@ -30,8 +30,8 @@ _ACCOUNTS = frozenset({
     "benutzer", "usuario", "utente", "gebruiker", "utilizador",
 })
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
-_HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|\s)|"
-                      r"\\\\Users\\\\)([^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
+_HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
+                      r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
 _LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-])")
 
@@ -57,7 +57,7 @@ class NameShapeDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         yield from self._form_fields(text)
         for m in _HOME.finditer(text):
-            if m.group(1).lower() not in _ACCOUNTS:
+            if m.group(1).strip().lower() not in _ACCOUNTS:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.home-dir")
         yield from self._cleft(text, lang)
         yield from self._lower_case(text, lang)
