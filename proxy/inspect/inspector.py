@@ -1,7 +1,8 @@
 """Text in, findings out: the inspection of one text, in the calling process.
 
 Deobfuscate (evasions), pick the language, run every registered detector that knows it over
-bounded pieces, drop what the allow list covers, and map spans back to the original text.
+bounded pieces, drop what the allow list covers, turn public figures and other public names
+into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
 `pool.py` runs this off the event loop; the CLI and tests may call it directly.
 """
 from __future__ import annotations
@@ -14,7 +15,9 @@ from .deobfuscate import deobfuscate
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
+from .languages import Languages
 from .ner import NerModels
+from .public_names import PublicNames
 from .registry import REGISTRY, Registered, Resources
 from .settings import DetectorSettings
 
@@ -25,13 +28,15 @@ class Inspector:
         self.settings = settings
         self._languages = [code for code, _ in settings.languages]
         self._ner = ner if ner is not None else NerModels(dict(settings.languages))
-        resources = Resources(settings, self._ner)
+        languages = Languages(self._languages)
+        resources = Resources(settings, languages, self._ner)
         # (languages it knows or None for any, detector)
         self._detectors: list[tuple[frozenset[str] | None, Detector]] = [
             (entry.languages, entry.build(resources)) for entry in registry]
         if settings.custom:
             self._detectors.append((None, CustomDetector(settings.custom)))
         self._allow = _alternation(settings.allow)
+        self._public = PublicNames(languages)
 
     def warm_up(self) -> None:
         self._ner.warm_up()
@@ -44,15 +49,13 @@ class Inspector:
         clear = deobfuscate(piece)
         lang = detect_language(clear.text, self._languages)
         allowed = [m.span() for m in self._allow.finditer(clear.text)] if self._allow else []
+        found = [hit for languages, detector in self._detectors if languages is None or lang in languages
+                 for hit in detector.detect(clear.text, lang)
+                 if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
         hits: list[Hit] = []
-        for languages, detector in self._detectors:
-            if languages is not None and lang not in languages:
-                continue
-            for hit in detector.detect(clear.text, lang):
-                if hit.end <= hit.start or any(a <= hit.start and hit.end <= b for a, b in allowed):
-                    continue
-                start, end = clear.span(hit.start, hit.end)
-                hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
+        for hit in self._public.judge(clear.text, found):
+            start, end = clear.span(hit.start, hit.end)
+            hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
         return hits
 
 

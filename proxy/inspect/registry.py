@@ -14,22 +14,28 @@ from .detectors.email import EmailDetector
 from .detectors.iban import IbanDetector
 from .detectors.identity import IdentityDetector
 from .detectors.markings import MarkingDetector
+from .detectors.name_shapes import NameShapeDetector
 from .detectors.national_ids import NationalIdDetector, PersonNumberDetector
 from .detectors.network import IpDetector
 from .detectors.numbers import NumberDetector
 from .detectors.person import PersonDetector
+from .detectors.scripts import ScriptNameDetector
 from .detectors.secrets import SecretDetector
 from .detectors.special import SpecialCategoryDetector
 from .hit import Detector
+from .languages import Languages
 from .ner import NerModels
+from .public_names import PublicNames
 from .settings import DetectorSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """What a detector may be built from: the policy's settings and the loaded models."""
+    """What a detector may be built from: the policy's settings, the configured languages'
+    knowledge and the loaded models."""
 
     settings: DetectorSettings
+    languages: Languages
     ner: NerModels
 
 
@@ -57,12 +63,15 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(EmailDetector),
     Registered(IpDetector),
     Registered(SecretDetector),
-    Registered(AddressDetector),
+    Registered(AddressDetector, lambda r: AddressDetector(r.languages)),
     Registered(IdentityDetector),
     Registered(NationalIdDetector),
     Registered(PersonNumberDetector),
-    Registered(SpecialCategoryDetector),
-    Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings)),
-    Registered(PersonDetector, lambda r: PersonDetector(r.ner)),
+    Registered(SpecialCategoryDetector, lambda r: SpecialCategoryDetector(r.languages)),
+    Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings, r.languages)),
+    Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
+    Registered(NameShapeDetector, lambda r: NameShapeDetector(r.ner, r.languages)),
+    Registered(ScriptNameDetector),
 )
-BUILTIN_ENTITIES: frozenset[str] = frozenset().union(*(entry.entities for entry in REGISTRY))
+# What detectors report, and what the public-name stage turns a person into.
+BUILTIN_ENTITIES: frozenset[str] = frozenset().union(*(entry.entities for entry in REGISTRY), PublicNames.entities)

