@@ -113,9 +113,10 @@ def _words() -> _Words:
          re.compile(rf"(?i)[\"']?(?:[ \t]*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
                     rf"\s*{_VALUE}")))
     fillers = "|".join(map(re.escape, data["placeholders"]))
+    # Whole forms anchored; filler words anywhere are searched apart (`.*word.*$` is quadratic).
     placeholder = re.compile(
-        rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|.*(?:example|sample|placeholder|"
-        rf"dummy|changeme|redacted|_here|xxx).*|(?:{fillers})[\W_]?\d{{0,3}})$")
+        rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|(?:{fillers})[\W_]?\d{{0,3}})$"
+        rf"|example|sample|placeholder|dummy|changeme|redacted|_here|xxx")
     return _Words(assignments, frozenset(data["name_suffixes"]), placeholder)
 
 
@@ -139,10 +140,14 @@ class SecretDetector:
         words = _words()
         low = lowered(text)
         for names, joined in words.assignments:
+            done = 0  # a name inside the value just read is part of that value
             for name in names.finditer(low):
-                m = joined.match(text, name.end())
+                m = joined.match(text, name.end()) if name.start() >= done else None
+                if not m:
+                    continue
+                done = m.end()
                 named = _names_a_credential(text, *name.span("word"), name.end(), words.suffixes)
-                if m and (_looks_secret if named else _looks_random)(m.group("value")):
+                if (_looks_secret if named else _looks_random)(m.group("value")):
                     yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
         for name, triggers, pattern in _PLACES:
             if not any(t in low for t in triggers):
@@ -171,7 +176,7 @@ def _decoded(value: str) -> str:
 
 def _looks_secret(value: str) -> bool:
     """A credential as people write them: a human password or a random string, not a name."""
-    if _REFERENCE.search(value) or _words().placeholder.match(value) or (value.isdigit() and len(value) < 10) \
+    if _REFERENCE.search(value) or _words().placeholder.search(value) or (value.isdigit() and len(value) < 10) \
             or _is_code_name(value):
         return False  # max_tokens = 100000
     if _IDENTIFIER.fullmatch(value):  # a variable or constant name: a reference, not the secret
