@@ -56,7 +56,7 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
     # Oracle's user/password@host
     ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
-    # curl -u user:password, --user=user:password, wget --password=
+    # curl -u user:password, --user=user:password (`--password=…` is an assignment)
     ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
     ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
     # requests' auth=("user", "password"), HTTPBasicAuth("user", "password"), login("user", "password")
