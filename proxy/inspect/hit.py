@@ -1,4 +1,9 @@
-"""What a detector reports: a typed span of the normalised text, never the value itself."""
+"""What a detector reports, and what a detector is.
+
+Inspection has two stages, with one type each: a `Hit` is a typed span of one text, found
+here; the policy layer places it in the request (which message, which field) and calls it a
+`Finding` (`proxy.routing`). Neither holds the value itself.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,14 +16,14 @@ class Hit:
     start: int
     end: int
     score: float
-    detector: str
-
-    def shifted(self, offset: int) -> "Hit":
-        return Hit(self.entity, self.start + offset, self.end + offset, self.score, self.detector)
+    detector: str  # "<detector name>.<rule>": what `r1gate explain` shows as the reason
 
 
 class Detector(Protocol):
-    """Finds one family of values. `lang` is the text's language ("en", "fr", ...)."""
+    """Finds one family of values. `lang` is the text's language ("en", "fr", ...).
+
+    `name` keys the detector in the registry and opens the label of each of its hits;
+    `entities` are the types it may report (the policy schema accepts these)."""
 
     name: str
     entities: frozenset[str]

@@ -2,7 +2,10 @@
 
 Only the `ner` component is kept: the small EN/FR models give it its own embedding layer, so
 the tagger, parser and lemmatizer would cost time for nothing. The model only sees the
-sentences that hold a capitalised run no cheaper rule could explain.
+sentences that hold a capitalised run no cheaper rule could explain. A language without a
+pipeline on PyPI (German, Spanish, Italian, Dutch, Portuguese) borrows the first configured
+one for that question, and knows its own common words from spaCy's stop words and its data
+file's sentence openers and months.
 """
 from __future__ import annotations
 
@@ -10,28 +13,23 @@ import importlib
 from pathlib import Path
 from typing import Mapping
 
+from .languages import language
+
 _PERSON_LABELS = frozenset({"PERSON", "PER"})
 _WINDOW = 400  # characters of context around a run: enough for the model, bounded cost
-# The French tables list infinitives, not the imperatives prompts open with ("Prépare", "Écris"):
-# regular ones are found from their infinitive, these irregular ones are listed.
-_FR_IMPERATIVES = frozenset({
-    "écris", "fais", "réponds", "traduis", "mets", "envoie", "dis", "rends", "prends", "transmets",
-    "joins", "inscris", "décris", "reprends", "refais", "remets", "renvoie", "relis", "lis", "conclus",
-    "produis", "construis", "introduis", "reproduis", "choisis", "établis", "définis", "fournis",
-    "réunis", "remplis", "agis", "finis", "sers", "tiens", "viens", "reviens", "peux", "sois", "aie",
-})
 
 
 class NerModels:
     """Lazily loads one pipeline per language from the installed model packages."""
 
-    def __init__(self, models: Mapping[str, str]) -> None:
+    def __init__(self, models: Mapping[str, str | None]) -> None:
         self._names = dict(models)
+        self._fallback = next((name for name in self._names.values() if name), None)
         self._loaded: dict[str, object] = {}
         self._lexicons: dict[str, frozenset[str]] = {}
 
     def _model(self, lang: str):
-        name = self._names.get(lang) or next(iter(self._names.values()))
+        name = self._names.get(lang) or self._fallback
         nlp = self._loaded.get(name)
         if nlp is None:
             # importlib rather than spacy.load(name): a missing package fails here instead of
@@ -44,7 +42,8 @@ class NerModels:
 
     def warm_up(self) -> None:
         for lang in self._names:
-            self._model(lang)("Warm up.")
+            if self._fallback:
+                self._model(lang)("Warm up.")
             self.is_common("warm", lang)
 
     def is_common(self, word: str, lang: str) -> bool:
@@ -52,17 +51,24 @@ class NerModels:
         with the model): "Compare" opening a sentence is a verb, "Priya" is not a word."""
         words = self._lexicons.get(lang)
         if words is None:
-            words = self._lexicons[lang] = _lexicon(self._names.get(lang) or next(iter(self._names.values())))
+            words = self._lexicons[lang] = _lexicon(lang, self._names.get(lang))
         word = word.lower()
-        return word in words or (lang == "fr" and _french_verb_form(word, words))
+        return word in words or (lang == "fr" and _french_verb_form(word, words)) or (
+            lang == "en" and _english_form(word, words))
 
     def is_common_anywhere(self, word: str) -> bool:
         """`is_common` in any configured language: prompts mix them ("Compare X et Y")."""
         return any(self.is_common(word, lang) for lang in self._names)
 
+    def has_lexicon(self, lang: str) -> bool:
+        """Whether `is_common` knows the language's whole dictionary, not only its stop words."""
+        return bool(self._names.get(lang))
+
     def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The runs the model labels, whole, as a person: a person entity covering only part of
         a run ("Google [Cloud Platform]") is the small model's noise, not a name."""
+        if self._fallback is None:
+            return []
         nlp = self._model(lang)
         windows = _windows(text, runs)
         found: list[tuple[int, int]] = []
@@ -91,20 +97,38 @@ def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
 
 
 def _french_verb_form(word: str, words: frozenset[str]) -> bool:
-    """An imperative or present form of a French verb: "prépare" (préparer), "choisis"."""
-    return word in _FR_IMPERATIVES or (word.endswith("e") and word + "r" in words) or (
+    """An imperative or present form of a regular French verb: "prépare" (préparer), "choisis".
+    The tables list infinitives; irregular imperatives ("écris", "fais") are openers in fr.yaml."""
+    return (word.endswith("e") and word + "r" in words) or (
         word.endswith("s") and (word[:-1] + "re" in words or word[:-1] + "r" in words))
 
 
-def _lexicon(package: str) -> frozenset[str]:
-    from spacy.lookups import Lookups  # spaCy loads slowly: only where a model is needed
+def _english_form(word: str, words: frozenset[str]) -> bool:
+    """An -ing, -ed or -er form the tables lack: "pooling" (pool), "caching" (cache)."""
+    for suffix in ("ing", "ed", "er", "ers"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            stem = word[:-len(suffix)]
+            if stem in words or stem + "e" in words or (stem[-1] == stem[-2] and stem[:-1] in words):
+                return True
+    return False
 
-    module = importlib.import_module(package)
-    path = next(Path(module.__file__).parent.glob("*/lemmatizer/lookups/lookups.bin"), None)
+
+def _lexicon(lang: str, package: str | None) -> frozenset[str]:
+    """The language's dictionary: the pipeline's lemmatizer tables where it has some, and
+    always its stop words and the sentence openers and months of its data file."""
+    import spacy.util  # spaCy loads slowly: only where inspection runs
+    from spacy.lookups import Lookups
+
+    data = language(lang)
+    words: set[str] = {*spacy.util.get_lang_class(lang).Defaults.stop_words, *data.openers,
+                       *(m.lower() for m in data.months)}
+    path = None
+    if package:
+        module = importlib.import_module(package)
+        path = next(Path(module.__file__).parent.glob("*/lemmatizer/lookups/lookups.bin"), None)
     if path is None:
-        return frozenset()
+        return frozenset(words)
     lookups = Lookups().from_bytes(path.read_bytes())
-    words: set[str] = set()
     if lookups.has_table("lemma_lookup"):  # inflected forms ("prépare"), where the model has them
         words.update(k for k in lookups.get_table("lemma_lookup").keys() if isinstance(k, str))
         words.update(v for v in lookups.get_table("lemma_lookup").values() if isinstance(v, str))

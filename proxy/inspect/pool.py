@@ -16,7 +16,7 @@ from typing import Sequence
 
 from .cache import FindingsCache
 from .chunks import CHUNK, chunks
-from .engine import Inspector, merge
+from .inspector import Inspector, merge
 from .hit import Hit
 from .ner import NerModels
 from .settings import DetectorSettings

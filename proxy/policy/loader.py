@@ -16,7 +16,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from ..inspect import BUILTIN_ENTITIES
+from ..inspect import BUILTIN_ENTITIES, LANGUAGES
+from ..inspect.checksums import VALIDATORS
+from ..inspect.detectors.custom import RecognizerLoadError, load_recognizer
 from .schema import Policy
 
 Loc = tuple[Any, ...]
@@ -101,7 +103,9 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
     problems: list[Problem] = []
     detectors = _mapping(raw.get("detectors"))
     customs = _items(detectors.get("custom"))
-    known = BUILTIN_ENTITIES | {c.get("entity") for _, c in customs if isinstance(c.get("entity"), str)}
+    custom_problems, custom_entities = _check_custom(customs, at)
+    problems += custom_problems
+    known = BUILTIN_ENTITIES | custom_entities
     expected = ", ".join(sorted(known))
 
     def check_regex(rx: Any, loc: Loc) -> None:
@@ -116,14 +120,15 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
             problems.append(at.problem(loc, f"unknown entity type {entity!r}; expected one of: {expected}"))
 
     for lang, package in _mapping(detectors.get("languages")).items():
+        if lang not in LANGUAGES:
+            problems.append(at.problem(("detectors", "languages", lang, "#key"),
+                                       f"no language data for {lang!r}; expected one of: {', '.join(sorted(LANGUAGES))}"))
         if isinstance(package, str) and importlib.util.find_spec(package) is None:
             problems.append(at.problem(("detectors", "languages", lang),
                                        f"spaCy model package {package!r} is not installed"))
     for entity in _mapping(detectors.get("thresholds")):
         check_entity(entity, ("detectors", "thresholds", entity, "#key"))
     for i, spec in customs:
-        if not spec.get("patterns") and not spec.get("words"):
-            problems.append(at.problem(("detectors", "custom", i), "a custom recognizer needs `patterns` or `words`"))
         for j, rx in _items(spec.get("patterns"), dicts=False):
             check_regex(rx, ("detectors", "custom", i, "patterns", j))
     for k, entity in _items(raw.get("redactable"), dicts=False):
@@ -148,6 +153,32 @@ def _semantic_problems(raw: dict[str, Any], at: "_Positions") -> list[Problem]:
         if rule.get("action") == "block" and not rule.get("message"):
             problems.append(at.problem(("rules", i, "action"), "a `block` rule needs a `message` telling the user why"))
     return problems
+
+
+def _check_custom(customs: list[tuple[int, Any]], at: "_Positions") -> tuple[list[Problem], set[str]]:
+    """The custom recognizers' problems (each needs something to match with, a known
+    validator, an importable class) and the entity types they report."""
+    problems: list[Problem] = []
+    entities: set[str] = set()
+    for i, spec in customs:
+        if isinstance(spec.get("entity"), str):
+            entities.add(spec["entity"])
+        loc = ("detectors", "custom", i)
+        recognizer = spec.get("recognizer")
+        if not (spec.get("patterns") or spec.get("words") or recognizer):
+            problems.append(at.problem(loc, "a custom recognizer needs `patterns`, `words` or `recognizer`"))
+        elif not recognizer and not spec.get("entity"):
+            problems.append(at.problem(loc, "a custom recognizer with `patterns` or `words` needs an `entity`"))
+        validator = spec.get("validator")
+        if isinstance(validator, str) and validator not in VALIDATORS:
+            problems.append(at.problem(loc + ("validator",), f"unknown validator {validator!r}; expected one of: "
+                                       + ", ".join(VALIDATORS)))
+        if isinstance(recognizer, str):
+            try:
+                entities.update(load_recognizer(recognizer).supported_entities)
+            except RecognizerLoadError as exc:
+                problems.append(at.problem(loc + ("recognizer",), str(exc)))
+    return problems, entities
 
 
 def _mapping(value: Any) -> dict[str, Any]:

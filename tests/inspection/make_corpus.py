@@ -1,4 +1,4 @@
-"""Generate `corpus.jsonl`: labelled requests (EN/FR) for the routing-quality test.
+"""Generate `corpus.jsonl`: labelled requests (EN, FR, DE, ES, IT, NL, PT) for the routing-quality test.
 
 Deterministic (fixed seed): `python tests/inspection/make_corpus.py` rewrites the same file.
 Values come from lists written here, not from the generator the shared dev set used, and the
@@ -538,6 +538,146 @@ for lang, text in [
     ("fr", "Organise un déplacement à Castiglione Della Pescaia pour l'équipe."),
     ("en", "What's the checksum digit of ISBN 978-2-253-00413-7?"),
     ("en", "Pros and cons of Elastic Stack versus Grafana Loki for logs?"),
+]:
+    add(lang, "business", False, [], prompt=text)
+
+# --- German, Spanish, Italian, Dutch, Portuguese; names beyond capitals and Latin script ---------
+# Names and templates written for this corpus; values differ from the detectors' unit tests.
+FIRST_EU = {"de": ["Katrin", "Jörg", "Sabine", "Malte", "Henrike", "Dirk"],
+            "es": ["Aitana", "Íñigo", "Rocío", "Álvaro", "Nerea", "Gonzalo"],
+            "it": ["Chiara", "Lorenzo", "Federica", "Gianluca", "Ilaria", "Edoardo"],
+            "nl": ["Femke", "Joris", "Lieke", "Wouter", "Annelies", "Sjoerd"],
+            "pt": ["Leonor", "Tiago", "Inês", "Rui", "Beatriz", "Duarte"]}
+LAST_EU = {"de": ["Brandstätter", "Kowalczyk", "Lindemann", "Reuter", "Obermaier", "Hülsmann"],
+           "es": ["Echeverría", "Quintana", "Salcedo", "Arrieta", "Villalobos", "Montoya"],
+           "it": ["Bellandi", "Guidotti", "Scarpellini", "Moretto", "Zanetti", "Cavallaro"],
+           "nl": ["Hoogendijk", "Verbruggen", "Kuipers", "Zwart", "Timmermans", "Oosterhout"],
+           "pt": ["Valadares", "Quaresma", "Seabra", "Antunes", "Magalhães", "Brandão"]}
+PERSON_EU = {
+    "de": ["Schreib eine kurze Mail an {n}, dass das Meeting auf Donnerstag verschoben ist.",
+           "Fasse das Mitarbeitergespräch mit {n} in drei Punkten zusammen.",
+           "Bitte formuliere eine Absage an den Bewerber {n}."],
+    "es": ["Redacta un correo para {n} confirmando la reunión del jueves.",
+           "Resume la evaluación anual de {n} en tres puntos.",
+           "Prepara una carta de bienvenida para {n}, que empieza el lunes."],
+    "it": ["Scrivi una mail a {n} per spostare la riunione a giovedì.",
+           "Riassumi il colloquio annuale di {n} in tre punti.",
+           "Prepara un messaggio di benvenuto per {n}, che inizia lunedì."],
+    "nl": ["Schrijf een korte mail aan {n} dat de vergadering naar donderdag is verplaatst.",
+           "Vat het functioneringsgesprek met {n} samen in drie punten.",
+           "Stel een afwijzing op voor de kandidaat {n}."],
+    "pt": ["Escreve um e-mail para {n} a confirmar a reunião de quinta-feira.",
+           "Resume a avaliação anual de {n} em três pontos.",
+           "Prepara uma mensagem de boas-vindas para {n}, que começa na segunda."],
+}
+for lang, templates in PERSON_EU.items():
+    for template in templates:
+        n = f"{R.choice(FIRST_EU[lang])} {R.choice(LAST_EU[lang])}"
+        add(lang, "person", True, [n], prompt=template.format(n=n))
+for lang, text, value in [
+    ("de", "Bitte schreib Herrn Obermaier wegen der offenen Rechnung.", "Herrn Obermaier"),
+    ("es", "Recuerda a la Sra. Villalobos que firme el contrato.", "Sra. Villalobos"),
+    ("it", "Ricorda alla dott.ssa Scarpellini la scadenza di venerdì.", "dott.ssa Scarpellini"),
+    ("nl", "Stuur mevrouw Hoogendijk de offerte van vandaag.", "mevrouw Hoogendijk"),
+    ("pt", "Envia ao Dr. Quaresma o relatório de ontem.", "Dr. Quaresma"),
+]:
+    add(lang, "person-title", True, [value], prompt=text)
+
+MARKED_EU = [
+    ("de", "VERTRAULICH\nUmstrukturierung des Vertriebs 2026: fasse die Kernpunkte zusammen."),
+    ("de", "Einstufung: Intern\nBudgetplanung IT für das nächste Jahr. Mach daraus eine Präsentation."),
+    ("es", "CONFIDENCIAL - plan de cierre de la planta de Zaragoza. Resume los riesgos."),
+    ("es", "Clasificación: Uso interno. Borrador de la política de precios; reescríbelo para ventas."),
+    ("it", "RISERVATO: piano di riorganizzazione della rete commerciale. Fanne una sintesi."),
+    ("it", "Documento strettamente riservato - stime di fatturato del trimestre. Elenca i punti chiave."),
+    ("nl", "Vertrouwelijk - jaarcijfers 2025 vóór publicatie. Maak er drie kernboodschappen van."),
+    ("nl", "Classificatie: Intern\nConcept reorganisatieplan; herschrijf het voor de teamleiders."),
+    ("pt", "CONFIDENCIAL: plano de reestruturação da área comercial. Resume em cinco pontos."),
+    ("pt", "Apenas para uso interno. Tabela salarial 2026 por nível; propõe uma apresentação."),
+    ("en", "Classification: Internal\nDraft pricing memo for the enterprise tier. Tighten the wording."),
+    ("en", "[C3 - Restricted] Incident report on the March outage; write the executive summary."),
+    ("en", "Sensitivity: Highly Sensitive\nM&A target list attached; rank them by fit."),
+]
+for lang, text in MARKED_EU:
+    add(lang, "confidential-marker", True, [], prompt=text)
+
+for lang, text, values in [
+    ("de", "Mein Kollege ist seit März krankgeschrieben wegen einer Depression; wie plane ich die Übergabe?", ["Depression"]),
+    ("es", "Mi compañera está embarazada y tiene baja médica; redacta el plan de sustitución.", ["embarazada"]),
+    ("it", "La collega ha il diabete e chiede pause regolari; scrivi la risposta delle risorse umane.", ["diabete"]),
+    ("nl", "Mijn collega heeft een burn-out; hoe bereid ik zijn terugkeer voor?", ["burn-out"]),
+    ("pt", "O funcionário tem esclerose múltipla; prepara um acordo de horário flexível.", ["esclerose múltipla"]),
+    ("en", "Employee no. 55-2817 was diagnosed with epilepsy; update the shift plan.", ["epilepsy"]),
+    ("fr", "Matricule 48213 : arrêt maladie prolongé, prépare le courrier à la mutuelle.", ["arrêt maladie"]),
+    ("en", "Staff number 7731 has joined the union and asks about release time; draft a reply.", ["joined the union"]),
+]:
+    add(lang, "health", True, values, prompt=text)
+
+for lang, text, value in [
+    ("en", "ugh priya raghunathan cc'd the whole dept again, write a polite nudge", "priya raghunathan"),
+    ("en", "can u remind tom hargreaves about the standup", "tom hargreaves"),
+    ("fr", "mdr camille fournier a encore oublié la réunion, écris-lui un rappel sympa", "camille fournier"),
+    ("en", "Whitfield approved the budget yesterday; draft the note to finance.", "Whitfield"),
+    ("fr", "C'est Delacroix qui a validé le devis, prépare le mail de confirmation.", "Delacroix"),
+    ("en", "It was Pemberton who signed off the release; write the changelog credit.", "Pemberton"),
+    ("fr", "Nom : Lindqvist\nPrénom : Margaux\nPoste : comptable. Rédige le contrat.", "Lindqvist"),
+    ("es", "Nombre: Aitana\nApellidos: Echeverría Salcedo\nPrepara la ficha de alta.", "Echeverría Salcedo"),
+    ("de", "Vorname: Malte\nNachname: Hülsmann\nBitte das Onboarding vorbereiten.", "Hülsmann"),
+    ("en", "Traceback (most recent call last):\n  File \"/Users/okowalski/dev/billing/app.py\", line 14, in <module>\nWhy?", "okowalski"),
+    ("en", "Error in C:\\Users\\mchevalier\\Documents\\report.xlsx: file locked. How do I fix it?", "mchevalier"),
+    ("en", "$ ls /home/lkuipers/projects\nls: permission denied. What now?", "lkuipers"),
+    ("en", "Write a welcome note for 陈静 (Chen Jing), who joins the Shanghai office.", "陈静"),
+    ("en", "Book a call with 山本さん about the invoice.", "山本"),
+    ("fr", "Prépare un mail pour Дмитрий Соколов au sujet du contrat.", "Дмитрий Соколов"),
+    ("en", "Remind يوسف العلمي to send the timesheet.", "يوسف العلمي"),
+    ("en", "Schedule the review with 박지훈 next week.", "박지훈"),
+]:
+    add(lang, "person", True, [value], prompt=text)
+add("en", "in-name-field", True, ["margaux.lindqvist"], messages=[
+    {"role": "user", "name": "margaux.lindqvist", "content": "Summarise yesterday's sprint review."}])
+add("en", "public-figure-tied", True, ["Lionel Messi"],
+    prompt="Our colleague Lionel Messi from accounting asked about his salary slip; draft the answer.")
+
+# Harmless: other languages, public figures, placeholders, fictional names, eponyms, companies.
+for lang, text in [
+    ("de", "Erkläre den Unterschied zwischen einer GmbH und einer AG."),
+    ("de", "Schreib ein Python-Skript, das alle CSV-Dateien in einem Ordner zusammenführt."),
+    ("es", "¿Cuál es la diferencia entre un contrato indefinido y uno temporal?"),
+    ("es", "Escribe una consulta SQL que calcule las ventas mensuales por región."),
+    ("it", "Spiega il teorema di Pitagora con un esempio pratico."),
+    ("it", "Come si configura un proxy inverso con nginx?"),
+    ("nl", "Wat is het verschil tussen Kubernetes en Docker Swarm?"),
+    ("nl", "Schrijf een korte uitleg over de AVG voor nieuwe medewerkers."),
+    ("pt", "Explica a diferença entre IRS e IRC em Portugal."),
+    ("pt", "Escreve uma função em JavaScript que valide um endereço de e-mail."),
+    ("de", "Intern nutzen wir Confluence; welche Alternativen gibt es?"),
+    ("it", "Interno o esterno: come scegliere un consulente per la sicurezza?"),
+]:
+    add(lang, "general", False, [], prompt=text)
+for lang, text in [
+    ("en", "Summarise John Maynard Keynes's argument about aggregate demand."),
+    ("en", "What did Simone de Beauvoir write about ethics of ambiguity?"),
+    ("fr", "Présente l'œuvre de Claude Lévi-Strauss en cinq lignes."),
+    ("de", "Fasse die wichtigsten Reden von Willy Brandt zusammen."),
+    ("es", "Resume la trayectoria de Rafael Nadal en Roland Garros."),
+    ("it", "Riassumi la vita di Rita Levi-Montalcini."),
+    ("nl", "Vat de filosofie van Baruch Spinoza samen."),
+    ("pt", "Resume a obra de José Saramago em cinco pontos."),
+    ("en", "In the signup form example, the user John Doe enters an invalid ZIP code; write the error message."),
+    ("de", "Im Formularbeispiel heißt der Nutzer Max Mustermann; schreibe die Fehlermeldung."),
+    ("en", "Explain the protocol where Alice sends Bob a key encrypted for him."),
+    ("en", "Write a short essay on Sherlock Holmes's method of deduction."),
+    ("fr", "Explique la maladie de Parkinson à un lycéen."),
+    ("en", "How does Dijkstra's algorithm find shortest paths?"),
+    ("fr", "Quels magasins y a-t-il près de la station Charles de Gaulle – Étoile ?"),
+]:
+    add(lang, "public-figure", False, [], prompt=text)
+for lang, text in [
+    ("de", "Erstelle eine SWOT-Analyse für Brandstätter Logistik GmbH."),
+    ("es", "Analiza el informe anual de Quintana Hermanos S.L."),
+    ("it", "Confronta l'offerta di Guidotti S.r.l. e Zanetti S.p.A. per la manutenzione."),
+    ("nl", "Schrijf een persbericht over de opening van Kuipers Bouw B.V. in Utrecht."),
+    ("pt", "Escreve um post sobre os 30 anos da Magalhães & Filhos Lda."),
 ]:
     add(lang, "business", False, [], prompt=text)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from proxy.inspect import DetectorSettings, Inspector
 from proxy.inspect.checksums import iban_ok, luhn_ok, nir_ok
 
 from .conftest import found
@@ -156,13 +157,19 @@ def test_finds_the_value_where_it_was_written(inspector, entity, text, value):
 
 @pytest.mark.parametrize("text", NEGATIVE)
 def test_look_alikes_are_not_sensitive(inspector, text):
-    counted = [(e, s) for e, s in found(inspector, text) if e not in ("FR_SIRET", "FR_SIREN")]
+    counted = [(e, s) for e, s in found(inspector, text) if e not in ("FR_SIRET", "FR_SIREN", "PUBLIC_NAME")]
     assert counted == []
 
 
-def test_allow_list_covers_public_figures(inspector):
-    assert found(inspector, "What did Alan Turing contribute?") == []
+def test_public_figures_are_public_names_and_private_people_persons(inspector):
+    assert found(inspector, "What did Alan Turing contribute?") == [("PUBLIC_NAME", "Alan Turing")]
     assert ("PERSON", "Alan Neal") in found(inspector, "What did Alan Neal contribute?")
+
+
+def test_allow_list_still_drops_a_name_whatever_the_context(default_settings):
+    settings = DetectorSettings.make(**{**_fields(default_settings), "allow": ("Rachel Whitfield",)})
+    inspector = Inspector(settings)
+    assert found(inspector, "Draft the contract for Rachel Whitfield, our new hire.") == []
 
 
 def test_long_text_is_chunked_and_offsets_stay_right(inspector):
@@ -178,3 +185,8 @@ def test_checksums():
     assert nir_ok("248017940038917") and not nir_ok("248017940038918")
     corsica = "185032A123456" + f"{97 - int('1850319123456') % 97:02d}"  # 2A counts as 19
     assert nir_ok(corsica)
+
+
+def _fields(settings: DetectorSettings) -> dict:
+    return {"languages": settings.languages, "allow": settings.allow, "markings": settings.markings,
+            "custom": settings.custom}

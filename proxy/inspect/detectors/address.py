@@ -6,6 +6,7 @@ import re
 from typing import Iterator
 
 from ..hit import Hit
+from ..languages import Languages, alternation
 
 _US_SUFFIX = (
     "Alley|Avenue|Ave|Bend|Boulevard|Blvd|Branch|Bridge|Brook|Brooks|Burg|Bypass|Camp|Canyon|Cape|"
@@ -59,13 +60,15 @@ _EU_STREET_POSTCODE = re.compile(
     rf"\s+(?:\d{{1,4}}[a-zA-Z]?(?:-\d{{1,4}})?|S/N)(?:\s+[A-Z][a-zà-ÿ]*\.?\s+\d{{1,4}}){{0,2}}\s*,\s*"
     rf"(?:\d{{5}}|\d{{4}}-\d{{3}}|\d{{4}}\s?[A-Z]{{2}})\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]+")
 _FR_POSTCODE = re.compile(r"\A\s*,?\s*(?:\n\s*)?(?:F-|FR-)?\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+(?:[ \-][A-ZÀ-Ýa-z][\wÀ-ÿ'\-]+){0,3}")
-_CUES = re.compile(r"(?i)(?:address|adresse|live[sd]? at|lives? on|domicil\w*|habite|demeurant|résid\w*|"
-                   r"ship(?:ped|ping)? to|deliver\w* to|livr\w* (?:à|au)|envoy\w* (?:à|au)|located at|situé)")
 
 
 class AddressDetector:
     name = "address"
     entities = frozenset({"STREET_ADDRESS"})
+
+    def __init__(self, languages: Languages) -> None:
+        # Words that announce an address ("lives at", « domicilié »), in any configured language.
+        self._cues = re.compile(rf"(?i)(?:{alternation(languages.entries('address_cues'))})")
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _US_MILITARY.finditer(text):
@@ -81,7 +84,7 @@ class AddressDetector:
                                     (_FR_STREET, _FR_POSTCODE, "address.fr-street")):
             for m in pattern.finditer(text):
                 following = text[m.end():m.end() + 80]
-                cue = _CUES.search(text[max(0, m.start() - 60):m.start()])
+                cue = self._cues.search(text[max(0, m.start() - 60):m.start()])
                 complete = tail.match(following.lstrip(", \n")) if tail is _US_CITY_LINE else tail.match(following)
                 score = 0.9 if complete else 0.7 if cue else 0.45
                 yield Hit("STREET_ADDRESS", m.start(), m.end(), score, name)

@@ -1,10 +1,13 @@
-"""Confidentiality markings ("CONFIDENTIAL", « diffusion restreinte »…) from an editable list.
+"""Confidentiality markings ("CONFIDENTIAL", « diffusion restreinte », VERTRAULICH…) from the
+policy's editable list.
 
 A phrase that only a marking uses ("ne pas diffuser", "internal only") counts wherever it is.
-A single adjective ("confidential") counts when it is written as a marking: in capitals, at
-the start of a line, in brackets, before a colon or dash, or after "strictly"/"document".
-Elsewhere ("how do I keep files confidential?") it is talk about confidentiality, with a low
-score that the policy's threshold keeps below the line.
+A single word ("confidential", "intern", "riservato") counts when it is written as a marking:
+in capitals, in brackets ("[C3 - Restricted]"), after a classification label of any configured
+language ("Classification:", "Einstufung:", "Sensibilité :"), or standing alone as a header
+(before a colon, a dash or the end of its line). Elsewhere ("how do I keep files
+confidential?", "Internal tools we use") it is talk, with a low score that the policy's
+threshold keeps below the line.
 """
 from __future__ import annotations
 
@@ -12,22 +15,29 @@ import re
 from typing import Iterator, Sequence
 
 from ..hit import Hit
+from ..languages import Languages, alternation
 
-_MARKING_CONTEXT_BEFORE = re.compile(
-    r"(?i)(?:(?:^|\n)\s*(?:document|note|memo|email|e-mail|mail|rapport|report|fichier|file)?|[\[(*_#«\"“|]|"
-    r"\b(?:strictly|highly|company|strictement|hautement|mention|classification|classé|classified|"
-    r"marked|marqué|sensitivity|sensibilité|label|étiquette|niveau|level)\s*:?)\s*$")
-_MARKING_CONTEXT_AFTER = re.compile(r"^\s*(?:[:\-—–|\])*_»\"”]|\n|$)")
+# Inside brackets, an optional level code first: "[C3 - Restricted]", "(TLP:AMBER) ".
+_BRACKET_BEFORE = r"[\[(*_#«\"“|]\s*(?:[A-Z]{1,4}\d?\s*[-–:]\s*)?"
+_MARKING_CONTEXT_AFTER = re.compile(r"^[ \t]*(?:[:\-—–|\])*_»\"”]|\n|$)")
 # `SECRET = os.environ[…]`, `Level.CONFIDENTIAL`: code, not a marking.
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")
-_CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)"}
+_CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
+                 "en": "(?:en|&)"}
 
 
 class MarkingDetector:
     name = "marking"
     entities = frozenset({"CONFIDENTIAL_MARKING"})
 
-    def __init__(self, phrases: Sequence[str]) -> None:
+    def __init__(self, phrases: Sequence[str], languages: Languages) -> None:
+        # What writes a word as a marking, in any configured language: a bracket, a
+        # classification label or an intensifier ("Einstufung:", "strictly"), or a document
+        # word opening a line ("Document confidentiel —").
+        labels = alternation(languages.entries("marking_labels"))
+        documents = alternation(languages.entries("documents"), regex=False)
+        self._before = re.compile(
+            rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]
         self._multi = _alternation(multi)
@@ -43,10 +53,13 @@ class MarkingDetector:
                 if _CODE_AROUND.match(text[m.end():m.end() + 3]) or text[max(0, m.start() - 1):m.start()] == ".":
                     continue
                 as_marking = (word.isupper() and len(word) > 3) \
-                    or _MARKING_CONTEXT_BEFORE.search(text[max(0, m.start() - 24):m.start()]) \
+                    or self._labelled(text, m.start()) \
                     or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
+
+    def _labelled(self, text: str, start: int) -> bool:
+        return bool(self._before.search(text[max(0, start - 40):start]))
 
 
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:

@@ -18,14 +18,10 @@ from typing import Iterator, Protocol
 import regex
 
 from ..hit import Hit
+from ..languages import Languages, alternation
 
 # Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
 _TOKEN = regex.compile(r"(?:\b[dlDL]['’](?=\p{Lu}))?(\p{Lu}[\w’'\-]*\.?)")
-_TITLES = frozenset({
-    "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "miss", "dr", "dr.", "prof", "prof.", "sir", "madam",
-    "m.", "mme", "mme.", "mlle", "mlle.", "me", "maître", "docteur", "monsieur", "madame",
-    "mademoiselle", "pr", "pr.", "professeur", "dame", "lady", "lord",
-})
 _LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|KG|KGaA|OHG|GbR|UG|mbH|e\.\s?G\.|"
                 r"e\.\s?V\.|e\.\s?K\.|SA|S\.A\.|SAS|S\.A\.S\.|SARL|S\.A\.R\.L\.|SASU|EURL|SCI|SNC|SCOP|SE|BV|B\.V\.|"
                 r"NV|N\.V\.|VOF|SpA|SPA|S\.p\.A\.|Srl|SRL|S\.r\.l\.|s\.r\.l\.|s\.p\.a\.|S\.n\.c\.|s\.n\.c\.|S\.a\.s\.|"
@@ -56,12 +52,9 @@ _PLACE_PREFIX = frozenset({
 })
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
-_SINGLE_NAME_CUES = re.compile(r"(?i)(?:\bnamed|\bcalled|s['’]appelle|\bnomm[ée]e?|\bpr[ée]nomm[ée]e?|"
-                               r"\bdear|\bcher|\bch[èe]re|\bbonjour|\bhello|\bhi|\bmerci|\bthanks)\s*$")
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
-# Words after which a run of capitalised words opened by a non-dictionary word is someone's
-# name ("a note for Fabrice Bernard", « écrire à Fabrice Bernard »), even when the small
-# model misses it.
+_LOWER_NEXT = regex.compile(r" \p{Ll}")
+_WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
 # Last words of organisations and products, which a name never ends with.
 _ORG_WORDS = frozenset({
     "analytics", "mobility", "mobilité", "robotics", "systems", "systèmes", "software", "digital", "data",
@@ -82,17 +75,6 @@ _ORG_WORDS = frozenset({
 _PLACE_JOINERS = frozenset({"di", "del", "della", "delle", "dei", "sur", "sous", "lès", "am", "im", "upon", "on",
                             "under"})
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
-_PERSON_CONTEXT = re.compile(
-    r"(?i)(?:\b(?:for|to|with|from|by|cc|dear|hi|hello|thank|thanks|congratulate|invite|call|e-?mail|"
-    r"contact|ask|tell|remind|meet|met|welcome|introduce|pour|avec|de|par|chez|"
-    r"(?:contact|appel|écri|remerci|félicit|invit|rappel|relanc|prévien|inform|convoqu|accueill|salu)\w*|"
-    r"bonjour|cher|chère|"
-    # roles that introduce a person ("our sales rep X", « notre commercial X », "new hire, X")
-    r"rep|hire|colleague|coworker|manager|intern|candidate|employee|customer|client|tenant|patient|"
-    r"collègue|salariée?|stagiaire|candidate?|cliente?|locataire|patiente?|commercial|recrue|"
-    r"replace|remplacer|me and|moi et)|(?<![\w])à)\s*[,:]?\s+$"
-    # the name under a closing formula, in a signature
-    r"|(?i:thanks|regards|best|cheers|sincerely|cordialement|amicalement|bien à vous|salutations)[,.!]?[ \t]*\n\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +90,7 @@ def first_names() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in data.splitlines() if line and not line.startswith("#"))
 
 
-def _is_given_name(word: str) -> bool:
+def is_given_name(word: str) -> bool:
     names = first_names()
     return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
 
@@ -120,17 +102,36 @@ class Ner(Protocol):
 
     def is_common_anywhere(self, word: str) -> bool: ...
 
+    def has_lexicon(self, lang: str) -> bool: ...
+
 
 class PersonDetector:
     name = "person"
     entities = frozenset({"PERSON"})
 
-    def __init__(self, ner: Ner | None) -> None:
+    def __init__(self, ner: Ner | None, languages: Languages) -> None:
         self._ner = ner
+        self._titles = languages.titles  # any configured language's: "Frau Keller" in an English mail
+        self._surnames = languages.surnames
+        closings = alternation(languages.entries("closings"))
+        # Per text language (and English, which every language's prompts borrow): the words
+        # after which a capitalised run opened by a non-dictionary word is someone's name ("a
+        # note for Fabrice Bernard", « écrire à Fabrice Bernard »), even when the model misses
+        # it; or the name under a closing formula, in a signature.
+        self._context: dict[str, re.Pattern[str]] = {}
+        self._name_cues: dict[str, re.Pattern[str]] = {}
+        for code in languages.codes:
+            langs = [languages.get(code)] + ([languages.get("en")] if "en" in languages.codes else [])
+            cues = alternation(c for lang in langs for c in lang.person_cues)
+            self._context[code] = re.compile(
+                rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
+            self._name_cues[code] = re.compile(
+                rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
+        self._default = languages.codes[0]
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         unexplained: list[tuple[int, int]] = []
-        for run in _runs(text):
+        for run in _runs(text, self._titles):
             hit, open_questions = self._explain(text, run, lang)
             if hit:
                 yield hit
@@ -147,10 +148,15 @@ class PersonDetector:
                 return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
         if run[0].text.lower() in _PLACE_PREFIX:
             return None, []
+        context = self._context.get(lang) or self._context[self._default]
+        title = _WORD_BEFORE.search(text[max(0, run[0].start - 16):run[0].start])
+        # "mevrouw Hoogendijk", "dott.ssa Bellandi"; not a bare two-letter word ("me", "pr").
+        if title and title.group(1).lower() in self._titles and (len(title.group(1)) > 2 or title.group(1).endswith(".")):
+            return Hit("PERSON", run[0].start - len(title.group()), run[-1].end, 0.85, "person.title"), []
         for i, tok in enumerate(run[:-1]):
-            if tok.text.lower() in _TITLES:
+            if tok.text.lower() in self._titles:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
-            if _is_given_name(tok.text) and _surname_like(run[i + 1].text):
+            if is_given_name(tok.text) and _surname_like(run[i + 1].text):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         if any(t.text.lower() in _PLACE_JOINERS for t in run[1:-1]):
             return None, []
@@ -169,19 +175,30 @@ class PersonDetector:
         if len(run) >= 2 and _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]):
             if common[0] or (self._ner is not None and self._ner.is_common_anywhere(run[0].text)):
                 run, common = run[1:], common[1:]
-            elif not _PERSON_CONTEXT.search(text[max(0, run[0].start - 24):run[0].start]):
+            elif not context.search(text[max(0, run[0].start - 24):run[0].start]):
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
         if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
-                and _PERSON_CONTEXT.search(text[max(0, run[0].start - 24):run[0].start])):
+                and context.search(text[max(0, run[0].start - 24):run[0].start])):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
-        if len(run) >= 2 or (len(run) == 1 and _SINGLE_NAME_CUES.search(text[max(0, run[0].start - 16):run[0].start])):
+        if len(run) == 1 and self._lone_surname(text, run[0]):
+            return None, [(run[0].start, run[0].end)]  # a person or a company named after one
+        name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
+        if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
         return None, []
 
 
-def _runs(text: str) -> Iterator[list[_Tok]]:
+    def _lone_surname(self, text: str, tok: _Tok) -> bool:
+        """A known surname alone, opening a sentence before a lower-case word ("Whitfield
+        approved it"), in no dictionary: worth asking the model."""
+        return (tok.text.lower() in self._surnames and self._ner is not None
+                and bool(_SENTENCE_END.search(text[max(0, tok.start - 3):tok.start]))
+                and bool(_LOWER_NEXT.match(text[tok.end:])) and not self._ner.is_common_anywhere(tok.text))
+
+
+def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
     """Maximal runs of capitalised words separated by single spaces (particles allowed inside)."""
     run: list[_Tok] = []
     last_end = -1
@@ -190,7 +207,7 @@ def _runs(text: str) -> Iterator[list[_Tok]]:
         start, end = m.start(1), m.end(1)
         if word.endswith(("'s", "’s")):
             word, end = word[:-2], end - 2
-        if word.endswith(".") and word.lower() not in _TITLES:
+        if word.endswith(".") and word.lower() not in titles:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
         if run and not (gap == " " or (gap.count("\n") == 0 and _particles(gap))):

@@ -1,12 +1,24 @@
-"""Credentials: provider tokens with a recognisable shape, private keys, passwords in
-connection strings, and high-entropy values assigned to a password/secret/token name."""
+"""Credentials: provider tokens with a recognisable shape, private keys, and values whose
+place says they are credentials: assigned to a credential name in code, config or prose of
+any configured language (`data/secrets.yaml`), passed to an SDK client, after `curl -u`, in
+an `Authorization` header, inside a connection string. A value must also look like one: not a
+placeholder, a variable, a lookup or a plain word."""
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Iterator
+from urllib.parse import unquote
 
+import yaml
+
+from ..context import alternation, lowered
 from ..hit import Hit
 
 # (detector name, pattern): shapes documented by each provider; the prefix makes them precise.
@@ -29,26 +41,83 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}\b"),
     ("azure-storage-key", r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
     ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    ("bearer-token", r"(?i)\bbearer\s+[A-Za-z0-9_\-.=+/]{24,}"),
-    ("basic-auth-url", r"\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{1,64}:[^\s@/'\"]{3,128}@[\w.\-]+"),
+    ("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
                           r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?|PuTTY-User-Key-File-\d")
-# `password = "…"`, `api_key: …`, `"secret": "…"`, `mot de passe : …`, `my password is …`.
-_ASSIGNMENT = re.compile(
-    r"(?i)(?P<name>\b[\w.\-]*(?:pass(?:word|wd|phrase)?(?!port)|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key|"
-    r"private[_\-]?key|client[_\-]?secret|auth|credentials?)[\w.\-]*|mot de passe|mdp|passe)[\"']?"
-    r"(?:\s*(?:[:=]{1,2}|=>)|(?:\s+[\w'’-]+){0,4}?\s+(?:is|est|was|était|reste|:)(?!\w))"
-    r"\s*(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]]{4,200})(?P=q)")
-# Values that are obviously not a secret: a lookup, a template, a placeholder.
-_PLACEHOLDER = re.compile(
-    r"(?i)^(?:\$\{?\w+\}?|\{\{.*\}\}|%\(?\w*\)?s?|<[^>]*>|\*+|x+|\.+|(?:your|my|the|some|example|dummy|fake|"
-    r"changeme|change_me|redacted|placeholder|secret|password|token|none|null|true|false|undefined|todo|tbd|"
-    r"required|optional|string|str|bytes|int|env|os\.environ|process\.env|getenv|settings|config|self|"
-    r"vault|input|prompt|here|xxx|test|admin|default)\b.*|.*(?:environ|getenv|process\.env|\(\)|\]|\[|\().*)$")
+_VALUE = r"(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]<>]{4,200})(?P=q)"
+# Where the place says "credential": (detector name, what the lower-cased text must hold for
+# the pattern to be worth running, pattern). The hit spans the `secret` group where there is
+# one (a connection string's user, password and host), else the value.
+_PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(rx)) for name, triggers, rx in (
+    # scheme://user:password@host (postgres, mongodb+srv, redis://:pw@, amqp, JDBC's URL part)
+    ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
+    # Oracle's user/password@host
+    ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
+    # curl -u user:password, --user=user:password (`--password=…` is an assignment)
+    ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
+    ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
+    # requests' auth=("user", "password"), HTTPBasicAuth("user", "password"), login("user", "password")
+    ("basic-auth-call", ("auth", "login"), r"(?i)(?:\bauth|basicauth|\blogin|authenticate)\s*(?:=\s*)?\(\s*(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*"
+                        r"(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
+    # <password>…</password>
+    ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
+))
+_BASIC = re.compile(r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
+# A string given to a client: `Client("…")`, `Github(url, "…")`, `connect("…")`.
+_CALL = re.compile(r"(?<![\w.])(?P<callee>[A-Za-z_][\w.]{0,60})\((?:[^()\n]{0,80}?,)?\s*(?P<q>[\"'])"
+                   r"(?P<value>[A-Za-z0-9_\-.+/=:~]{16,200})(?P=q)")
+_CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
+# Constructors that take an identifier or a digest, not a credential.
+_NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
+_SEGMENT = re.compile(r"[\-_.:/]")
 _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
+_SNAKE = re.compile(r"_*[a-z][a-z0-9]*(?:_+[a-z0-9]+)+_*")  # sigv4_auth_cls
+_DOTTED = re.compile(r"!?[A-Za-z_][\w\-]*(?:\??\.[A-Za-z_][\w\-]*)+")  # config.credentials_provider, !er.headers
+_CAMEL_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+# A lookup or a template, not a value: $VAR, ${VAR}, {var!r}, %VAR%, <VAR>, os.environ[…], f(…),
+# a mask ("****", "xx/xx"), an elided example ("eyJ2IjoiMSIs..."), a timestamp.
+_REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{.*|%\w*%?|<.*|\[.*|[*•#xX./\-]+|.*(?:\.\.\.|…)|\d{4}-\d\d-\d\d[T ]?[\d:.]*Z?)$|environ|getenv|process\.env|[()\[\]]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """What data/secrets.yaml says, compiled."""
+
+    # (a credential's name, searched in the lower-cased text; what joins it to its value, up
+    # to the value, matched on the text itself): in code and config, then in prose.
+    assignments: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    suffixes: frozenset[str]
+    placeholder: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def _words() -> _Words:
+    data = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/secrets.yaml").read_text("utf-8"))
+    langs = {k: v for k, v in data.items() if k not in ("placeholders", "name_suffixes")}
+
+    def words(key: str) -> str:
+        return alternation(t.lower() for lang in langs.values() for t in lang[key])
+
+    # Code and config: `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, the value on the same
+    # line. Prose: `das Passwort lautet …`, `my password is …`. Names are searched in the
+    # lower-cased text (see ..context), code and prose apart: joined, the two alternations
+    # cost several times more.
+    assignments = (
+        (re.compile(rf"(?P<word>{words('code')})(?!port)[\w.\-]*"),
+         re.compile(rf"[\"']?[ \t]*(?:[:=]{{1,2}}|=>)[ \t]*{_VALUE}")),
+        (re.compile(rf"(?<!\w)(?P<word>{words('prose')})"),
+         re.compile(rf"(?i)[\"']?(?:[ \t]*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
+                    rf"\s*{_VALUE}")))
+    fillers = "|".join(map(re.escape, data["placeholders"]))
+    # Whole forms anchored; filler words anywhere are searched apart (`.*word.*$` is quadratic).
+    placeholder = re.compile(
+        rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|(?:{fillers})[\W_]?\d{{0,3}})$"
+        rf"|example|sample|placeholder|dummy|changeme|redacted|_here|xxx")
+    return _Words(assignments, frozenset(data["name_suffixes"]), placeholder)
 
 
 def _entropy(s: str) -> float:
@@ -68,15 +137,85 @@ class SecretDetector:
                 if "EXAMPLE" in m.group().upper():  # vendors' documented samples (AKIA…EXAMPLE)
                     continue
                 yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
-        for m in _ASSIGNMENT.finditer(text):
-            if _looks_secret(m.group("value")):
-                yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+        words = _words()
+        low = lowered(text)
+        for names, joined in words.assignments:
+            done = 0  # a name inside the value just read is part of that value
+            for name in names.finditer(low):
+                m = joined.match(text, name.end()) if name.start() >= done else None
+                if not m:
+                    continue
+                done = m.end()
+                named = _names_a_credential(text, *name.span("word"), name.end(), words.suffixes)
+                if (_looks_secret if named else _looks_random)(m.group("value")):
+                    yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+        for name, triggers, pattern in _PLACES:
+            if not any(t in low for t in triggers):
+                continue
+            group = "secret" if "secret" in pattern.groupindex else "value"
+            for m in pattern.finditer(text):
+                if _looks_secret(unquote(m.group("value"))):  # URLs carry "a%20secret"
+                    yield Hit("SECRET", m.start(group), m.end(group), 0.85, f"secrets.{name}")
+        for m in _BASIC.finditer(text) if "basic" in low else ():
+            user, _, password = _decoded(m.group("value")).partition(":")
+            if user and _looks_secret(password):
+                yield Hit("SECRET", m.start("value"), m.end("value"), 0.9, "secrets.basic-auth")
+        for m in _CALL.finditer(text):
+            callee = m.group("callee").rsplit(".", 1)[-1]
+            constructor = callee[:1].isupper() and not _NOT_CLIENT.search(callee)
+            if (constructor or _CLIENT.search(callee)) and _looks_random(m.group("value")):
+                yield Hit("SECRET", m.start("value"), m.end("value"), 0.8, "secrets.client-argument")
+
+
+def _decoded(value: str) -> str:
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
 
 
 def _looks_secret(value: str) -> bool:
-    if _PLACEHOLDER.match(value) or (value.isdigit() and len(value) < 10):  # max_tokens = 100000
-        return False
+    """A credential as people write them: a human password or a random string, not a name."""
+    if _REFERENCE.search(value) or _words().placeholder.search(value) or (value.isdigit() and len(value) < 10) \
+            or _is_code_name(value):
+        return False  # max_tokens = 100000
     if _IDENTIFIER.fullmatch(value):  # a variable or constant name: a reference, not the secret
         return _entropy(value) >= 3.5 and len(value) >= 16 and not value.isupper()
     # A human password ("hunter2", "Soleil2024!") has digits or symbols; a random one, entropy.
     return (len(value) >= 6 and bool(_DIGIT_OR_SYMBOL.search(value))) or (_entropy(value) >= 3.5 and len(value) >= 12)
+
+
+def _names_a_credential(text: str, start: int, end: int, key_end: int, suffixes: frozenset[str]) -> bool:
+    """Whether the credential word text[start:end] is what its key names: not part of a
+    longer word ("passthrough", "minipass", "LastAuthenticated"; words of six letters or more,
+    "password", "wachtwoord", count anywhere) and followed by no other word than `suffixes`
+    (`SECRET_KEY`, not `PasswordLastUsed`). Otherwise only a random value is a credential
+    (ngrok's `authtoken: …`)."""
+    before, after = text[start - 1:start], text[end:end + 1]
+    if end - start < 6 and (before.isalpha() and not (before.islower() and text[start].isupper())
+                            or after.isalpha() and not (after.isupper() and text[end - 1].islower())):
+        return False
+    return all(w.lower() in suffixes for w in _CAMEL_WORD.findall(text[end:key_end]) if not w.isdigit())
+
+
+def _is_code_name(value: str) -> bool:
+    """A name in code: a variable (`sigv4_auth_cls`), an attribute (`config.api_token`), a
+    type (`AwsCredentialsProvider`, `_V1ValidatorType`); not "Xk29fjQ0pLm" or "Summer2024"."""
+    if _SNAKE.fullmatch(value) or _DOTTED.fullmatch(value) or value.count("/") >= 2 and not _random_stretch(value):
+        return True  # a resource path ("projects/my-project/secrets/my-token/versions/1") too
+    core = value.strip("_")
+    words = _CAMEL_WORD.findall(core)
+    named = [w for w in words if not w.isdigit() and not w.isupper()]  # kEnumerableProperty's "k" aside
+    return "".join(words) == core and len(named) >= 2 and all(len(w) >= 3 for w in named[1:])
+
+
+def _looks_random(value: str) -> bool:
+    """A generated token, not a path, a URL, a placeholder or a name."""
+    return "://" not in value and not value.startswith("/") and _random_stretch(value) and _looks_secret(value)
+
+
+def _random_stretch(value: str) -> bool:
+    """A long stretch where letters and digits mix at random: not a code made of words and
+    numbers ("SKU-2024-BLUE-XL", "IMG_20240101_1234")."""
+    return any(len(part) >= 12 and _entropy(part) >= 3.0 and any(c.isdigit() for c in part)
+               and any(c.isalpha() for c in part) for part in _SEGMENT.split(value))

@@ -1,7 +1,8 @@
-"""Undo the cheap tricks that hide a value from a detector, keeping a map back to the original.
+"""Undo the cheap tricks that hide a value from a detector (invisible characters, full-width
+digits, JSON escapes, `name [at] domain [dot] com`), keeping a map back to the original.
 
-Detectors run on the normalised text; their spans are mapped back with `Normalized.span`,
-so a finding always points at the characters the user actually sent.
+Detectors run on the clear text; their spans are mapped back with `Deobfuscated.span`, so a
+finding always points at the characters the user actually sent.
 """
 from __future__ import annotations
 
@@ -25,19 +26,19 @@ _DOT = re.compile(r"\s*[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]\s*|(?<=@[\w-]{1,63}
 
 
 @dataclass(frozen=True, slots=True)
-class Normalized:
-    """The normalised text and, per character, the original span it came from."""
+class Deobfuscated:
+    """The clear text and, per character, the original span it came from."""
 
     text: str
     starts: tuple[int, ...]
     ends: tuple[int, ...]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """The original span of the non-empty normalised span [start, end)."""
+        """The original span of the non-empty clear span [start, end)."""
         return self.starts[start], self.ends[end - 1]
 
 
-def normalize(text: str) -> Normalized:
+def deobfuscate(text: str) -> Deobfuscated:
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -71,7 +72,7 @@ def normalize(text: str) -> Normalized:
     if "at" in norm.lower() or "[" in norm or "(" in norm or "arobase" in norm.lower():
         norm, starts, ends = _replace(norm, starts, ends, _AT, "@")
         norm, starts, ends = _replace(norm, starts, ends, _DOT, ".")
-    return Normalized(norm, tuple(starts), tuple(ends))
+    return Deobfuscated(norm, tuple(starts), tuple(ends))
 
 
 def _unescape(escape: str) -> str:

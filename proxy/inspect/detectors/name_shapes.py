@@ -1,0 +1,115 @@
+"""Names found by where they stand rather than by their capitals: a form field's value
+(`Nom : Durand`, `Apellidos: García López`), a user name in a home-directory path
+(`/Users/jdoe/`, `C:\\Users\\jdoe\\`), the focus of a cleft sentence ("c'est Dupont qui",
+"it was okafor who"), a full name typed in lower case ("omg sarah whitfield just replied"),
+and a text that is nothing but a name handle (a message's `name` field: "sarah_whitfield").
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import regex
+
+from ..hit import Hit
+from ..languages import Languages, alternation
+from .person import Ner, is_given_name
+
+_WORD = r"\p{L}[\p{L}'’-]*"
+_NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
+# Accounts that belong to no one: system users, CI runners, placeholders.
+_ACCOUNTS = frozenset({
+    "user", "username", "user1", "admin", "administrator", "administrateur", "root", "runner", "ubuntu",
+    "ec2-user", "centos", "debian", "vagrant", "jenkins", "docker", "app", "www-data", "public", "shared",
+    "default", "default user", "all users", "guest", "me", "you", "yourname", "your_name", "your-name",
+    "yourusername", "your_username", "name", "myuser", "myname", "foo", "bar", "test", "tester", "dev",
+    "developer", "builder", "build", "circleci", "travis", "vscode", "codespace", "node", "git", "pi", "nobody",
+    "localadmin", "runneradmin", "appveyor", "buildkite", "gitlab-runner", "postgres", "mysql", "nginx",
+    "ubuntu-user", "sysadmin", "operator", "service", "svc", "deploy", "deployer", "ci", "home", "usr",
+    "john", "jane", "jdoe", "johndoe", "janedoe", "john.doe", "jane.doe", "alice", "bob", "utilisateur",
+    "benutzer", "usuario", "utente", "gebruiker", "utilizador",
+})
+# A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
+_HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
+                      r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
+_HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
+_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-])")
+
+
+class NameShapeDetector:
+    name = "name-shape"
+    entities = frozenset({"PERSON"})
+
+    def __init__(self, ner: Ner, languages: Languages) -> None:
+        self._ner = ner
+        self._surnames = languages.surnames
+        self._titles = languages.titles
+        labels = alternation(languages.entries("form_labels"), regex=False)
+        # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`), then the
+        # value up to the end of the line or of the field.
+        self._form = regex.compile(
+            rf"(?im)(?:^|[\n,;{{|]|\t)[ \t]*(?:[-*•>][ \t]*)?[\"']?(?:{labels})[\"']?[ \t]*[:=][ \t]*[\"']?"
+            rf"({_NAME_VALUE})(?=[ \t]*(?:$|[\n\"',;|}}(]))")
+        self._clefts = {code: regex.compile(
+            "(?i)(?<!\\w)(?:" + "|".join(_cleft(c) for c in languages.get(code).clefts) + ")")
+            for code in languages.codes if languages.get(code).clefts}
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        yield from self._form_fields(text)
+        for m in _HOME.finditer(text):
+            if m.group(1).strip().lower() not in _ACCOUNTS:
+                yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.home-dir")
+        yield from self._cleft(text, lang)
+        yield from self._lower_case(text, lang)
+        handle = _HANDLE.match(text) if len(text) <= 60 else None
+        if handle and self._is_name([w for w in handle.groups() if w], lang):
+            yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
+
+    def _form_fields(self, text: str) -> Iterator[Hit]:
+        for m in self._form.finditer(text):
+            words = m.group(1).split()
+            while words and words[0].lower().rstrip(".") in self._titles | {w.rstrip(".") for w in self._titles}:
+                words = words[1:]
+            if not words or not all(w[0].isupper() for w in words):
+                continue  # `name: nginx-deployment`: a value in lower case names a thing
+            if all(self._ner.is_common_anywhere(w) for w in words) and not any(is_given_name(w) for w in words):
+                continue  # `Name: Project Alpha`
+            yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.form-field")
+
+    def _cleft(self, text: str, lang: str) -> Iterator[Hit]:
+        pattern = self._clefts.get(lang)
+        if pattern is None:
+            return
+        for m in pattern.finditer(text):
+            group = next(g for g in range(1, (m.lastindex or 0) + 1) if m.group(g))
+            words = m.group(group).split()
+            if all(self._is_person_word(w, lang) for w in words):
+                yield Hit("PERSON", m.start(group), m.end(group), 0.7, "name-shape.cleft")
+
+    def _lower_case(self, text: str, lang: str) -> Iterator[Hit]:
+        """A given name and a surname in lower case, side by side: chat style."""
+        words = list(_LOWER.finditer(text))
+        for first, second in zip(words, words[1:]):
+            if text[first.end():second.start()] != " ":
+                continue
+            if self._is_name([first.group(), second.group()], lang):
+                yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
+
+    def _is_name(self, words: list[str], lang: str) -> bool:
+        """A given name, then a known surname, or a word in no dictionary of any configured
+        language where the text's language has a dictionary to tell ("mark down" is words)."""
+        if not is_given_name(words[0]):
+            return False
+        return all(w.lower() in self._surnames or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w))
+                   for w in words[1:])
+
+    def _is_person_word(self, word: str, lang: str) -> bool:
+        if word[0].isupper():
+            return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
+        return not self._ner.is_common_anywhere(word)
+
+
+def _cleft(template: str) -> str:
+    before, _, after = template.partition("{name}")
+    return (r"\s+".join(map(re.escape, before.split())) + r"\s+" + rf"({_WORD}(?:\s{_WORD})?)"
+            + (r",?\s+" + r"\s+".join(map(re.escape, after.replace(",", "").split())) if after.strip() else ""))

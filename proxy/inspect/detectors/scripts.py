@@ -1,0 +1,69 @@
+"""Names written in Han, Kana, Hangul, Arabic or Cyrillic script inside a text in one of the
+configured (Latin-script) languages: "send it to 王伟", "Пётр Иванов joined", "رانيا حداد".
+
+A short run of another script set in Latin text is most often a name, but also a quoted word
+("how do you say thank you: ありがとう"), so the run must look like a name by the script's own
+conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
+(Chinese, Japanese, Korean), a common given name in it (Arabic), or capitalised words with a
+Slavic surname ending (Cyrillic).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Iterator
+
+import regex
+import yaml
+
+from ..hit import Hit
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}ー・"
+# An isolated run: not inside a longer text of the same script.
+_HAN_RUN = regex.compile(rf"(?<![{_CJK}])[\p{{Han}}\p{{Katakana}}ー・]{{2,6}}(?![{_CJK}])")
+_HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
+_HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
+_ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
+_CYRILLIC_RUN = regex.compile(r"(?<!\p{Cyrillic})\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2}(?!\p{Cyrillic})")
+
+
+@lru_cache(maxsize=1)
+def _data() -> dict[str, frozenset[str]]:
+    raw = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/scripts.yaml").read_text("utf-8"))
+    return {key: frozenset(values) for key, values in raw.items()}
+
+
+@lru_cache(maxsize=1)
+def _honorific_run() -> regex.Pattern[str]:
+    honorifics = "|".join(sorted(map(regex.escape, _data()["honorifics"]), key=len, reverse=True))
+    return regex.compile(_HONORIFIC_RUN.pattern.replace("{honorifics}", honorifics))
+
+
+class ScriptNameDetector:
+    name = "script-name"
+    entities = frozenset({"PERSON"})
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        if text.isascii():
+            return
+        data = _data()
+        for m in _honorific_run().finditer(text):
+            yield Hit("PERSON", m.start(), m.end(), 0.8, "script-name.honorific")
+        for m in _HAN_RUN.finditer(text):
+            run = m.group()
+            if len(run) <= 4 and (run[0] in data["han_surnames"] or run[:2] in data["han_surnames"]
+                                  or any(run.startswith(s) for s in data["japanese_surnames"])):
+                yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.han")
+        for m in _HANGUL_RUN.finditer(text):
+            if len(m.group()) <= 4 and m.group()[0] in data["hangul_surnames"]:
+                yield Hit("PERSON", m.start(), m.end(), 0.7, "script-name.hangul")
+        for m in _ARABIC_RUN.finditer(text):
+            if any(word in data["arabic_names"] for word in m.group().split()):
+                yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.arabic")
+        endings = tuple(data["cyrillic_surname_endings"])
+        for m in _CYRILLIC_RUN.finditer(text):
+            words = m.group().replace("-", " ").split()
+            if all(regex.fullmatch(r"\p{Cyrillic}+", w) for w in words) and (
+                    len(words) >= 2 or words[0].lower().endswith(endings)) and any(
+                    w.lower().endswith(endings) for w in words):
+                yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.cyrillic")

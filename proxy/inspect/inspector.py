@@ -1,0 +1,77 @@
+"""Text in, findings out: the inspection of one text, in the calling process.
+
+Deobfuscate (evasions), pick the language, run every registered detector that knows it over
+bounded pieces, drop what the allow list covers, turn public figures and other public names
+into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
+`pool.py` runs this off the event loop; the CLI and tests may call it directly.
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from .chunks import chunks
+from .deobfuscate import deobfuscate
+from .detectors.custom import CustomDetector
+from .hit import Detector, Hit
+from .lang import detect_language
+from .languages import Languages
+from .ner import NerModels
+from .public_names import PublicNames
+from .registry import REGISTRY, Registered, Resources
+from .settings import DetectorSettings
+
+
+class Inspector:
+    def __init__(self, settings: DetectorSettings, ner: NerModels | None = None,
+                 registry: Sequence[Registered] = REGISTRY) -> None:
+        self.settings = settings
+        self._languages = [code for code, _ in settings.languages]
+        self._ner = ner if ner is not None else NerModels(dict(settings.languages))
+        languages = Languages(self._languages)
+        resources = Resources(settings, languages, self._ner)
+        # (languages it knows or None for any, detector)
+        self._detectors: list[tuple[frozenset[str] | None, Detector]] = [
+            (entry.languages, entry.build(resources)) for entry in registry]
+        if settings.custom:
+            self._detectors.append((None, CustomDetector(settings.custom)))
+        self._allow = _alternation(settings.allow)
+        self._public = PublicNames(languages)
+
+    def warm_up(self) -> None:
+        self._ner.warm_up()
+
+    def inspect(self, text: str) -> list[Hit]:
+        """Every finding in `text`, spans in the original text, long texts piece by piece."""
+        return merge(self.inspect_piece(piece, offset) for offset, piece in chunks(text))
+
+    def inspect_piece(self, piece: str, offset: int = 0) -> list[Hit]:
+        clear = deobfuscate(piece)
+        lang = detect_language(clear.text, self._languages)
+        allowed = [m.span() for m in self._allow.finditer(clear.text)] if self._allow else []
+        found = [hit for languages, detector in self._detectors if languages is None or lang in languages
+                 for hit in detector.detect(clear.text, lang)
+                 if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
+        hits: list[Hit] = []
+        for hit in self._public.judge(clear.text, found):
+            start, end = clear.span(hit.start, hit.end)
+            hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
+        return hits
+
+
+def merge(groups: Iterable[list[Hit]]) -> list[Hit]:
+    """One hit per (entity, span), the best score kept; overlapping pieces report some twice."""
+    best: dict[tuple[str, int, int], Hit] = {}
+    for hits in groups:
+        for hit in hits:
+            key = (hit.entity, hit.start, hit.end)
+            if key not in best or best[key].score < hit.score:
+                best[key] = hit
+    return sorted(best.values(), key=lambda h: (h.start, h.end, h.entity))
+
+
+def _alternation(terms: tuple[str, ...]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    parts = sorted((r"\s+".join(map(re.escape, t.split())) for t in terms), key=len, reverse=True)
+    return re.compile(rf"(?i)(?<![\w])(?:{'|'.join(parts)})(?![\w])")

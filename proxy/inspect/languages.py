@@ -1,0 +1,99 @@
+"""What the detectors know about each language, read from `data/languages/<code>.yaml`.
+
+Language knowledge is data so that adding a language, or fixing one, is a file a speaker of
+it can review. Keys (all lists, matched ignoring case):
+
+- titles, openers, months, surnames, form_labels, documents: plain words or phrases;
+- person_cues, name_cues, closings, subjects, verbs, records, possessives, marking_labels,
+  address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
+- clefts: sentences that put a name in focus, `{name}` marking where it goes.
+
+A detector that needs them gets a `Languages` for the configured languages: some knowledge
+applies to every text whatever its language (a "Frau" before a surname is a title in an
+English e-mail too), some only to texts in that language (subject pronouns, sentence openers).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from importlib import resources
+from typing import Iterable, Sequence
+
+import yaml
+
+AVAILABLE: frozenset[str] = frozenset(
+    p.name.removesuffix(".yaml") for p in resources.files("proxy.inspect").joinpath("data/languages").iterdir()
+    if p.name.endswith(".yaml"))
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    code: str
+    titles: frozenset[str]
+    person_cues: tuple[str, ...]
+    name_cues: tuple[str, ...]
+    closings: tuple[str, ...]
+    form_labels: tuple[str, ...]
+    clefts: tuple[str, ...]
+    openers: frozenset[str]
+    months: tuple[str, ...]
+    subjects: tuple[str, ...]
+    verbs: tuple[str, ...]
+    records: tuple[str, ...]  # labels of a number that stands for a person (patient, staff no.)
+    possessives: tuple[str, ...]
+    special: dict[str, tuple[str, ...]]
+    marking_labels: tuple[str, ...]
+    documents: tuple[str, ...]
+    address_cues: tuple[str, ...]
+    business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
+    surnames: frozenset[str]
+
+
+@lru_cache(maxsize=None)
+def language(code: str) -> Language:
+    if code not in AVAILABLE:
+        raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
+    raw = yaml.safe_load(resources.files("proxy.inspect").joinpath(f"data/languages/{code}.yaml").read_text("utf-8"))
+    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames")}
+    lists = {k: tuple(str(w) for w in raw[k]) for k in (
+        "person_cues", "name_cues", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
+        "records", "possessives", "marking_labels", "documents", "address_cues", "business_ties")}
+    special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
+    return Language(code, special=special, **words, **lists)
+
+
+def alternation(entries: Iterable[str], *, regex: bool = True) -> str:
+    """One regex alternative of `entries`, longest first; plain words are escaped."""
+    parts = {(_stem(e) if regex else r"\s+".join(map(re.escape, e.split()))) for e in entries}
+    return "|".join(sorted(parts, key=len, reverse=True)) or "(?!)"
+
+
+def _stem(entry: str) -> str:
+    entry = entry.replace("'", "['’]")
+    return entry[:-1] + r"\w*" if entry.endswith("*") and not entry.endswith(r"\w*") else entry
+
+
+class Languages:
+    """The knowledge of the configured languages, compiled once per inspector."""
+
+    def __init__(self, codes: Sequence[str]) -> None:
+        self.codes = tuple(codes)
+        self.each = {code: language(code) for code in self.codes}
+
+    def get(self, code: str) -> Language:
+        return self.each.get(code) or self.each[self.codes[0]]
+
+    def union(self, key: str) -> frozenset[str]:
+        return frozenset().union(*(getattr(lang, key) for lang in self.each.values()))
+
+    def entries(self, key: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e for lang in self.each.values() for e in getattr(lang, key)))
+
+    @cached_property
+    def titles(self) -> frozenset[str]:
+        return self.union("titles")
+
+    @cached_property
+    def surnames(self) -> frozenset[str]:
+        return self.union("surnames")

@@ -1,0 +1,93 @@
+"""Names that are no one's personal data: public figures, placeholders ("John Doe", "Max
+Mustermann"), fictional characters, and terms named after someone ("Alzheimer's disease",
+"Gare Saint-Lazare", "Christian Dior" the brand). The lists are versioned data
+(`data/names/`, see its README), loaded once per worker process.
+
+A person hit whose words are such a name becomes a PUBLIC_NAME hit, labelled with the list
+that decided (`public-name.athletes`), which the default policy lets go to the cloud. Unless
+the text ties the name to the company's own business (an e-mail to send, a contract, a
+salary, a ticket, "our", "my colleague", contact details nearby): then an employee who shares
+a famous name stays a PERSON (`public-name.tied-to-business`). Entries the lists mark
+`# ambiguous` (also common among private people: "John Smith") are never enough.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+from typing import Iterable
+
+from .hit import Hit
+from .languages import Languages, alternation
+
+ENTITY = "PUBLIC_NAME"
+_WINDOW = 120  # characters either side of a name in which a business tie counts
+_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
+
+
+@lru_cache(maxsize=1)
+def _lists() -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(normalised name -> list it is in, word -> eponymous terms that hold it)."""
+    root = resources.files("proxy.inspect").joinpath("data/names")
+    names: dict[str, str] = {}
+    eponyms: dict[str, list[str]] = {}
+    files = [(f"public_figures/{p.name}", p) for p in root.joinpath("public_figures").iterdir()] + \
+        [(p.name, p) for p in root.iterdir() if p.name.endswith(".txt")]
+    for rel, path in sorted(files, key=lambda f: f[0]):
+        if not rel.endswith(".txt"):
+            continue
+        kind = rel.rsplit("/", 1)[-1].removesuffix(".txt")
+        for line in path.read_text("utf-8").splitlines():
+            entry, _, comment = line.partition("  #")
+            entry = entry.strip()
+            if not entry or entry.startswith("#") or "ambiguous" in comment:
+                continue
+            if kind == "eponyms":
+                for word in entry.split():
+                    eponyms.setdefault(_norm(word), []).append(entry)
+            else:
+                names.setdefault(_norm(entry), kind)
+    return names, eponyms
+
+
+def _norm(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.casefold().replace("’", "'"))
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+class PublicNames:
+    entities = frozenset({ENTITY})
+
+    def __init__(self, languages: Languages) -> None:
+        self._titles = languages.titles
+        self._ties = re.compile(rf"(?i)(?<!\w)(?:{alternation(languages.entries('business_ties'))})(?!\w)")
+        _lists()
+
+    def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
+        """The hits, each person whose name is public turned into a PUBLIC_NAME hit."""
+        return [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
+
+    def _judge(self, text: str, hit: Hit) -> Hit:
+        kind = self._kind(text, hit)
+        if kind is None:
+            return hit
+        around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
+        if self._ties.search(around) or _CONTACT.search(around):
+            return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
+        return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
+
+    def _kind(self, text: str, hit: Hit) -> str | None:
+        names, eponyms = _lists()
+        words = text[hit.start:hit.end].split()
+        while len(words) > 1 and words[0].lower() in self._titles:
+            words = words[1:]
+        kind = names.get(_norm(" ".join(words)))
+        if kind:
+            return kind
+        # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
+        window = text[max(0, hit.start - 40):hit.end + 40]
+        name = text[hit.start:hit.end]
+        if any(name in term and term in window for term in eponyms.get(_norm(words[0]), ())):
+            return "eponyms"
+        return None

@@ -1,0 +1,143 @@
+"""Inspection beyond English and French, beyond capitals and beyond Latin script, one category
+at a time: each case is a kind of text, not a memorised example."""
+from __future__ import annotations
+
+import pytest
+
+from proxy.inspect.lang import detect_language
+from proxy.inspect.languages import AVAILABLE, language
+
+from .conftest import found
+
+SEVEN = ["en", "fr", "de", "es", "it", "nl", "pt"]
+
+
+def test_every_shipped_language_has_every_kind_of_knowledge():
+    assert set(SEVEN) <= AVAILABLE
+    for code in SEVEN:
+        data = language(code)
+        for field in ("titles", "person_cues", "openers", "months", "subjects", "verbs", "possessives",
+                      "marking_labels", "form_labels", "clefts", "business_ties", "surnames"):
+            assert getattr(data, field), (code, field)
+        assert set(data.special) == {"HEALTH_DATA", "SPECIAL_CATEGORY"}
+
+
+@pytest.mark.parametrize("lang,text", [
+    ("en", "Please write to the team about the delayed release."),
+    ("fr", "Peux-tu écrire à l'équipe au sujet du retard de la livraison ?"),
+    ("de", "Kannst du bitte dem Team wegen der Verzögerung schreiben?"),
+    ("es", "¿Puedes escribir al equipo sobre el retraso de la entrega?"),
+    ("it", "Puoi scrivere al gruppo per il ritardo della consegna?"),
+    ("nl", "Kun je het team mailen over de vertraging van de levering?"),
+    ("pt", "Podes escrever à equipa sobre o atraso da entrega?"),
+])
+def test_language_is_detected_among_all_configured(lang, text):
+    assert detect_language(text, SEVEN) == lang
+
+
+@pytest.mark.parametrize("text,value", [
+    ("STRENG VERTRAULICH – Quartalszahlen vor Veröffentlichung.", "STRENG VERTRAULICH"),
+    ("Einstufung: intern\nBitte zusammenfassen.", "intern"),
+    ("Clasificación: Confidencial. Resume el informe.", "Confidencial"),
+    ("Documento riservato: stime di vendita.", "riservato"),
+    ("Vertrouwelijk - kwartaalcijfers, maak een samenvatting.", "Vertrouwelijk"),
+    ("Apenas para uso interno: tabela de preços.", "Apenas para uso interno"),
+    ("Sensitivity: Internal\nQ3 plan", "Internal"),
+    ("[C2 - Restricted] outage report", "Restricted"),
+])
+def test_markings_and_classification_headers_in_every_language(inspector, text, value):
+    assert ("CONFIDENTIAL_MARKING", value) in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Internal tools we use are Jira and Confluence; compare them.",
+    "Intern nutzen wir Jira: welche Alternativen gibt es?",
+    "How do I mark a SharePoint folder as confidential?",
+    "Qual è la differenza tra audit interno ed esterno?",
+])
+def test_talk_about_confidentiality_is_no_marking(inspector, text):
+    assert not [f for f in found(inspector, text) if f[0] == "CONFIDENTIAL_MARKING"]
+
+
+@pytest.mark.parametrize("text,value", [
+    # titles and honorifics of each language, also lower case
+    ("Bitte antworte Frau Lindemann wegen der Rechnung.", "Frau Lindemann"),
+    ("Recuerda a la Sra. Echeverría la reunión.", "Sra. Echeverría"),
+    ("Stuur meneer Verbruggen de planning.", "meneer Verbruggen"),
+    # form fields
+    ("Nachname: Reuter\nVorname: Henrike", "Reuter"),
+    ("Cognome: Bellandi\nNome: Chiara", "Bellandi"),
+    ("Apelido: Valadares", "Valadares"),
+    ("Achternaam: Kuipers", "Kuipers"),
+    # clefts
+    ("c'est Gauthier qui a validé la commande", "Gauthier"),
+    ("fue Quintana quien aprobó el gasto", "Quintana"),
+    ("het was Timmermans die de offerte tekende", "Timmermans"),
+    # chat-style lower case
+    ("lol kevin okafor replied-all again", "kevin okafor"),
+    ("tu peux relancer sophie mercier stp", "sophie mercier"),
+    # home directories, also after JSON escaping ate a backslash
+    ('File "/home/jbrunet/app/main.py", line 3', "jbrunet"),
+    ("open C:\\Users\\rmarchetti\\Desktop\\x.csv failed", "rmarchetti"),
+    ("PermissionError: '/Users/sandrine.morel/Library/x'", "sandrine.morel"),
+    # a message's name field is inspected alone
+    ("chloe_pemberton", "chloe_pemberton"),
+])
+def test_names_found_by_where_they_stand(inspector, text, value):
+    assert any(e == "PERSON" and value in span for e, span in found(inspector, text)), found(inspector, text)
+
+
+@pytest.mark.parametrize("text,value", [
+    ("Forward the minutes to 刘洋 before Friday.", "刘洋"),
+    ("Call 中村さん about the delivery.", "中村"),
+    ("Remind 이서연 about the review.", "이서연"),
+    ("Send it to Наталья Кузнецова today.", "Наталья Кузнецова"),
+    ("Write to أحمد منصور about the invoice.", "أحمد منصور"),
+])
+def test_names_in_other_scripts(inspector, text, value):
+    assert ("PERSON", value) in found(inspector, text), found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    'How do you say "thank you" in Japanese? ありがとう',
+    "Translate 你好世界 into French.",
+    "The word Москва means Moscow.",
+    "What does مرحبا mean?",
+    "name: nginx-deployment",
+    "ls /home/runner/work and /Users/Shared",
+    "mark_done",
+    "max pooling and dropout layers in a CNN",
+])
+def test_look_alikes_in_other_scripts_and_shapes(inspector, text):
+    assert [f for f in found(inspector, text) if f[0] == "PERSON"] == []
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("Summarise the economics of John Maynard Keynes.", "public-name.scientists_and_inventors"),
+    ("Résume la vie de Victor Hugo.", "public-name.writers_and_philosophers"),
+    ("Im Beispielformular heißt der Nutzer Max Mustermann.", "public-name.placeholders"),
+    ("Write an essay on Hermione Granger as a role model.", "public-name.fictional"),
+])
+def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
+    hits = [h for h in inspector.inspect(text) if h.score >= 0.5]
+    assert [h.entity for h in hits] == ["PUBLIC_NAME"] and hits[0].detector == kind
+
+
+@pytest.mark.parametrize("text", [
+    "Our new hire Simone de Beauvoir starts Monday; draft her contract.",
+    "Mail the invoice to Victor Hugo at v.hugo@proton.me",
+    "Mein Kollege Thomas Mann hat nach seiner Gehaltsabrechnung gefragt.",
+])
+def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
+    hits = [h for h in inspector.inspect(text) if h.entity == "PERSON"]
+    assert hits and hits[0].detector == "public-name.tied-to-business"
+
+
+@pytest.mark.parametrize("text,entity", [
+    ("IPP 594726692 : la biopsie est revenue positive.", "HEALTH_DATA"),
+    ("Staff no. 02-4098 has joined Unite; update the union dues.", "SPECIAL_CATEGORY"),
+    ("La collega ha il diabete e chiede pause regolari.", "HEALTH_DATA"),
+    ("Mijn collega heeft een burn-out.", "HEALTH_DATA"),
+])
+def test_special_categories_about_someone_in_every_language(inspector, text, entity):
+    assert entity in {e for e, _ in found(inspector, text)}, found(inspector, text)
