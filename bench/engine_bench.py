@@ -225,7 +225,7 @@ def main() -> int:
     levels = [1, 8, 32]
     port = free_port()
     rows += bench_server("r1gate engine (OpenAI streaming client)",
-                         [sys.executable, "-m", "engine.cli", "engine", "serve", "--model", str(ck), "--port", str(port),
+                         [sys.executable, "-m", "proxy.cli", "engine", "serve", "--model", str(ck), "--port", str(port),
                           "--served-model-name", "bench", "--dtype", "bfloat16", "--max-kv-tokens", "65536",
                           "--device", args.device],
                          port, "bench", args.tokens, levels, extra={"ignore_eos": True})

@@ -1,24 +1,13 @@
-"""Requests: their parameters, their state in the scheduler, and what they produce (no torch here)."""
+"""A request's state through the engine, and what it produces (no torch here)."""
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .sampling_params import SamplingParams
+
 _ids = itertools.count()
-
-
-@dataclass
-class SamplingParams:
-    max_tokens: int = 256
-    temperature: float = 0.6  # DeepSeek's recommendation for R1 when the caller says nothing
-    top_p: float = 1.0
-    top_k: int = 0  # 0: off
-    seed: int | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    stop: list[str] = field(default_factory=list)
-    ignore_eos: bool = False
 
 
 class Status(Enum):

@@ -14,8 +14,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from .chat import ChatFormatter, ReasoningSplitter, TemplateError
+from .config import EngineConfig
+from .sampling_params import SamplingParams
 from .scheduler import QueueFull
-from .sequence import RequestError, RequestOutput, SamplingParams
+from .sequence import RequestError, RequestOutput
 from .worker import EngineProcess
 
 DEFAULT_MAX_TOKENS = 4096
@@ -278,11 +280,7 @@ async def _disconnected(req: Request) -> None:
             return
 
 
-def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
-              max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
-              max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
-              kv_memory_fraction: float | None = None, compile: bool = False,
-              threads: int | None = None, keepalive_s: float = 10.0) -> Starlette:
+def build_app(config: EngineConfig, *, served_name: str | None = None, keepalive_s: float = 10.0) -> Starlette:
     """Load the checkpoint (the weights in the engine process) and return the ASGI app.
 
     Raises CheckpointError, naming the problem, when the checkpoint cannot be served.
@@ -291,14 +289,9 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
 
     from .loader import load_checkpoint
 
-    ckpt = load_checkpoint(model_dir)
+    ckpt = load_checkpoint(config.model)
     formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)
-    engine = EngineProcess(
-        model_dir, device=device, dtype=dtype, compile=compile, threads=threads, max_inflight=max_seqs + max_waiting,
-        block_size=block_size, max_batched_tokens=max_batched_tokens, max_seqs=max_seqs,
-        # The parent bounds what is in flight; the child's own queue must never refuse.
-        max_waiting=max_seqs + max_waiting + 1, max_model_len=max_model_len, max_kv_tokens=max_kv_tokens,
-        kv_memory_fraction=kv_memory_fraction)
+    engine = EngineProcess(config, max_inflight=config.max_seqs + config.max_waiting)
     engine.start()
-    name = served_name or Path(model_dir).resolve().name
+    name = served_name or Path(config.model).resolve().name
     return App(engine, ckpt.tokenizer, formatter, name, keepalive_s).starlette()

@@ -6,7 +6,8 @@ import math
 import torch
 
 from engine.sampler import sample
-from engine.sequence import SamplingParams, Sequence
+from engine.sampling_params import SamplingParams
+from engine.sequence import Sequence
 
 
 def seq(seed=None, outputs=(), **kw):

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from engine.scheduler import QueueFull
-from engine.sequence import SamplingParams
+from engine.sampling_params import SamplingParams
 
 
 def greedy(n):
@@ -49,7 +49,7 @@ def test_cache_exhaustion_preempts_and_recovers(make_engine):
     outs = eng.generate(ps, greedy(24))
     assert outs == expected
     assert eng.scheduler.num_preemptions > 0
-    assert eng.blocks.num_free == 40
+    assert eng.scheduler.blocks.num_free == 40
 
 
 def test_cancellation_frees_blocks_no_leak_after_1000_requests(make_engine):
@@ -70,8 +70,8 @@ def test_cancellation_frees_blocks_no_leak_after_1000_requests(make_engine):
         eng.abort(s)
     while eng.has_work():
         eng.step()
-    assert eng.blocks.num_free == 128
-    assert sum(eng.blocks.ref) == 0
+    assert eng.scheduler.blocks.num_free == 128
+    assert sum(eng.scheduler.blocks.ref) == 0
     assert not eng.seqs
     assert eng.stats["aborted"] > 100
 

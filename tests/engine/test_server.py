@@ -9,12 +9,17 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
+from engine.config import EngineConfig  # noqa: E402
 from engine.server import build_app  # noqa: E402
 from engine.tiny import END_THINK, make_scripted  # noqa: E402
 from tests.servers import ServerThread  # noqa: E402
 
 REASONING, ANSWER = "let me think about this", "the answer is forty two."
 HI = [{"role": "user", "content": "hi"}]
+
+
+def serve(model_dir, name: str, keepalive_s: float = 10.0, **config) -> "Served":
+    return Served(build_app(EngineConfig(str(model_dir), **config), served_name=name, keepalive_s=keepalive_s))
 
 
 class Served:
@@ -44,7 +49,7 @@ class Served:
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory):
     path, script = make_scripted(tmp_path_factory.mktemp("scripted"), REASONING, ANSWER)
-    s = Served(build_app(path, served_name="r1-tiny", max_kv_tokens=1024, block_size=4, max_model_len=256))
+    s = serve(path, "r1-tiny", max_kv_tokens=1024, block_size=4, max_model_len=256)
     s.generated = len(script) - 1  # the script's first token is the prompt's closing "\n"
     from tokenizers import Tokenizer
 
@@ -55,8 +60,8 @@ def scripted(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rand(checkpoint_dir):
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="rand", max_kv_tokens=4096, block_size=8,
-                        dtype="float32"))  # fp32: batched and solo numerics agree to ~1e-6
+    s = serve(checkpoint_dir("llama-untied"), "rand", max_kv_tokens=4096, block_size=8,
+              dtype="float32")  # fp32: batched and solo numerics agree to ~1e-6
     yield s
     s.close()
 
@@ -196,8 +201,7 @@ def test_non_stream_disconnect_frees_the_sequence(rand):
 
 def test_full_queue_is_503_with_retry_after(checkpoint_dir):
     # Room for one request in flight: while one streams, the next is refused at once.
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="q", max_kv_tokens=4096, max_seqs=1,
-                         max_waiting=0))
+    s = serve(checkpoint_dir("llama-untied"), "q", max_kv_tokens=4096, max_seqs=1, max_waiting=0)
     try:
         body = {"model": "q", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
         with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
@@ -215,7 +219,7 @@ def test_engine_process_death_fails_requests_and_health(checkpoint_dir):
     import os
     import signal
 
-    app = build_app(checkpoint_dir("llama-untied"), served_name="d", max_kv_tokens=4096)
+    app = build_app(EngineConfig(str(checkpoint_dir("llama-untied")), max_kv_tokens=4096), served_name="d")
     s = Served(app)
     try:
         body = {"model": "d", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
@@ -248,8 +252,8 @@ def test_repeated_prefix_is_served_from_the_prefix_cache(scripted):
 
 def test_waiting_stream_gets_keep_alive_comments(checkpoint_dir):
     # One sequence at a time: the second request waits behind a long first one.
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="k", max_kv_tokens=4096, max_seqs=1,
-                         max_waiting=1, keepalive_s=0.02))
+    s = serve(checkpoint_dir("llama-untied"), "k", max_kv_tokens=4096, max_seqs=1, max_waiting=1,
+              keepalive_s=0.02)
     try:
         long = {"model": "k", "messages": HI, "stream": True, "max_tokens": 300, "ignore_eos": True}
         short = {"model": "k", "messages": HI, "stream": True, "max_tokens": 3}

@@ -1,4 +1,6 @@
-"""Block allocator for the paged KV cache, with prefix sharing by block hashes.
+"""Which cache blocks each sequence holds, with prefix sharing by block hashes.
+
+The K/V tensors themselves live in the model (model.py); this is only their bookkeeping.
 
 A full block is named by the hash of (previous block's hash, its tokens), so equal
 prompt prefixes (a shared system prompt, a growing multi-turn history) map to the same

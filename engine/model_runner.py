@@ -1,27 +1,33 @@
 """Turns a scheduled batch into flat model inputs and attention metadata, and runs the model."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .attention import AttnMeta, PrefillChunk
-from .sequence import Sequence
+from .config import EngineConfig
+from .scheduler import Batch
 
 
 class ModelRunner:
-    def __init__(self, model, num_blocks: int, block_size: int):
-        self.model, self.block_size = model, block_size
+    def __init__(self, model, config: EngineConfig):
+        self.model, self.block_size = model, config.block_size
         self.device = model.embed_tokens.weight.device
-        model.allocate_kv_cache(num_blocks, block_size)
+        self.num_blocks = kv_blocks_for(model.cfg, config, model.embed_tokens.weight.dtype)
+        model.allocate_kv_cache(self.num_blocks, self.block_size)
 
     @torch.inference_mode()
-    def run(self, batch: list[tuple[Sequence, int]]) -> tuple[torch.Tensor | None, list[Sequence]]:
-        """Compute K/V for the scheduled tokens; logits [S, V] for the sequences whose last token was fed."""
+    def run(self, batch: Batch) -> torch.Tensor | None:
+        """Compute K/V for the scheduled tokens. Returns logits [S, V], one row per sequence
+        whose last token was fed (`scheduler.sampled(batch)`, same order), or None if none was."""
         bs = self.block_size
         # Single-token rows (decodes) first: they share one batched attention call.
-        batch = sorted(batch, key=lambda x: x[1] != 1)
-        ids, pos, slots, sample_rows, sampling = [], [], [], [], []
+        order = sorted(range(len(batch)), key=lambda i: batch[i][1] != 1)
+        ids, pos, slots, last_row = [], [], [], {}
         dec_tables, dec_ctx, prefills = [], [], []
-        for seq, n in batch:
+        for i in order:
+            seq, n = batch[i]
             start, past = len(ids), seq.num_computed
             ids += seq.token_ids[past:past + n]
             pos += range(past, past + n)
@@ -39,8 +45,7 @@ class ModelRunner:
                     mask = torch.arange(ctx, device=self.device)[None, :] <= qpos[:, None]
                 prefills.append(PrefillChunk(start, n, ctx, bt, mask))
             if ctx == len(seq.token_ids):
-                sample_rows.append(len(ids) - 1)
-                sampling.append(seq)
+                last_row[i] = len(ids) - 1
         dev = self.device
         meta = AttnMeta(slot_mapping=torch.tensor(slots, dtype=torch.long, device=dev), prefills=prefills)
         if dec_tables:
@@ -51,8 +56,24 @@ class ModelRunner:
             ctx = torch.tensor(dec_ctx, device=dev)
             meta.decode_mask = (torch.arange(width * bs, device=dev)[None, :] < ctx[:, None])[:, None, None, :]
         hidden = self.model(torch.tensor(ids, device=dev), torch.tensor(pos, device=dev), meta)
-        for seq, n in batch:
-            seq.num_computed += n
-        if not sampling:
-            return None, []
-        return self.model.logits(hidden[torch.tensor(sample_rows, device=dev)]), sampling
+        if not last_row:
+            return None
+        rows = [last_row[i] for i in sorted(last_row)]  # batch order, as scheduler.sampled lists them
+        return self.model.logits(hidden[torch.tensor(rows, device=dev)])
+
+
+def kv_blocks_for(model_cfg, config: EngineConfig, dtype) -> int:
+    """Cache size: --max-kv-tokens if given, else a share of the memory left after the weights."""
+    block_size = config.block_size
+    if config.max_kv_tokens:
+        return max(2, -(-config.max_kv_tokens // block_size))
+    per_token = 2 * model_cfg.num_layers * model_cfg.num_kv_heads * model_cfg.head_dim * dtype.itemsize
+    if config.device.startswith("cuda"):
+        free, _total = torch.cuda.mem_get_info()
+        budget = int(free * (config.kv_memory_fraction or 0.85))
+    else:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        fraction = config.kv_memory_fraction
+        budget = int(avail * fraction) if fraction else min(int(avail * 0.2), 4 << 30)
+    tokens = min(budget // per_token, 1 << 20)
+    return max(2, tokens // block_size)
