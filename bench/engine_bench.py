@@ -110,6 +110,52 @@ def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> lis
     return rows
 
 
+def bench_step(ck: Path, tokens: int, device: str, sizes=(1, 32), repeats: int = 2) -> None:
+    """In-process: the engine's decode step against its floor (a bare forward + lm_head +
+    argmax with inputs built once), per batch size, best of `repeats` (the least disturbed)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from engine.config import EngineConfig
+    from engine.chat import ChatFormatter
+    from engine.llm_engine import LLMEngine
+    from engine.sampling_params import SamplingParams
+
+    config = EngineConfig(str(ck), device=device, dtype="bfloat16", max_kv_tokens=65536)
+    eng = LLMEngine.from_config(config)
+    c = eng.ckpt
+    fmt = ChatFormatter(c.chat_template, c.bos_token, c.eos_token)
+    print(f"in-process, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, load {os.getloadavg()[0]:.1f}")
+    for size in sizes:
+        ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(size)]
+        best_step = best_floor = float("inf")
+        for _ in range(repeats):
+            seqs = [eng.add_request(x, SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True)) for x in ids]
+            eng.step()  # prefill
+            times = []
+            while eng.has_work():
+                t0 = time.perf_counter()
+                eng.step()
+                times.append(time.perf_counter() - t0)
+            best_step = min(best_step, statistics.median(times))
+            # Floor: one decode forward at the same context, its inputs built once and reused.
+            again = [eng.add_request(s.token_ids[:-1], SamplingParams(max_tokens=2, temperature=0, ignore_eos=True))
+                     for s in seqs]
+            while any(s.num_output == 0 for s in again):
+                eng.step()
+            inputs = eng.runner.prepare(eng.scheduler.schedule())
+            times = []
+            for _ in range(tokens):
+                t0 = time.perf_counter()
+                eng.runner.forward(inputs).argmax(dim=-1).tolist()
+                times.append(time.perf_counter() - t0)
+            best_floor = min(best_floor, statistics.median(times))
+            for s in list(eng.seqs.values()):
+                eng.abort(s)
+        print(f"  batch {size}: decode step {best_step * 1e3:.1f} ms, floor {best_floor * 1e3:.1f} ms "
+              f"(+{(best_step - best_floor) * 1e3:.1f} ms), {size / best_step:.0f} tok/s in-process", flush=True)
+
+
 def _prod(shape) -> int:
     n = 1
     for d in shape:
@@ -212,9 +258,13 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (for both transformers and the engine)")
     ap.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report batch-1 decode against "
                     "the weights-streaming limit (e.g. 4800 for an H200)")
+    ap.add_argument("--step", action="store_true", help="only the in-process decode step against its floor")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     ck = make_checkpoint(args.shape)
+    if args.step:
+        bench_step(ck, args.tokens, args.device)
+        return 0
     # Other work on the machine skews every number: report the load around the run.
     load_before = os.getloadavg()[0]
     rows = []

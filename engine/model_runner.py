@@ -2,12 +2,21 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
 from .attention import AttnMeta, PrefillChunk
 from .config import EngineConfig
 from .scheduler import Batch
+
+
+@dataclass
+class ModelInputs:
+    ids: torch.Tensor  # [T] the step's tokens, decodes first
+    positions: torch.Tensor  # [T]
+    meta: AttnMeta
+    sample_rows: torch.Tensor | None  # rows whose logits are sampled, in batch order
 
 
 class ModelRunner:
@@ -17,10 +26,19 @@ class ModelRunner:
         self.num_blocks = kv_blocks_for(model.cfg, config, model.embed_tokens.weight.dtype)
         model.allocate_kv_cache(self.num_blocks, self.block_size)
 
-    @torch.inference_mode()
     def run(self, batch: Batch) -> torch.Tensor | None:
         """Compute K/V for the scheduled tokens. Returns logits [S, V], one row per sequence
         whose last token was fed (`scheduler.sampled(batch)`, same order), or None if none was."""
+        return self.forward(self.prepare(batch))
+
+    @torch.inference_mode()
+    def forward(self, inputs: "ModelInputs") -> torch.Tensor | None:
+        hidden = self.model(inputs.ids, inputs.positions, inputs.meta)
+        if inputs.sample_rows is None:
+            return None
+        return self.model.logits(hidden[inputs.sample_rows])
+
+    def prepare(self, batch: Batch) -> "ModelInputs":
         bs = self.block_size
         # Single-token rows (decodes) first: they share one batched attention call.
         order = sorted(range(len(batch)), key=lambda i: batch[i][1] != 1)
@@ -49,17 +67,22 @@ class ModelRunner:
         dev = self.device
         meta = AttnMeta(slot_mapping=torch.tensor(slots, dtype=torch.long, device=dev), prefills=prefills)
         if dec_tables:
-            width = max(len(t) for t in dec_tables)
-            # Padding points at block 0; the context-length mask hides whatever it holds.
             meta.num_decode = len(dec_tables)
-            meta.decode_block_tables = torch.tensor([t + [0] * (width - len(t)) for t in dec_tables], device=dev)
-            ctx = torch.tensor(dec_ctx, device=dev)
-            meta.decode_mask = (torch.arange(width * bs, device=dev)[None, :] < ctx[:, None])[:, None, None, :]
-        hidden = self.model(torch.tensor(ids, device=dev), torch.tensor(pos, device=dev), meta)
-        if not last_row:
-            return None
+            first = dec_tables[0][0]
+            if len(dec_tables) == 1 and dec_tables[0] == list(range(first, first + len(dec_tables[0]))):
+                meta.decode_span = (first * bs, dec_ctx[0])  # a view of the cache: no copy, no mask
+            else:
+                width = max(len(t) for t in dec_tables)
+                # Padding points at block 0; the context-length mask hides whatever it holds.
+                meta.decode_blocks = torch.tensor([b for t in dec_tables for b in t + [0] * (width - len(t))],
+                                                  device=dev)
+                meta.decode_slots = torch.tensor([d * width * bs + c - 1 for d, c in enumerate(dec_ctx)], device=dev)
+                ctx = torch.tensor(dec_ctx, device=dev)
+                meta.decode_mask = (torch.arange(width * bs, device=dev)[None, :] < ctx[:, None])[:, None, None, :]
+                self.model.reserve_decode_kv(len(dec_tables) * width)
         rows = [last_row[i] for i in sorted(last_row)]  # batch order, as scheduler.sampled lists them
-        return self.model.logits(hidden[torch.tensor(rows, device=dev)])
+        return ModelInputs(torch.tensor(ids, device=dev), torch.tensor(pos, device=dev), meta,
+                           torch.tensor(rows, device=dev) if rows else None)
 
 
 def kv_blocks_for(model_cfg, config: EngineConfig, dtype) -> int:
