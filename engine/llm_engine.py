@@ -13,7 +13,7 @@ from tokenizers.decoders import DecodeStream
 from .config import EngineConfig
 from .loader import Checkpoint
 from .model_runner import ModelRunner
-from .sampler import sample
+from .sampler import logprobs, sample
 from .sampling_params import SamplingParams
 from .scheduler import Scheduler, sampled
 from .sequence import RequestOutput, Sequence, Status, check_prompt
@@ -49,9 +49,12 @@ class LLMEngine:
     # --- requests ----------------------------------------------------------------------
     def make_sequence(self, prompt_ids: list[int], params: SamplingParams) -> Sequence:
         check_prompt(prompt_ids, params, self.max_model_len)
-        seq = Sequence(list(prompt_ids), params)
-        if params.seed is not None:
-            seq.generator = torch.Generator(device=self.runner.device).manual_seed(params.seed)
+        return self._equip(Sequence(list(prompt_ids), params))
+
+    def _equip(self, seq: Sequence) -> Sequence:
+        if seq.params.seed is not None:  # each choice its own reproducible stream
+            seed = (seq.params.seed + seq.index) & 0xFFFFFFFFFFFFFFF
+            seq.generator = torch.Generator(device=self.runner.device).manual_seed(seed)
         seq.decoder = DecodeStream(skip_special_tokens=True)
         return seq
 
@@ -67,10 +70,12 @@ class LLMEngine:
         return seq
 
     def abort(self, seq: Sequence) -> None:
-        if seq.status != Status.FINISHED:
-            self.scheduler.finish(seq, "abort")
-            self.stats["aborted"] += 1
-        self.seqs.pop(seq.id, None)
+        """Abort seq and every other choice of its request."""
+        for s in [s for s in self.seqs.values() if s.request_id == seq.request_id] or [seq]:
+            if s.status != Status.FINISHED:
+                self.scheduler.finish(s, "abort")
+                self.stats["aborted"] += 1
+            self.seqs.pop(s.id, None)
 
     def has_work(self) -> bool:
         return self.scheduler.has_work()
@@ -92,15 +97,39 @@ class LLMEngine:
         logits = self.runner.run(batch)
         tokens = []
         if seqs:
+            seqs, logits = self._fork(batch, seqs, logits)
             if self.logits_hook is not None:
                 self.logits_hook(seqs, logits)
             tokens = sample(logits, seqs, self.gen)
+            wanted = [i for i, s in enumerate(seqs) if s.params.logprobs]
+            if wanted:
+                found = logprobs(logits[wanted], [tokens[i] for i in wanted],
+                                 [seqs[i].params.top_logprobs for i in wanted])
+                for i, lp in zip(wanted, found):
+                    seqs[i].logprobs.append(lp)
         stopped = [self._detokenize(seq, tok) for seq, tok in zip(seqs, tokens)]
         self.scheduler.postprocess(batch, tokens, stopped)
         outs = [self._output(seq) for seq in seqs]
         self.stats["generation_tokens"] += len(seqs)
         self.stats["step_seconds"] += time.perf_counter() - t0
         return outs
+
+    def _fork(self, batch, seqs: list[Sequence], logits: torch.Tensor):
+        """Requests with n > 1 whose prompt is now computed fork their other choices, which
+        sample their first token from the same logits in this step (rows repeated)."""
+        rows = list(range(len(seqs)))
+        for i, seq in enumerate(seqs):
+            if seq.params.n > 1 and seq.index == 0 and seq.num_output == 0:
+                forked, copies = self.scheduler.fork(seq)
+                self.runner.copy_blocks(copies)
+                for child in [s for s in self.scheduler.waiting if s.request_id == seq.request_id] + forked:
+                    self.seqs[child.id] = self._equip(child)
+                for child in forked:
+                    batch.append((child, 0))
+                    rows.append(i)
+        if len(rows) == len(seqs):
+            return seqs, logits
+        return sampled(batch), logits[rows]
 
     def _detokenize(self, seq: Sequence, tok: int) -> bool:
         """Add tok's text to seq.text; True when a stop string now ends it (cut off there)."""
@@ -132,8 +161,9 @@ class LLMEngine:
             hold = max((len(s) for s in seq.params.stop), default=1) - 1
             upto = max(seq.sent, len(seq.text) - hold)
         delta, seq.sent = seq.text[seq.sent:upto], upto
-        return RequestOutput(seq.id, delta, finished, seq.finish_reason, seq.prompt_len, seq.num_output,
-                             seq.num_cached_tokens, seq.reasoning_tokens)
+        lps, seq.logprobs = seq.logprobs or None, []
+        return RequestOutput(seq.request_id, delta, finished, seq.finish_reason, seq.prompt_len, seq.num_output,
+                             seq.num_cached_tokens, seq.reasoning_tokens, index=seq.index, logprobs=lps)
 
     def generate(self, prompts: list[list[int]], params: SamplingParams | list[SamplingParams]) -> list[list[int]]:
         """Run prompts to completion together; returns each one's output token ids (tests, offline use)."""

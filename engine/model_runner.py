@@ -38,6 +38,14 @@ class ModelRunner:
             return None
         return self.model.logits(hidden[inputs.sample_rows])
 
+    @torch.inference_mode()
+    def copy_blocks(self, copies: list[tuple[int, int]]) -> None:
+        """Copy every layer's K/V of block src into block dst, for each (src, dst)."""
+        if copies:
+            src, dst = (torch.tensor(x, device=self.device) for x in zip(*copies))
+            cache = self.model.kv_cache
+            cache.index_copy_(2, dst, cache.index_select(2, src))
+
     def prepare(self, batch: Batch) -> "ModelInputs":
         bs = self.block_size
         # Single-token rows (decodes) first: they share one batched attention call.

@@ -15,6 +15,9 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     stop: list[str] = field(default_factory=list)
     ignore_eos: bool = False
+    n: int = 1  # choices: sampled side by side, sharing the prompt's KV blocks
+    logprobs: bool = False
+    top_logprobs: int = 0  # alternatives reported per token (with logprobs)
 
     @property
     def greedy(self) -> bool:

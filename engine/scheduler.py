@@ -96,6 +96,24 @@ class Scheduler:
             elif seq.num_output >= seq.params.max_tokens or len(seq.token_ids) >= self.max_model_len:
                 self.finish(seq, "length")
 
+    def fork(self, parent: Sequence) -> tuple[list[Sequence], list[tuple[int, int]]]:
+        """The other n - 1 choices of parent, whose prompt this step computed: they run now on
+        its blocks (returned: those sampled this step, and the blocks whose K/V to copy), or,
+        when no block or sequence slot is free, wait to be prefilled from the prefix cache."""
+        forked, copies = [], []
+        for index in range(1, parent.params.n):
+            child = parent.fork(index)
+            copy = self.blocks.fork(parent, child) if len(self.running) < self.max_seqs else None
+            if copy is None:
+                child.status, child.admitted_once = Status.WAITING, False
+                self.waiting.append(child)
+                continue
+            if copy[0] >= 0:
+                copies.append(copy)
+            self.running.append(child)
+            forked.append(child)
+        return forked, copies
+
     def _preempt(self, seq: Sequence) -> None:
         self.running.remove(seq)
         self.blocks.release(seq)

@@ -35,9 +35,20 @@ class Sequence:
     decoder: object = None
     reasoning_tokens: int | None = None  # output tokens up to and including </think>, once seen
     admitted_once: bool = False
+    request_id: int = -1  # the first sequence's id, shared by every choice of a request (n > 1)
+    index: int = 0  # which choice
+    logprobs: list = field(default_factory=list)  # (token, logprob, alternatives) not yet handed out
 
     def __post_init__(self):
         self.prompt_len = self.prompt_len or len(self.token_ids)
+        if self.request_id < 0:
+            self.request_id = self.id
+
+    def fork(self, index: int) -> "Sequence":
+        """Another choice of the same request, its prompt computed: blocks are given by the block manager."""
+        return Sequence(list(self.token_ids), self.params, prompt_len=self.prompt_len, status=self.status,
+                        num_cached_tokens=self.num_cached_tokens, admitted_once=True,
+                        request_id=self.request_id, index=index)
 
     @property
     def output_ids(self) -> list[int]:
@@ -78,3 +89,5 @@ class RequestOutput:
     cached_tokens: int
     reasoning_tokens: int | None
     error: str | None = None
+    index: int = 0  # the choice (n > 1)
+    logprobs: list | None = None  # (token, logprob, [(token, logprob)]) per token since the last output

@@ -78,7 +78,7 @@ def _child(conn, config: EngineConfig) -> None:
         conn.send(Failed(f"{type(e).__name__}: {e}" if not isinstance(e, CheckpointError) else str(e)))
         return
     conn.send(Ready(eng.max_model_len))
-    by_rid, rid_of = {}, {}
+    by_rid, rid_of, left = {}, {}, {}  # request id ↔ its first sequence; choices not finished
     while True:
         changed = False
         # Block only when idle; otherwise take whatever arrived and go on stepping.
@@ -91,12 +91,13 @@ def _child(conn, config: EngineConfig) -> None:
                     failed = RequestOutput(msg.rid, "", True, "error", len(msg.prompt_ids), 0, 0, None, error=str(e))
                     conn.send(Outputs([failed], eng.snapshot()))
                     continue
-                by_rid[msg.rid], rid_of[seq.id] = seq, msg.rid
+                by_rid[msg.rid], rid_of[seq.id], left[msg.rid] = seq, msg.rid, msg.params.n
                 eng.add(seq)
             elif isinstance(msg, Abort):
                 seq = by_rid.pop(msg.rid, None)
                 if seq is not None:
                     rid_of.pop(seq.id, None)
+                    left.pop(msg.rid, None)
                     eng.abort(seq)
             elif isinstance(msg, Stop):
                 return
@@ -108,18 +109,20 @@ def _child(conn, config: EngineConfig) -> None:
             outs = eng.step()
         except Exception as e:  # a failed step fails its requests, not the server
             outs = []
-            for seq in list(eng.scheduler.running) + list(eng.scheduler.waiting):
+            for seq in list(eng.seqs.values()):
                 eng.abort(seq)
-                outs.append(RequestOutput(seq.id, "", True, "error", seq.prompt_len, seq.num_output, 0, None,
-                                          error=f"engine failure: {type(e).__name__}: {e}"))
+                outs.append(RequestOutput(seq.request_id, "", True, "error", seq.prompt_len, seq.num_output, 0,
+                                          None, error=f"engine failure: {type(e).__name__}: {e}", index=seq.index))
         sent = []
         for o in outs:
             rid = rid_of.get(o.seq_id)
             if rid is None:
                 continue
             if o.finished:
-                del rid_of[o.seq_id]
-                by_rid.pop(rid, None)
+                left[rid] -= 1
+                if not left[rid]:
+                    del rid_of[o.seq_id], left[rid]
+                    by_rid.pop(rid, None)
             o.seq_id = rid
             sent.append(o)
         if sent or changed:
@@ -133,6 +136,7 @@ class EngineProcess:
         self.config = config
         self.max_inflight = max_inflight
         self.queues: dict[int, tuple[asyncio.Queue, asyncio.AbstractEventLoop]] = {}
+        self.left: dict[int, int] = {}  # request id → choices not finished
         self.lock = threading.Lock()
         self.ids = itertools.count()
         self.stats: dict = {}
@@ -190,7 +194,11 @@ class EngineProcess:
                 self.stats = msg.stats
             by_loop: dict = {}  # one wake-up per event loop per step, not one per token
             for out in msg.outputs:
-                target = self.queues.pop(out.seq_id, None) if out.finished else self.queues.get(out.seq_id)
+                target = self.queues.get(out.seq_id)
+                if out.finished and target is not None:
+                    self.left[out.seq_id] -= 1
+                    if not self.left[out.seq_id]:
+                        del self.queues[out.seq_id], self.left[out.seq_id]
                 if target is not None:
                     by_loop.setdefault(target[1], []).append((target[0], out))
             for loop, items in by_loop.items():
@@ -201,6 +209,7 @@ class EngineProcess:
             out = RequestOutput(rid, "", True, "error", 0, 0, 0, None, error="the engine process exited")
             _call_soon(loop, q.put_nowait, out)
         self.queues.clear()
+        self.left.clear()
 
     def submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[int, asyncio.Queue]:
         check_prompt(prompt_ids, params, self.max_model_len)
@@ -209,32 +218,34 @@ class EngineProcess:
         if not self.alive:
             raise QueueFull("the engine process is not running")
         rid, q = next(self.ids), asyncio.Queue()
-        self.queues[rid] = (q, asyncio.get_running_loop())
+        self.queues[rid], self.left[rid] = (q, asyncio.get_running_loop()), params.n
         self._send(Add(rid, list(prompt_ids), params))
         return rid, q
 
     def abort(self, rid: int) -> None:
         self.queues.pop(rid, None)
+        self.left.pop(rid, None)
         if self.alive:
             self._send(Abort(rid))
 
-    async def stream(self, rid: int, q: asyncio.Queue, idle: float | None = None) -> AsyncIterator[RequestOutput | None]:
-        """Outputs until finished, and None after each `idle` seconds without one (for keep-alives).
-
-        Leaving early (client gone) aborts the sequence and frees its blocks.
+    async def stream(self, rid: int, q: asyncio.Queue, n: int = 1,
+                     idle: float | None = None) -> AsyncIterator[RequestOutput | None]:
+        """Outputs until all n choices finished, and None after each `idle` seconds without one
+        (for keep-alives). Leaving early (client gone) aborts the sequences and frees their blocks.
         """
-        finished = False
+        left = n
         try:
-            while not finished:
+            while left:
                 try:
                     out = await asyncio.wait_for(q.get(), idle)
                 except TimeoutError:
                     yield None
                     continue
-                finished = out.finished
+                # An error ends the request whichever choice it came from.
+                left = 0 if out.error else left - out.finished
                 yield out
         finally:
-            if not finished:
+            if left:
                 self.abort(rid)
 
 

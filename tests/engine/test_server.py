@@ -157,12 +157,64 @@ def test_prompt_too_long_is_400_naming_the_limit(scripted):
     assert "256" in e.value.body["message"] and e.value.body["code"] == "context_length_exceeded"
 
 
-@pytest.mark.parametrize("param,value", [("temperature", 5), ("top_p", 0), ("max_tokens", 0), ("n", 2),
-                                          ("presence_penalty", "x"), ("seed", 1.5)])
+@pytest.mark.parametrize("param,value", [("temperature", 5), ("top_p", 0), ("max_tokens", 0), ("n", 0), ("n", 17),
+                                          ("presence_penalty", "x"), ("seed", 1.5), ("logprobs", "yes"),
+                                          ("top_logprobs", 21)])
 def test_bad_parameter_is_400_naming_it(scripted, param, value):
     with pytest.raises(openai.BadRequestError) as e:
         scripted.client.chat.completions.create(model="r1-tiny", messages=HI, extra_body={param: value})
     assert e.value.body["param"] == param and e.value.body["type"] == "invalid_request_error"
+
+
+def test_top_logprobs_without_logprobs_is_400(scripted):
+    with pytest.raises(openai.BadRequestError) as e:
+        scripted.client.chat.completions.create(model="r1-tiny", messages=HI, top_logprobs=2)
+    assert e.value.body["param"] == "top_logprobs"
+
+
+def test_logprobs_match_the_text_and_rank_the_alternatives(rand):
+    r = rand.client.chat.completions.create(model="rand", messages=HI, max_tokens=8, temperature=0,
+                                            logprobs=True, top_logprobs=3, extra_body={"ignore_eos": True})
+    entries = r.choices[0].logprobs.content
+    assert len(entries) == r.usage.completion_tokens == 8
+    assert "".join(e.token for e in entries) == r.choices[0].message.reasoning_content
+    for e in entries:
+        assert len(e.top_logprobs) == 3 and e.logprob <= 0
+        ranked = [t.logprob for t in e.top_logprobs]
+        assert ranked == sorted(ranked, reverse=True)
+        assert e.top_logprobs[0].token == e.token and e.top_logprobs[0].logprob == pytest.approx(e.logprob)  # greedy
+        assert bytes(e.bytes).decode() == e.token
+    plain = rand.client.chat.completions.create(model="rand", messages=HI, max_tokens=4, temperature=0)
+    assert plain.choices[0].logprobs is None
+
+
+def test_streamed_logprobs_cover_every_token(rand):
+    chunks = list(rand.client.chat.completions.create(
+        model="rand", messages=HI, max_tokens=6, temperature=0, stream=True, logprobs=True,
+        stream_options={"include_usage": True}, extra_body={"ignore_eos": True}))
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    text = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
+    assert len(entries) == chunks[-1].usage.completion_tokens == 6
+    assert "".join(e.token for e in entries) == text
+    assert all(e.top_logprobs == [] for e in entries)
+
+
+def test_n_choices_over_http(rand):
+    kw = dict(model="rand", messages=HI, max_tokens=10, temperature=1.0, extra_body={"ignore_eos": True})
+    solo = [rand.client.chat.completions.create(seed=11 + i, **kw).choices[0].message.reasoning_content
+            for i in range(3)]
+    r = rand.client.chat.completions.create(n=3, seed=11, **kw)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert [c.message.reasoning_content for c in r.choices] == solo  # choice i is seeded 11 + i
+    assert r.usage.completion_tokens == 30
+    assert all(c.finish_reason == "length" for c in r.choices)
+    chunks = list(rand.client.chat.completions.create(n=3, seed=11, stream=True,
+                                                      stream_options={"include_usage": True}, **kw))
+    streamed = ["".join(getattr(c.choices[0].delta, "reasoning_content", None) or ""
+                        for c in chunks if c.choices and c.choices[0].index == i) for i in range(3)]
+    assert streamed == solo
+    assert sorted(c.choices[0].index for c in chunks if c.choices and c.choices[0].finish_reason) == [0, 1, 2]
+    assert chunks[-1].usage.completion_tokens == 30 and chunks[-1].usage.prompt_tokens == r.usage.prompt_tokens
 
 
 def test_bad_messages_and_body(scripted):
