@@ -140,7 +140,7 @@ class App:
     async def metrics(self, _req: Request) -> Response:
         s = {"requests": 0, "finished": 0, "aborted": 0, "prompt_tokens": 0, "generation_tokens": 0, "steps": 0,
              "step_seconds": 0.0, "preemptions": 0, "running": 0, "waiting": 0, "kv_blocks_total": 0,
-             "kv_blocks_free": 0, **self.engine.stats}
+             "kv_blocks_free": 0, **await self.engine.fresh_stats()}
         lines = []
         for key, kind, value in [
             ("requests_total", "counter", s["requests"]), ("requests_finished_total", "counter", s["finished"]),

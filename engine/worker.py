@@ -42,6 +42,11 @@ class Abort:
 
 
 @dataclass
+class GetStats:
+    pass
+
+
+@dataclass
 class Stop:
     pass
 
@@ -60,7 +65,7 @@ class Failed:
 @dataclass
 class Outputs:
     outputs: list[RequestOutput]  # seq_id is the server's request id
-    stats: dict | None  # a fresh /metrics snapshot when it changed, else None
+    stats: dict | None = None  # a /metrics snapshot, sent when asked for (GetStats)
 
 
 def _child(conn, config: EngineConfig) -> None:
@@ -80,7 +85,6 @@ def _child(conn, config: EngineConfig) -> None:
     conn.send(Ready(eng.max_model_len))
     by_rid, rid_of, left = {}, {}, {}  # request id ↔ its first sequence; choices not finished
     while True:
-        changed = False
         # Block only when idle; otherwise take whatever arrived and go on stepping.
         while not eng.has_work() or conn.poll():
             msg = conn.recv()
@@ -89,7 +93,7 @@ def _child(conn, config: EngineConfig) -> None:
                     seq = eng.make_sequence(msg.prompt_ids, msg.params)
                 except Exception as e:  # the parent checks first; this is only a safety net
                     failed = RequestOutput(msg.rid, "", True, "error", len(msg.prompt_ids), 0, 0, None, error=str(e))
-                    conn.send(Outputs([failed], eng.snapshot()))
+                    conn.send(Outputs([failed]))
                     continue
                 by_rid[msg.rid], rid_of[seq.id], left[msg.rid] = seq, msg.rid, msg.params.n
                 eng.add(seq)
@@ -99,12 +103,10 @@ def _child(conn, config: EngineConfig) -> None:
                     rid_of.pop(seq.id, None)
                     left.pop(msg.rid, None)
                     eng.abort(seq)
+            elif isinstance(msg, GetStats):
+                conn.send(Outputs([], eng.snapshot()))
             elif isinstance(msg, Stop):
                 return
-            changed = True
-            if not eng.has_work() and not conn.poll():
-                conn.send(Outputs([], eng.snapshot()))  # idle: let /metrics see the aborts
-                changed = False
         try:
             outs = eng.step()
         except Exception as e:  # a failed step fails its requests, not the server
@@ -125,8 +127,8 @@ def _child(conn, config: EngineConfig) -> None:
                     by_rid.pop(rid, None)
             o.seq_id = rid
             sent.append(o)
-        if sent or changed:
-            conn.send(Outputs(sent, eng.snapshot()))
+        if sent:
+            conn.send(Outputs(sent))
 
 
 class EngineProcess:
@@ -140,6 +142,7 @@ class EngineProcess:
         self.lock = threading.Lock()
         self.ids = itertools.count()
         self.stats: dict = {}
+        self.stats_waiters: list[tuple[asyncio.Future, asyncio.AbstractEventLoop]] = []
         self.max_model_len = 0
         self.alive = False
 
@@ -192,6 +195,10 @@ class EngineProcess:
                 break
             if msg.stats is not None:
                 self.stats = msg.stats
+                with self.lock:
+                    waiters, self.stats_waiters = self.stats_waiters, []
+                for fut, loop in waiters:
+                    _call_soon(loop, _resolve, fut)
             by_loop: dict = {}  # one wake-up per event loop per step, not one per token
             for out in msg.outputs:
                 target = self.queues.get(out.seq_id)
@@ -205,11 +212,29 @@ class EngineProcess:
                 _call_soon(loop, _deliver, items)
         # The child is gone: fail whoever is still waiting.
         self.alive = False
+        with self.lock:
+            waiters, self.stats_waiters = self.stats_waiters, []
+        for fut, loop in waiters:
+            _call_soon(loop, _resolve, fut)
         for rid, (q, loop) in list(self.queues.items()):
             out = RequestOutput(rid, "", True, "error", 0, 0, 0, None, error="the engine process exited")
             _call_soon(loop, q.put_nowait, out)
         self.queues.clear()
         self.left.clear()
+
+    async def fresh_stats(self, timeout: float = 2.0) -> dict:
+        """The engine's counters as of now (asked for: steps do not send them), else the last seen."""
+        if self.alive:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            with self.lock:
+                self.stats_waiters.append((fut, loop))
+                self.conn.send(GetStats())
+            try:
+                await asyncio.wait_for(fut, timeout)
+            except TimeoutError:
+                pass
+        return self.stats
 
     def submit(self, prompt_ids: list[int], params: SamplingParams) -> tuple[int, asyncio.Queue]:
         check_prompt(prompt_ids, params, self.max_model_len)
@@ -254,6 +279,11 @@ def _set_env(name: str, value: str | None) -> None:
         os.environ.pop(name, None)
     else:
         os.environ[name] = value
+
+
+def _resolve(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _deliver(items) -> None:
