@@ -169,11 +169,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cmd: list[str], port: int, env=None, timeout=600) -> subprocess.Popen:
+def start_server(cmd: list[str], port: int, env=None, timeout=600, cwd=None) -> subprocess.Popen:
     import httpx
 
     log = open(OUT / f"server-{port}.log", "w")
-    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -224,8 +224,8 @@ async def load(base_url: str, model: str, tokens: int, concurrency: int, request
     return sum(counts) / wall, statistics.median(ttfts)
 
 
-def bench_server(name, cmd, port, model, tokens, levels, env=None, extra=None) -> list[tuple]:
-    p = start_server(cmd, port, env=env)
+def bench_server(name, cmd, port, model, tokens, levels, env=None, extra=None, cwd=None) -> list[tuple]:
+    p = start_server(cmd, port, env=env, cwd=cwd)
     rows = []
     try:
         for c in levels:
@@ -259,6 +259,11 @@ def main() -> int:
     ap.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report batch-1 decode against "
                     "the weights-streaming limit (e.g. 4800 for an H200)")
     ap.add_argument("--step", action="store_true", help="only the in-process decode step against its floor")
+    ap.add_argument("--baseline", metavar="DIR", help="a source tree of an earlier commit (git archive): its engine "
+                    "runs side by side with this one")
+    ap.add_argument("--wait-policies", default="spin", help="this engine once per --wait-policy, comma-separated")
+    ap.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every server in turn, interleaved")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     ck = make_checkpoint(args.shape)
@@ -272,27 +277,33 @@ def main() -> int:
         rows += bench_transformers(ck, args.tokens, args.single, args.device)
         for r in rows:
             print(f"  {r[0]}: {r[2]:.0f} tok/s", flush=True)
-    levels = [1, 8, 32]
-    port = free_port()
-    rows += bench_server("r1gate engine (OpenAI streaming client)",
-                         [sys.executable, "-m", "proxy.cli", "engine", "serve", "--model", str(ck), "--port", str(port),
-                          "--served-model-name", "bench", "--dtype", "bfloat16", "--max-kv-tokens", "65536",
-                          "--device", args.device],
-                         port, "bench", args.tokens, levels, extra={"ignore_eos": True})
+    levels = [int(x) for x in args.levels.split(",")]
+    serve = ["-m", "proxy.cli", "engine", "serve", "--model", str(ck), "--served-model-name", "bench",
+             "--dtype", "bfloat16", "--max-kv-tokens", "65536", "--device", args.device]
+    servers = []  # (name, command without the port, working directory)
+    if args.baseline:
+        base = Path(args.baseline)
+        servers.append((f"r1gate engine, {base.name}", [sys.executable, *serve], base))
+    for policy in args.wait_policies.split(","):
+        servers.append((f"r1gate engine, --wait-policy {policy}", [sys.executable, *serve, "--wait-policy", policy],
+                        ROOT))
     if args.vllm_python:
-        port = free_port()
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
-        rows += bench_server("vLLM CPU (OpenAI streaming client)",
-                             [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
-                              "--port", str(port), "--served-model-name", "bench", "--dtype", "bfloat16"],
-                             port, "bench", args.tokens, levels, env=env, extra={"ignore_eos": True})
+        servers.append(("vLLM CPU", [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
+                                     "--served-model-name", "bench", "--dtype", "bfloat16"], ROOT))
+    vllm_env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
+    for _ in range(args.rounds):  # interleaved, so that the machine's load falls on every system alike
+        for name, cmd, cwd in servers:
+            port = free_port()
+            rows += bench_server(name, cmd + ["--port", str(port)], port, "bench", args.tokens, levels,
+                                 env=vllm_env if name.startswith("vLLM") else None, extra={"ignore_eos": True},
+                                 cwd=cwd)
     if args.bandwidth_gbs:
         from safetensors import safe_open
 
         with safe_open(str(ck / "model.safetensors"), framework="pt") as f:
             nbytes = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys()) * 2  # bf16
         limit = args.bandwidth_gbs * 1e9 / nbytes
-        c1 = next(r for r in rows if r[0].startswith("r1gate") and r[1] == 1)
+        c1 = next(r for r in rows if r[0].startswith("r1gate engine, --wait") and r[1] == 1)
         print(f"weights {nbytes / 1e9:.2f} GB: bandwidth limit {limit:.0f} tok/s at batch 1; "
               f"engine at concurrency 1: {c1[2]:.0f} tok/s = {100 * c1[2] / limit:.0f}% of it")
     print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16, "
