@@ -261,7 +261,7 @@ def main() -> int:
     ap.add_argument("--step", action="store_true", help="only the in-process decode step against its floor")
     ap.add_argument("--baseline", metavar="DIR", help="a source tree of an earlier commit (git archive): its engine "
                     "runs side by side with this one")
-    ap.add_argument("--wait-policies", default="spin", help="this engine once per --wait-policy, comma-separated")
+    ap.add_argument("--wait-policies", default="passive", help="this engine once per --wait-policy, comma-separated")
     ap.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
     ap.add_argument("--rounds", type=int, default=1, help="repeat every server in turn, interleaved")
     args = ap.parse_args()

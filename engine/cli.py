@@ -29,9 +29,10 @@ def register(subparsers) -> None:
     s.add_argument("--max-waiting", type=int, default=256, metavar="N", help="queued requests before answering 503")
     s.add_argument("--block-size", type=int, default=16, metavar="N")
     s.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: one per core)")
-    s.add_argument("--wait-policy", default="spin", metavar="POLICY",
-                   help=f"OpenMP threads between ops, one of {', '.join(WAIT_POLICIES)} "
-                        "(spin: a bounded busy wait, fastest; passive: sleep at once, see bench/README.md)")
+    s.add_argument("--wait-policy", default="passive", metavar="POLICY",
+                   help=f"OpenMP threads between ops, one of {', '.join(WAIT_POLICIES)} (passive: sleep at once; "
+                        "spin: a bounded busy wait, faster when the engine has its cores to itself, far slower "
+                        "when they are shared: see bench/README.md)")
     s.set_defaults(func=serve)
 
     t = sub.add_parser("make-tiny", help="write a tiny random checkpoint (tests, demos)")

@@ -16,7 +16,7 @@ class ConfigError(ValueError):
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-WAIT_POLICIES = ("spin", "passive")
+WAIT_POLICIES = ("passive", "spin")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class EngineConfig:
     max_model_len: int | None = None  # cap on prompt + output tokens
     compile: bool = False
     threads: int | None = None  # CPU threads for torch (default: torch's, one per core)
-    wait_policy: str = "spin"  # OpenMP workers between ops: spin a bounded while, or sleep at once
+    wait_policy: str = "passive"  # OpenMP workers between ops: sleep at once, or spin a bounded while
 
     def __post_init__(self):
         if self.dtype not in DTYPES:

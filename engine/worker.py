@@ -22,9 +22,10 @@ from .sequence import RequestOutput, check_prompt
 
 
 # libgomp's settings for --wait-policy. Unset, a worker spins a bounded while (GOMP_SPINCOUNT,
-# 300k iterations by default, far fewer when threads outnumber cores) before it sleeps, so
-# the ~2,000 ops of a decode step find their threads awake; PASSIVE sleeps at once and pays a
-# wake-up per op. Measured in bench/README.md ("Threads").
+# 300k iterations) before it sleeps, so the ~2,000 ops of a decode step find their threads
+# awake: about 2x faster on cores of its own, but 10-25x slower once other busy processes
+# share them (the spinning thread holds the core the others need). PASSIVE sleeps at once and
+# pays a wake-up per op. Measured in bench/README.md ("Threads and waiting").
 OMP_WAIT_POLICY = {"spin": None, "passive": "PASSIVE"}
 
 
