@@ -110,6 +110,52 @@ def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> lis
     return rows
 
 
+def bench_step(ck: Path, tokens: int, device: str, sizes=(1, 32), repeats: int = 2) -> None:
+    """In-process: the engine's decode step against its floor (a bare forward + lm_head +
+    argmax with inputs built once), per batch size, best of `repeats` (the least disturbed)."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from engine.config import EngineConfig
+    from engine.chat import ChatFormatter
+    from engine.llm_engine import LLMEngine
+    from engine.sampling_params import SamplingParams
+
+    config = EngineConfig(str(ck), device=device, dtype="bfloat16", max_kv_tokens=65536)
+    eng = LLMEngine.from_config(config)
+    c = eng.ckpt
+    fmt = ChatFormatter(c.chat_template, c.bos_token, c.eos_token)
+    print(f"in-process, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, load {os.getloadavg()[0]:.1f}")
+    for size in sizes:
+        ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(size)]
+        best_step = best_floor = float("inf")
+        for _ in range(repeats):
+            seqs = [eng.add_request(x, SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True)) for x in ids]
+            eng.step()  # prefill
+            times = []
+            while eng.has_work():
+                t0 = time.perf_counter()
+                eng.step()
+                times.append(time.perf_counter() - t0)
+            best_step = min(best_step, statistics.median(times))
+            # Floor: one decode forward at the same context, its inputs built once and reused.
+            again = [eng.add_request(s.token_ids[:-1], SamplingParams(max_tokens=2, temperature=0, ignore_eos=True))
+                     for s in seqs]
+            while any(s.num_output == 0 for s in again):
+                eng.step()
+            inputs = eng.runner.prepare(eng.scheduler.schedule())
+            times = []
+            for _ in range(tokens):
+                t0 = time.perf_counter()
+                eng.runner.forward(inputs).argmax(dim=-1).tolist()
+                times.append(time.perf_counter() - t0)
+            best_floor = min(best_floor, statistics.median(times))
+            for s in list(eng.seqs.values()):
+                eng.abort(s)
+        print(f"  batch {size}: decode step {best_step * 1e3:.1f} ms, floor {best_floor * 1e3:.1f} ms "
+              f"(+{(best_step - best_floor) * 1e3:.1f} ms), {size / best_step:.0f} tok/s in-process", flush=True)
+
+
 def _prod(shape) -> int:
     n = 1
     for d in shape:
@@ -123,11 +169,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(cmd: list[str], port: int, env=None, timeout=600) -> subprocess.Popen:
+def start_server(cmd: list[str], port: int, env=None, timeout=600, cwd=None) -> subprocess.Popen:
     import httpx
 
     log = open(OUT / f"server-{port}.log", "w")
-    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -178,8 +224,8 @@ async def load(base_url: str, model: str, tokens: int, concurrency: int, request
     return sum(counts) / wall, statistics.median(ttfts)
 
 
-def bench_server(name, cmd, port, model, tokens, levels, env=None, extra=None) -> list[tuple]:
-    p = start_server(cmd, port, env=env)
+def bench_server(name, cmd, port, model, tokens, levels, env=None, extra=None, cwd=None) -> list[tuple]:
+    p = start_server(cmd, port, env=env, cwd=cwd)
     rows = []
     try:
         for c in levels:
@@ -212,9 +258,18 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (for both transformers and the engine)")
     ap.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report batch-1 decode against "
                     "the weights-streaming limit (e.g. 4800 for an H200)")
+    ap.add_argument("--step", action="store_true", help="only the in-process decode step against its floor")
+    ap.add_argument("--baseline", metavar="DIR", help="a source tree of an earlier commit (git archive): its engine "
+                    "runs side by side with this one")
+    ap.add_argument("--wait-policies", default="passive", help="this engine once per --wait-policy, comma-separated")
+    ap.add_argument("--levels", default="1,8,32", help="concurrency levels, comma-separated")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat every server in turn, interleaved")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     ck = make_checkpoint(args.shape)
+    if args.step:
+        bench_step(ck, args.tokens, args.device)
+        return 0
     # Other work on the machine skews every number: report the load around the run.
     load_before = os.getloadavg()[0]
     rows = []
@@ -222,27 +277,33 @@ def main() -> int:
         rows += bench_transformers(ck, args.tokens, args.single, args.device)
         for r in rows:
             print(f"  {r[0]}: {r[2]:.0f} tok/s", flush=True)
-    levels = [1, 8, 32]
-    port = free_port()
-    rows += bench_server("r1gate engine (OpenAI streaming client)",
-                         [sys.executable, "-m", "engine.cli", "engine", "serve", "--model", str(ck), "--port", str(port),
-                          "--served-model-name", "bench", "--dtype", "bfloat16", "--max-kv-tokens", "65536",
-                          "--device", args.device],
-                         port, "bench", args.tokens, levels, extra={"ignore_eos": True})
+    levels = [int(x) for x in args.levels.split(",")]
+    serve = ["-m", "proxy.cli", "engine", "serve", "--model", str(ck), "--served-model-name", "bench",
+             "--dtype", "bfloat16", "--max-kv-tokens", "65536", "--device", args.device]
+    servers = []  # (name, command without the port, working directory)
+    if args.baseline:
+        base = Path(args.baseline)
+        servers.append((f"r1gate engine, {base.name}", [sys.executable, *serve], base))
+    for policy in args.wait_policies.split(","):
+        servers.append((f"r1gate engine, --wait-policy {policy}", [sys.executable, *serve, "--wait-policy", policy],
+                        ROOT))
     if args.vllm_python:
-        port = free_port()
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
-        rows += bench_server("vLLM CPU (OpenAI streaming client)",
-                             [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
-                              "--port", str(port), "--served-model-name", "bench", "--dtype", "bfloat16"],
-                             port, "bench", args.tokens, levels, env=env, extra={"ignore_eos": True})
+        servers.append(("vLLM CPU", [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
+                                     "--served-model-name", "bench", "--dtype", "bfloat16"], ROOT))
+    vllm_env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
+    for _ in range(args.rounds):  # interleaved, so that the machine's load falls on every system alike
+        for name, cmd, cwd in servers:
+            port = free_port()
+            rows += bench_server(name, cmd + ["--port", str(port)], port, "bench", args.tokens, levels,
+                                 env=vllm_env if name.startswith("vLLM") else None, extra={"ignore_eos": True},
+                                 cwd=cwd)
     if args.bandwidth_gbs:
         from safetensors import safe_open
 
         with safe_open(str(ck / "model.safetensors"), framework="pt") as f:
             nbytes = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys()) * 2  # bf16
         limit = args.bandwidth_gbs * 1e9 / nbytes
-        c1 = next(r for r in rows if r[0].startswith("r1gate") and r[1] == 1)
+        c1 = next(r for r in rows if r[0].startswith("r1gate engine, --wait") and r[1] == 1)
         print(f"weights {nbytes / 1e9:.2f} GB: bandwidth limit {limit:.0f} tok/s at batch 1; "
               f"engine at concurrency 1: {c1[2]:.0f} tok/s = {100 * c1[2] / limit:.0f}% of it")
     print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16, "

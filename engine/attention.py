@@ -1,8 +1,11 @@
 """Paged attention in plain torch: K/V live in fixed-size blocks, a block table per sequence.
 
 A step's tokens are laid out flat: first one token per decoding sequence, then the
-chunks of sequences still prefilling. Decode rows are batched in one SDPA call (their
-blocks gathered into a padded tensor); prefill chunks go one SDPA call each.
+chunks of sequences still prefilling. Decode rows are batched in one SDPA call per layer
+over keys laid out [rows, keys]: when one row's blocks are contiguous, a view of the
+cache; otherwise every layer's blocks are gathered at once, at the start of the step, and
+each layer adds its new token to the gathered copy as it writes it to the cache. Prefill
+chunks go one SDPA call each.
 """
 from __future__ import annotations
 
@@ -27,10 +30,23 @@ class PrefillChunk:
 class AttnMeta:
     slot_mapping: torch.Tensor  # [T] cache slot each new token's K/V is written to
     num_decode: int = 0
-    decode_block_tables: torch.Tensor | None = None  # [D, max_blocks]
+    # Decode rows, one of two layouts:
+    decode_span: tuple[int, int] | None = None  # one row over contiguous blocks: (first slot, context)
+    decode_blocks: torch.Tensor | None = None  # [D * max_blocks] every row's blocks, padded, to gather
+    decode_slots: torch.Tensor | None = None  # [D] each row's new token in the gathered keys, flat
     decode_mask: torch.Tensor | None = None  # [D, 1, 1, max_blocks * block_size]: True where a key is real
     prefills: list[PrefillChunk] | None = None
-    decode_mask: torch.Tensor | None = None
+
+
+def gather_decode_kv(kv_cache: torch.Tensor, meta: AttnMeta, out: torch.Tensor) -> torch.Tensor | None:
+    """All layers' K/V of the decode rows in one copy: [layers, 2, D, keys, kv_heads, dim]."""
+    if meta.decode_blocks is None:
+        return None
+    L, _, _, bs, kv_heads, dim = kv_cache.shape
+    n = meta.decode_blocks.numel()
+    buf = out[: L * 2 * n * bs * kv_heads * dim].view(L, 2, n, bs, kv_heads, dim)
+    torch.index_select(kv_cache, 2, meta.decode_blocks, out=buf)
+    return buf.view(L, 2, meta.num_decode, -1, kv_heads, dim)
 
 
 def write_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: torch.Tensor, slots: torch.Tensor) -> None:
@@ -39,15 +55,25 @@ def write_kv(k_cache: torch.Tensor, v_cache: torch.Tensor, k: torch.Tensor, v: t
     v_cache.view(-1, *v_cache.shape[2:]).index_copy_(0, slots, v)
 
 
-def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float) -> torch.Tensor:
-    """q: [T, heads, dim]; k, v: [T, kv_heads, dim] for the new tokens. Returns [T, heads*dim]."""
+def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float,
+                    decode_kv: torch.Tensor | None = None) -> torch.Tensor:
+    """q: [T, heads, dim]; k, v: [T, kv_heads, dim] for the new tokens; decode_kv: this layer's
+    [2, D, keys, kv_heads, dim] from gather_decode_kv. Returns [T, heads*dim]."""
     write_kv(k_cache, v_cache, k, v, meta.slot_mapping)
     T, heads, dim = q.shape
     kv_heads = k.shape[1]
     out = torch.empty_like(q)
     d = meta.num_decode
     if d:
-        out[:d] = _decode(q[:d], k_cache, v_cache, meta.decode_block_tables, meta.decode_mask, scale)
+        if meta.decode_span is not None:
+            first, ctx = meta.decode_span
+            dk = k_cache.view(-1, kv_heads, dim)[first:first + ctx].unsqueeze(0)
+            dv = v_cache.view(-1, kv_heads, dim)[first:first + ctx].unsqueeze(0)
+        else:
+            dk, dv = decode_kv[0], decode_kv[1]
+            dk.view(-1, kv_heads, dim).index_copy_(0, meta.decode_slots, k[:d])
+            dv.view(-1, kv_heads, dim).index_copy_(0, meta.decode_slots, v[:d])
+        out[:d] = _decode(q[:d], dk, dv, meta.decode_mask, scale)
     for c in meta.prefills or ():
         qs = q[c.start : c.start + c.length].transpose(0, 1).unsqueeze(0)  # [1, H, L, D]
         if c.context == c.length:
@@ -75,13 +101,11 @@ def _gather(cache: torch.Tensor, block_table: torch.Tensor, context: int) -> tor
     return cache[block_table].reshape(-1, *cache.shape[2:])[:context]
 
 
-def _decode(q, k_cache, v_cache, block_tables, mask, scale):
-    # One query per sequence. Viewing the query heads of a KV group as a "query length"
-    # turns GQA into plain attention with no K/V repetition: q [D, kv_heads, group, dim].
+def _decode(q, k, v, mask, scale):
+    # One query per sequence; k, v: [D, keys, kv_heads, dim]. Viewing the query heads of a KV
+    # group as a "query length" turns GQA into plain attention with no K/V repetition.
     D, heads, dim = q.shape
-    kv_heads = k_cache.shape[2]
-    k = k_cache[block_tables].reshape(D, -1, kv_heads, dim).transpose(1, 2)
-    v = v_cache[block_tables].reshape(D, -1, kv_heads, dim).transpose(1, 2)
+    kv_heads = k.shape[2]
     qg = q.view(D, kv_heads, heads // kv_heads, dim)
-    o = F.scaled_dot_product_attention(qg, k, v, attn_mask=mask, scale=scale)
+    o = F.scaled_dot_product_attention(qg, k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask, scale=scale)
     return o.reshape(D, heads, dim)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-DTYPES = ("auto", "float32", "bfloat16", "float16")
+from .config import DTYPES, WAIT_POLICIES
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,11 @@ def register(subparsers) -> None:
     s.add_argument("--max-seqs", type=int, default=64, metavar="N", help="sequences decoded together")
     s.add_argument("--max-waiting", type=int, default=256, metavar="N", help="queued requests before answering 503")
     s.add_argument("--block-size", type=int, default=16, metavar="N")
-    s.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch")
+    s.add_argument("--threads", type=int, metavar="N", help="CPU threads for torch (default: one per core)")
+    s.add_argument("--wait-policy", default="passive", metavar="POLICY",
+                   help=f"OpenMP threads between ops, one of {', '.join(WAIT_POLICIES)} (passive: sleep at once; "
+                        "spin: a bounded busy wait, faster when the engine has its cores to itself, far slower "
+                        "when they are shared: see bench/README.md)")
     s.set_defaults(func=serve)
 
     t = sub.add_parser("make-tiny", help="write a tiny random checkpoint (tests, demos)")
@@ -52,22 +56,23 @@ def _need_torch():
 
 
 def serve(args) -> int:
-    if args.dtype not in DTYPES:
-        return _fail(f"--dtype must be one of {', '.join(DTYPES)}, not {args.dtype!r}")
-    if not (args.device == "cpu" or args.device == "cuda" or args.device.startswith("cuda:")):
-        return _fail(f"--device must be cpu or cuda, not {args.device!r}")
-    for name in ("port", "max_kv_tokens", "max_model_len", "max_batched_tokens", "max_seqs", "max_waiting",
-                 "block_size", "threads"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            return _fail(f"--{name.replace('_', '-')} must be positive, got {v}")
-    if args.kv_memory_fraction is not None and not 0 < args.kv_memory_fraction <= 1:
-        return _fail(f"--kv-memory-fraction must be in (0, 1], got {args.kv_memory_fraction}")
+    from .config import CheckpointError, ConfigError, EngineConfig
+
+    if args.port < 1:
+        return _fail(f"--port must be positive, got {args.port}")
+    try:
+        config = EngineConfig(
+            model=args.model, device=args.device, dtype=args.dtype, max_kv_tokens=args.max_kv_tokens,
+            kv_memory_fraction=args.kv_memory_fraction, block_size=args.block_size,
+            max_batched_tokens=args.max_batched_tokens, max_seqs=args.max_seqs, max_waiting=args.max_waiting,
+            max_model_len=args.max_model_len, compile=args.compile, threads=args.threads,
+            wait_policy=args.wait_policy)
+    except ConfigError as e:
+        return _fail(str(e))
     if (err := _need_torch()) is not None:
         return err
     import socket
 
-    from .config import CheckpointError
     from .server import build_app
 
     # Bind first: a busy port should fail in a second, not after loading the weights.
@@ -76,12 +81,7 @@ def serve(args) -> int:
     except OSError as e:
         return _fail(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
     try:
-        app = build_app(args.model, served_name=args.served_model_name, device=args.device, dtype=args.dtype,
-                        max_kv_tokens=args.max_kv_tokens, block_size=args.block_size,
-                        max_batched_tokens=args.max_batched_tokens, max_seqs=args.max_seqs,
-                        max_waiting=args.max_waiting, max_model_len=args.max_model_len,
-                        kv_memory_fraction=args.kv_memory_fraction, compile=args.compile,
-                        threads=args.threads)
+        app = build_app(config, served_name=args.served_model_name)
     except CheckpointError as e:
         return _fail(str(e))
     except Exception as e:  # a corrupt shard, an out-of-memory device: still one line, no traceback

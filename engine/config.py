@@ -1,4 +1,4 @@
-"""Model configuration read from a Hugging Face `config.json`."""
+"""The engine's settings (`EngineConfig`, from the CLI down) and the model's (`ModelConfig`, from `config.json`)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,49 @@ from pathlib import Path
 
 class CheckpointError(Exception):
     """A checkpoint directory is unusable; the message names the file or field at fault."""
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message names the command-line option."""
+
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+WAIT_POLICIES = ("passive", "spin")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything `r1gate engine serve` is told, read once by each stage that needs it."""
+
+    model: str  # checkpoint directory
+    device: str = "cpu"  # cpu, cuda or cuda:N
+    dtype: str = "auto"  # auto: bf16 on GPUs and on CPUs with native bf16 dot products, else fp32
+    max_kv_tokens: int | None = None  # KV cache size; default: a share of free memory
+    kv_memory_fraction: float | None = None
+    block_size: int = 16
+    max_batched_tokens: int = 512  # tokens per step (prefill chunk budget)
+    max_seqs: int = 64  # sequences decoded together
+    max_waiting: int = 256  # queued requests before refusing
+    max_model_len: int | None = None  # cap on prompt + output tokens
+    compile: bool = False
+    threads: int | None = None  # CPU threads for torch (default: torch's, one per core)
+    wait_policy: str = "passive"  # OpenMP workers between ops: sleep at once, or spin a bounded while
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"--dtype must be one of {', '.join(DTYPES)}, not {self.dtype!r}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ConfigError(f"--device must be cpu or cuda, not {self.device!r}")
+        if self.wait_policy not in WAIT_POLICIES:
+            raise ConfigError(f"--wait-policy must be one of {', '.join(WAIT_POLICIES)}, not {self.wait_policy!r}")
+        for name in ("max_kv_tokens", "block_size", "max_batched_tokens", "max_seqs", "max_model_len", "threads"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be positive, got {v}")
+        if self.max_waiting < 0:
+            raise ConfigError(f"--max-waiting must not be negative, got {self.max_waiting}")
+        if self.kv_memory_fraction is not None and not 0 < self.kv_memory_fraction <= 1:
+            raise ConfigError(f"--kv-memory-fraction must be in (0, 1], got {self.kv_memory_fraction}")
 
 
 @dataclass

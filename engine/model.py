@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import AttnMeta, paged_attention
+from .attention import AttnMeta, gather_decode_kv, paged_attention
 from .config import CheckpointError, ModelConfig
 
 
@@ -84,13 +84,13 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.q_size, cfg.hidden_size, bias=False)
         self.scale = self.head_dim ** -0.5
 
-    def forward(self, x, cos, sin, k_cache, v_cache, meta: AttnMeta):
+    def forward(self, x, cos, sin, k_cache, v_cache, meta: AttnMeta, decode_kv=None):
         q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(-1, self.heads, self.head_dim)
         k = k.view(-1, self.kv_heads, self.head_dim)
         v = v.view(-1, self.kv_heads, self.head_dim)
         q, k = apply_rotary(q, k, cos, sin)
-        return self.o_proj(paged_attention(q, k, v, k_cache, v_cache, meta, self.scale))
+        return self.o_proj(paged_attention(q, k, v, k_cache, v_cache, meta, self.scale, decode_kv))
 
 
 class MLP(nn.Module):
@@ -123,6 +123,7 @@ class Transformer(nn.Module):
         self.rotary = Rotary(cfg)
         self.lm_head = None if cfg.tie_embeddings else nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         self.kv_cache: torch.Tensor | None = None  # [layers, 2, blocks, block_size, kv_heads, head_dim]
+        self.decode_kv: torch.Tensor | None = None  # flat room for a step's gathered decode K/V
 
     def allocate_kv_cache(self, num_blocks: int, block_size: int) -> None:
         p = self.embed_tokens.weight
@@ -130,13 +131,22 @@ class Transformer(nn.Module):
             self.cfg.num_layers, 2, num_blocks, block_size, self.cfg.num_kv_heads, self.cfg.head_dim,
             dtype=p.dtype, device=p.device,
         )
+        self.decode_kv = torch.empty(0, dtype=p.dtype, device=p.device)
+
+    def reserve_decode_kv(self, num_blocks: int) -> None:
+        """Room to gather `num_blocks` blocks of every layer (grows, never shrinks)."""
+        need = num_blocks * self.kv_cache[:, :, 0].numel()
+        if self.decode_kv.numel() < need:
+            self.decode_kv = torch.empty(need, dtype=self.kv_cache.dtype, device=self.kv_cache.device)
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttnMeta) -> torch.Tensor:
         h = self.embed_tokens(input_ids)
         cos, sin = self.rotary.cos_sin(positions, h.dtype)
+        decode_kv = gather_decode_kv(self.kv_cache, meta, self.decode_kv)
         for i, layer in enumerate(self.layers):
             kc, vc = self.kv_cache[i, 0], self.kv_cache[i, 1]
-            h = h + layer.self_attn(layer.input_layernorm(h), cos, sin, kc, vc, meta)
+            dkv = None if decode_kv is None else decode_kv[i]
+            h = h + layer.self_attn(layer.input_layernorm(h), cos, sin, kc, vc, meta, dkv)
             h = h + layer.mlp(layer.post_attention_layernorm(h))
         return self.norm(h)
 

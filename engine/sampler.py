@@ -16,10 +16,10 @@ def sample(logits: torch.Tensor, seqs: list[Sequence], default_gen: torch.Genera
                 out = torch.tensor(s.output_ids, device=logits.device)
                 counts = torch.bincount(out, minlength=logits.shape[1]).to(logits.dtype)
                 logits[i] -= p.frequency_penalty * counts + p.presence_penalty * (counts > 0).to(logits.dtype)
-    greedy = torch.tensor([p.temperature <= 0 for p in ps], device=logits.device)
     argmax = logits.argmax(dim=-1)
-    if bool(greedy.all()):
+    if all(p.greedy for p in ps):  # decided in Python: no extra tensors for a greedy batch
         return argmax.tolist()
+    greedy = torch.tensor([p.greedy for p in ps], device=logits.device)
     temps = torch.tensor([p.temperature if p.temperature > 0 else 1.0 for p in ps], device=logits.device)
     logits = logits / temps[:, None]
     order = None
@@ -42,6 +42,20 @@ def sample(logits: torch.Tensor, seqs: list[Sequence], default_gen: torch.Genera
     if order is not None:
         picked = order.gather(1, picked[:, None]).squeeze(1)
     return torch.where(greedy, argmax, picked).tolist()
+
+
+def logprobs(logits: torch.Tensor, tokens: list[int], top: list[int]) -> list[tuple]:
+    """For each row: (token, its log-probability, [(alternative, log-probability)] * top[i]),
+    under the model's own distribution (before penalties and temperature), as OpenAI reports it."""
+    lp = torch.log_softmax(logits, dim=-1)
+    chosen = lp.gather(1, torch.tensor(tokens, device=lp.device)[:, None]).squeeze(1).tolist()
+    k = max(top)
+    best = lp.topk(k, dim=-1) if k else None
+    out = []
+    for i, (tok, p) in enumerate(zip(tokens, chosen)):
+        alts = list(zip(best.indices[i, :top[i]].tolist(), best.values[i, :top[i]].tolist())) if top[i] else []
+        out.append((tok, p, alts))
+    return out
 
 
 def _top_k_top_p(logits: torch.Tensor, ps) -> tuple[torch.Tensor, torch.Tensor]:

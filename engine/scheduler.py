@@ -1,4 +1,5 @@
-"""Continuous batching: which tokens of which sequences go into the next forward pass.
+"""Continuous batching: which tokens of which sequences go into the next forward pass,
+and what the step's sampled tokens do to them.
 
 Every running sequence has some tokens whose K/V are not yet computed: a whole prompt
 (or its remainder), or the one token sampled last step. A step takes them oldest
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 
-from .kv_cache import BlockManager
+from .block_manager import BlockManager
+from .config import EngineConfig
 from .sequence import Sequence, Status
+
+Batch = list[tuple[Sequence, int]]  # each scheduled sequence with its number of tokens to compute
 
 
 class QueueFull(Exception):
@@ -20,10 +24,11 @@ class QueueFull(Exception):
 
 
 class Scheduler:
-    def __init__(self, blocks: BlockManager, max_batched_tokens: int = 512, max_seqs: int = 64,
-                 max_waiting: int = 256):
-        self.blocks = blocks
-        self.max_batched_tokens, self.max_seqs, self.max_waiting = max_batched_tokens, max_seqs, max_waiting
+    def __init__(self, config: EngineConfig, num_blocks: int, eos: set[int], max_model_len: int):
+        self.blocks = BlockManager(num_blocks, config.block_size)
+        self.max_batched_tokens, self.max_seqs = config.max_batched_tokens, config.max_seqs
+        self.max_waiting = config.max_waiting
+        self.eos, self.max_model_len = eos, max_model_len
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.num_preemptions = 0
@@ -36,9 +41,9 @@ class Scheduler:
     def has_work(self) -> bool:
         return bool(self.waiting or self.running)
 
-    def schedule(self) -> list[tuple[Sequence, int]]:
+    def schedule(self) -> Batch:
         budget = self.max_batched_tokens
-        batch: list[tuple[Sequence, int]] = []
+        batch: Batch = []
         preempted = False
         i = 0
         while i < len(self.running) and budget > 0:
@@ -76,6 +81,39 @@ class Scheduler:
             budget -= n
         return batch
 
+    def postprocess(self, batch: Batch, tokens: list[int], stopped: list[bool]) -> None:
+        """After the forward: the batch's K/V are computed (full blocks join the prefix cache),
+        and each sampled sequence (those of `sampled(batch)`, in order) takes its token and
+        finishes on EOS, on a stop string (`stopped`, found by the detokeniser) or on length."""
+        seqs = sampled(batch)
+        for seq, n in batch:
+            seq.num_computed += n
+            self.blocks.commit(seq)
+        for seq, tok, stop in zip(seqs, tokens, stopped):
+            seq.token_ids.append(tok)
+            if (tok in self.eos and not seq.params.ignore_eos) or stop:
+                self.finish(seq, "stop")
+            elif seq.num_output >= seq.params.max_tokens or len(seq.token_ids) >= self.max_model_len:
+                self.finish(seq, "length")
+
+    def fork(self, parent: Sequence) -> tuple[list[Sequence], list[tuple[int, int]]]:
+        """The other n - 1 choices of parent, whose prompt this step computed: they run now on
+        its blocks (returned: those sampled this step, and the blocks whose K/V to copy), or,
+        when no block or sequence slot is free, wait to be prefilled from the prefix cache."""
+        forked, copies = [], []
+        for index in range(1, parent.params.n):
+            child = parent.fork(index)
+            copy = self.blocks.fork(parent, child) if len(self.running) < self.max_seqs else None
+            if copy is None:
+                child.status, child.admitted_once = Status.WAITING, False
+                self.waiting.append(child)
+                continue
+            if copy[0] >= 0:
+                copies.append(copy)
+            self.running.append(child)
+            forked.append(child)
+        return forked, copies
+
     def _preempt(self, seq: Sequence) -> None:
         self.running.remove(seq)
         self.blocks.release(seq)
@@ -96,3 +134,8 @@ class Scheduler:
                 pass
         self.blocks.release(seq)
         seq.status, seq.finish_reason = Status.FINISHED, reason
+
+
+def sampled(batch: Batch) -> list[Sequence]:
+    """The sequences whose last token this step computes: each gets a new token."""
+    return [seq for seq, n in batch if seq.num_computed + n == len(seq.token_ids)]

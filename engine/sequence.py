@@ -1,24 +1,13 @@
-"""Requests: their parameters, their state in the scheduler, and what they produce (no torch here)."""
+"""A request's state through the engine, and what it produces (no torch here)."""
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .sampling_params import SamplingParams
+
 _ids = itertools.count()
-
-
-@dataclass
-class SamplingParams:
-    max_tokens: int = 256
-    temperature: float = 0.6  # DeepSeek's recommendation for R1 when the caller says nothing
-    top_p: float = 1.0
-    top_k: int = 0  # 0: off
-    seed: int | None = None
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
-    stop: list[str] = field(default_factory=list)
-    ignore_eos: bool = False
 
 
 class Status(Enum):
@@ -46,9 +35,20 @@ class Sequence:
     decoder: object = None
     reasoning_tokens: int | None = None  # output tokens up to and including </think>, once seen
     admitted_once: bool = False
+    request_id: int = -1  # the first sequence's id, shared by every choice of a request (n > 1)
+    index: int = 0  # which choice
+    logprobs: list = field(default_factory=list)  # (token, logprob, alternatives) not yet handed out
 
     def __post_init__(self):
         self.prompt_len = self.prompt_len or len(self.token_ids)
+        if self.request_id < 0:
+            self.request_id = self.id
+
+    def fork(self, index: int) -> "Sequence":
+        """Another choice of the same request, its prompt computed: blocks are given by the block manager."""
+        return Sequence(list(self.token_ids), self.params, prompt_len=self.prompt_len, status=self.status,
+                        num_cached_tokens=self.num_cached_tokens, admitted_once=True,
+                        request_id=self.request_id, index=index)
 
     @property
     def output_ids(self) -> list[int]:
@@ -89,3 +89,5 @@ class RequestOutput:
     cached_tokens: int
     reasoning_tokens: int | None
     error: str | None = None
+    index: int = 0  # the choice (n > 1)
+    logprobs: list | None = None  # (token, logprob, [(token, logprob)]) per token since the last output

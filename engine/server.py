@@ -14,11 +14,15 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from .chat import ChatFormatter, ReasoningSplitter, TemplateError
+from .config import EngineConfig
+from .sampling_params import SamplingParams
 from .scheduler import QueueFull
-from .sequence import RequestError, RequestOutput, SamplingParams
+from .sequence import RequestError, RequestOutput
 from .worker import EngineProcess
 
 DEFAULT_MAX_TOKENS = 4096
+MAX_CHOICES = 16  # n: each choice is a sequence decoded alongside the others
+MAX_TOP_LOGPROBS = 20  # OpenAI's bound
 
 
 class ApiError(Exception):
@@ -49,10 +53,12 @@ def _number(body, name, default, lo, hi, kind=float):
 
 
 def parse_params(body: dict) -> SamplingParams:
-    if body.get("n") not in (None, 1):
-        raise bad("n", "only n=1 is supported")
-    if body.get("logprobs"):
-        raise bad("logprobs", "logprobs are not supported by this engine")
+    want_logprobs = body.get("logprobs")
+    if want_logprobs is not None and not isinstance(want_logprobs, bool):
+        raise bad("logprobs", "'logprobs' must be a boolean")
+    top_logprobs = _number(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS, int)
+    if top_logprobs and not want_logprobs:
+        raise bad("top_logprobs", "'top_logprobs' needs 'logprobs': true")
     stop = body.get("stop") or []
     if isinstance(stop, str):
         stop = [stop]
@@ -73,6 +79,9 @@ def parse_params(body: dict) -> SamplingParams:
         frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
         stop=stop,
         ignore_eos=bool(body.get("ignore_eos", False)),  # vLLM's extension: benchmarks need fixed lengths
+        n=_number(body, "n", 1, 1, MAX_CHOICES, int),
+        logprobs=bool(want_logprobs),
+        top_logprobs=top_logprobs,
     )
 
 
@@ -131,7 +140,7 @@ class App:
     async def metrics(self, _req: Request) -> Response:
         s = {"requests": 0, "finished": 0, "aborted": 0, "prompt_tokens": 0, "generation_tokens": 0, "steps": 0,
              "step_seconds": 0.0, "preemptions": 0, "running": 0, "waiting": 0, "kv_blocks_total": 0,
-             "kv_blocks_free": 0, **self.engine.stats}
+             "kv_blocks_free": 0, **await self.engine.fresh_stats()}
         lines = []
         for key, kind, value in [
             ("requests_total", "counter", s["requests"]), ("requests_finished_total", "counter", s["finished"]),
@@ -184,37 +193,54 @@ class App:
             raise ApiError(503, "The engine is overloaded; retry shortly.", "server_error",
                            code="overloaded", headers={"retry-after": "1"}) from None
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        splitter = ReasoningSplitter(prompt)
+        splitters = [ReasoningSplitter(prompt) for _ in range(params.n)]
         if stream:
             # Like DeepSeek's API, an SSE comment while a request waits, so proxies keep the stream open.
-            outputs = self.engine.stream(handle, queue, idle=self.keepalive_s)
-            return StreamingResponse(self._sse(rid, created, outputs, splitter, include_usage),
+            outputs = self.engine.stream(handle, queue, params.n, idle=self.keepalive_s)
+            return StreamingResponse(self._sse(rid, created, outputs, splitters, include_usage),
                                      media_type="text/event-stream", headers={"cache-control": "no-cache"})
-        return await self._complete(req, rid, created, self.engine.stream(handle, queue), splitter)
+        return await self._complete(req, rid, created, self.engine.stream(handle, queue, params.n), splitters,
+                                    params.logprobs)
 
-    def _usage(self, out: RequestOutput, splitter: ReasoningSplitter) -> dict:
-        reasoning = out.reasoning_tokens
-        if reasoning is None:
-            reasoning = out.completion_tokens if splitter.in_reasoning else 0
+    def _usage(self, last: list[RequestOutput], splitters: list[ReasoningSplitter]) -> dict:
+        """Usage of all choices together: the prompt once, every choice's output tokens."""
+        first = last[0]
+        completion = sum(o.completion_tokens for o in last)
+        reasoning = sum(o.completion_tokens if o.reasoning_tokens is None and s.in_reasoning else o.reasoning_tokens or 0
+                        for o, s in zip(last, splitters))
         return {
-            "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-            "total_tokens": out.prompt_tokens + out.completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": out.cached_tokens},
+            "prompt_tokens": first.prompt_tokens, "completion_tokens": completion,
+            "total_tokens": first.prompt_tokens + completion,
+            "prompt_tokens_details": {"cached_tokens": first.cached_tokens},
             "completion_tokens_details": {"reasoning_tokens": reasoning},
             # DeepSeek's own names for the prefix-cache split
-            "prompt_cache_hit_tokens": out.cached_tokens,
-            "prompt_cache_miss_tokens": out.prompt_tokens - out.cached_tokens,
+            "prompt_cache_hit_tokens": first.cached_tokens,
+            "prompt_cache_miss_tokens": first.prompt_tokens - first.cached_tokens,
         }
 
-    async def _complete(self, req, rid, created, outputs, splitter) -> Response:
+    def _logprobs(self, entries) -> list[dict]:
+        """OpenAI's logprobs.content entries for (token, logprob, alternatives) triples."""
+        def one(tok: int, lp: float) -> dict:
+            text = self.tokenizer.decode([tok], skip_special_tokens=False)
+            return {"token": text, "logprob": lp, "bytes": list(text.encode())}
+
+        return [{**one(tok, lp), "top_logprobs": [one(t, p) for t, p in alts]} for tok, lp, alts in entries]
+
+    async def _complete(self, req, rid, created, outputs, splitters, want_logprobs: bool) -> Response:
+        n = len(splitters)
+        reasoning, content, logprobs = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+        last: list[RequestOutput | None] = [None] * n
+
         async def collect():
-            reasoning, content, last = [], [], None
             async for out in outputs:
-                r, c = splitter.feed(out.delta, final=out.finished)
-                reasoning.append(r)
-                content.append(c)
-                last = out
-            return "".join(reasoning), "".join(content), last
+                i = out.index
+                r, c = splitters[i].feed(out.delta, final=out.finished)
+                reasoning[i].append(r)
+                content[i].append(c)
+                logprobs[i] += out.logprobs or ()
+                last[i] = out
+                if out.error:
+                    raise ApiError(500, out.error, "server_error")
 
         # The client may hang up while we generate: stop generating for it at once.
         work = asyncio.ensure_future(collect())
@@ -225,30 +251,33 @@ class App:
             await asyncio.gather(work, return_exceptions=True)
             return Response(status_code=499)
         gone.cancel()
-        reasoning, content, last = work.result()
-        if last.error:
-            raise ApiError(500, last.error, "server_error")
-        message = {"role": "assistant", "content": content}
-        if reasoning or splitter.in_reasoning or last.reasoning_tokens is not None:
-            message["reasoning_content"] = reasoning
+        work.result()  # raises the engine's error, if any
+        choices = []
+        for i, (out, splitter) in enumerate(zip(last, splitters)):
+            message, thought = {"role": "assistant", "content": "".join(content[i])}, "".join(reasoning[i])
+            if thought or splitter.in_reasoning or out.reasoning_tokens is not None:
+                message["reasoning_content"] = thought
+            lp = {"content": self._logprobs(logprobs[i])} if want_logprobs else None
+            choices.append({"index": i, "message": message, "logprobs": lp, "finish_reason": out.finish_reason})
         return JSONResponse({
             "id": rid, "object": "chat.completion", "created": created, "model": self.name,
-            "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": last.finish_reason}],
-            "usage": self._usage(last, splitter), "system_fingerprint": None,
+            "choices": choices, "usage": self._usage(last, splitters), "system_fingerprint": None,
         })
 
-    async def _sse(self, rid, created, outputs, splitter, include_usage):
-        def chunk(delta=None, finish=None, usage=None, choices=True):
+    async def _sse(self, rid, created, outputs, splitters, include_usage):
+        def chunk(index=0, delta=None, finish=None, usage=None, logprobs=None, choices=True):
             body = {"id": rid, "object": "chat.completion.chunk", "created": created, "model": self.name,
                     "system_fingerprint": None,
-                    "choices": [{"index": 0, "delta": delta or {}, "logprobs": None, "finish_reason": finish}]
+                    "choices": [{"index": index, "delta": delta or {}, "logprobs": logprobs, "finish_reason": finish}]
                     if choices else []}
             if usage is not None:
                 body["usage"] = usage
             return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
+        last: list[RequestOutput | None] = [None] * len(splitters)
         try:
-            yield chunk({"role": "assistant", "content": ""})
+            for i in range(len(splitters)):
+                yield chunk(i, {"role": "assistant", "content": ""})
             async for out in outputs:
                 if out is None:
                     yield ": keep-alive\n\n"
@@ -257,18 +286,25 @@ class App:
                     err = {"error": {"message": out.error, "type": "server_error", "param": None, "code": None}}
                     yield f"data: {json.dumps(err)}\n\n"
                     return
-                r, c = splitter.feed(out.delta, final=out.finished)
+                i, last[i] = out.index, out
+                r, c = splitters[i].feed(out.delta, final=out.finished)
+                # The step's token log-probabilities ride on its first chunk (an empty one if its text is held back).
+                lp = {"content": self._logprobs(out.logprobs)} if out.logprobs else None
                 if r:
-                    yield chunk({"reasoning_content": r})
+                    yield chunk(i, {"reasoning_content": r}, logprobs=lp)
+                    lp = None
                 if c:
-                    yield chunk({"content": c})
+                    yield chunk(i, {"content": c}, logprobs=lp)
+                    lp = None
+                if lp is not None:
+                    yield chunk(i, {}, logprobs=lp)
                 if out.finished:
-                    yield chunk(finish=out.finish_reason)
-                    if include_usage:
-                        yield chunk(usage=self._usage(out, splitter), choices=False)
+                    yield chunk(i, finish=out.finish_reason)
+            if include_usage:
+                yield chunk(usage=self._usage(last, splitters), choices=False)
             yield "data: [DONE]\n\n"
         finally:
-            await outputs.aclose()  # aborts the sequence if the client left early
+            await outputs.aclose()  # aborts the sequences if the client left early
 
 
 async def _disconnected(req: Request) -> None:
@@ -278,11 +314,7 @@ async def _disconnected(req: Request) -> None:
             return
 
 
-def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu", dtype: str = "auto",
-              max_kv_tokens: int | None = None, block_size: int = 16, max_batched_tokens: int = 512,
-              max_seqs: int = 64, max_waiting: int = 256, max_model_len: int | None = None,
-              kv_memory_fraction: float | None = None, compile: bool = False,
-              threads: int | None = None, keepalive_s: float = 10.0) -> Starlette:
+def build_app(config: EngineConfig, *, served_name: str | None = None, keepalive_s: float = 10.0) -> Starlette:
     """Load the checkpoint (the weights in the engine process) and return the ASGI app.
 
     Raises CheckpointError, naming the problem, when the checkpoint cannot be served.
@@ -291,14 +323,9 @@ def build_app(model_dir, *, served_name: str | None = None, device: str = "cpu",
 
     from .loader import load_checkpoint
 
-    ckpt = load_checkpoint(model_dir)
+    ckpt = load_checkpoint(config.model)
     formatter = ChatFormatter(ckpt.chat_template, ckpt.bos_token, ckpt.eos_token)
-    engine = EngineProcess(
-        model_dir, device=device, dtype=dtype, compile=compile, threads=threads, max_inflight=max_seqs + max_waiting,
-        block_size=block_size, max_batched_tokens=max_batched_tokens, max_seqs=max_seqs,
-        # The parent bounds what is in flight; the child's own queue must never refuse.
-        max_waiting=max_seqs + max_waiting + 1, max_model_len=max_model_len, max_kv_tokens=max_kv_tokens,
-        kv_memory_fraction=kv_memory_fraction)
+    engine = EngineProcess(config, max_inflight=config.max_seqs + config.max_waiting)
     engine.start()
-    name = served_name or Path(model_dir).resolve().name
+    name = served_name or Path(config.model).resolve().name
     return App(engine, ckpt.tokenizer, formatter, name, keepalive_s).starlette()

@@ -5,6 +5,7 @@ import pytest
 
 pytest.importorskip("torch")  # the [engine] extra
 
+from engine.config import EngineConfig  # noqa: E402
 from engine.server import build_app  # noqa: E402
 from engine.tiny import make_scripted  # noqa: E402
 from tests.servers import ServerThread  # noqa: E402
@@ -16,8 +17,8 @@ SENSITIVE = [{"role": "user", "content": "Write a reminder to jeanne.martin@dupo
 @pytest.fixture(scope="module")
 def engine_url(tmp_path_factory):
     path, _ = make_scripted(tmp_path_factory.mktemp("r1-tiny"), REASONING, ANSWER)
-    with ServerThread(build_app(path, served_name="r1-distill-tiny", max_kv_tokens=1024, block_size=4,
-                                max_model_len=256)) as server:
+    with ServerThread(build_app(EngineConfig(str(path), max_kv_tokens=1024, block_size=4, max_model_len=256),
+                                served_name="r1-distill-tiny")) as server:
         yield f"{server.url}/v1"
 
 

@@ -49,12 +49,12 @@ def loaded(checkpoint_dir):
 @pytest.fixture
 def make_engine(loaded):
     """A fresh engine (fresh cache and scheduler) over a shared loaded model."""
-    from engine.engine import LLMEngine
+    from engine.config import EngineConfig
+    from engine.llm_engine import LLMEngine
 
-    def make(name: str = "llama-untied", **kw):
+    def make(name: str = "llama-untied", num_blocks: int = 256, block_size: int = 4, **kw):
         ck, model = loaded(name)
-        kw.setdefault("num_blocks", 256)
-        kw.setdefault("block_size", 4)
-        return LLMEngine(ck, model, **kw)
+        config = EngineConfig(str(ck.path), max_kv_tokens=num_blocks * block_size, block_size=block_size, **kw)
+        return LLMEngine(ck, model, config)
 
     return make

@@ -36,14 +36,3 @@ def test_no_think_anywhere_is_all_content_and_a_leading_think_is_reasoning():
     # an unfinished think block is all reasoning, as DeepSeek's API reports it
     assert feed_all(ReasoningSplitter("x<think>\n"), ["still ", "thinking </thi"]) == ("still thinking </thi", "")
 
-
-def test_fallback_detokeniser_matches_decode_stream(checkpoint_dir):
-    from tokenizers import Tokenizer
-
-    from engine.engine import _PrefixDecoder
-
-    tok = Tokenizer.from_file(str(checkpoint_dir("qwen2-tied") / "tokenizer.json"))
-    text = "héllo wörld ✓ </think> the answer — 42 ☃"
-    ids = tok.encode(text, add_special_tokens=False).ids
-    d = _PrefixDecoder()
-    assert "".join(p for p in (d.step(tok, i) for i in ids) if p) == tok.decode(ids)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.sequence import SamplingParams
+from engine.config import EngineConfig
+from engine.llm_engine import LLMEngine
+from engine.sampling_params import SamplingParams
 
 transformers = pytest.importorskip("transformers")
 
@@ -24,6 +26,10 @@ def reference(checkpoint_dir):
         return models[name]
 
     return get
+
+
+def small_cache(ck) -> EngineConfig:
+    return EngineConfig(str(ck.path), max_kv_tokens=256, block_size=4)
 
 
 def prompt(n: int, seed: int) -> list[int]:
@@ -80,7 +86,6 @@ def test_greedy_same_with_batching_and_prefix_sharing(name, make_engine, referen
 
 def test_compiled_dense_layers_give_the_same_tokens(checkpoint_dir, make_engine):
     # --compile (meant for GPUs) must not change results; checked here on CPU with inductor.
-    from engine.engine import LLMEngine
     from engine.loader import load_checkpoint, load_model
 
     ids = prompt(19, seed=5)
@@ -88,12 +93,11 @@ def test_compiled_dense_layers_give_the_same_tokens(checkpoint_dir, make_engine)
     ck = load_checkpoint(checkpoint_dir("qwen2-untied"))
     model = load_model(ck)
     model.compile_dense()
-    assert LLMEngine(ck, model, num_blocks=64, block_size=4).generate([ids, ids[:7]], GREEDY) == expected
+    assert LLMEngine(ck, model, small_cache(ck)).generate([ids, ids[:7]], GREEDY) == expected
 
 
 @pytest.mark.parametrize("name", ["qwen2-tied", "llama-untied"])
 def test_prepacked_bf16_linears_match_plain_ones_exactly(name, checkpoint_dir):
-    from engine.engine import LLMEngine
     from engine.loader import load_checkpoint, load_model
     from engine.model import PackedLinear
 
@@ -104,7 +108,7 @@ def test_prepacked_bf16_linears_match_plain_ones_exactly(name, checkpoint_dir):
     plain = load_model(ck, dtype=torch.bfloat16, pack=False)
     runs = []
     for model in (packed, plain):
-        eng = LLMEngine(ck, model, num_blocks=64, block_size=4)
+        eng = LLMEngine(ck, model, small_cache(ck))
         seen = []
         eng.logits_hook = lambda seqs, logits: seen.append(logits.clone())
         out = eng.generate([prompt(21, seed=6), prompt(5, seed=7)], GREEDY)

@@ -1,12 +1,14 @@
-"""The batch sampler: greedy, temperature, top-k/top-p, seeds, penalties."""
+"""The batch sampler: greedy, temperature, top-k/top-p, seeds, penalties, log-probabilities."""
 from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from engine.sampler import sample
-from engine.sequence import SamplingParams, Sequence
+from engine.sampling_params import SamplingParams
+from engine.sequence import Sequence
 
 
 def seq(seed=None, outputs=(), **kw):
@@ -63,3 +65,13 @@ def test_frequency_and_presence_penalties():
     assert sample(logits, [seq(temperature=0, outputs=[0], presence_penalty=0.5)], gen()) == [1]
     assert sample(logits, [seq(temperature=0, outputs=[0, 0], frequency_penalty=0.1)], gen()) == [1]
     assert sample(logits, [seq(temperature=0, outputs=[1], frequency_penalty=-1.0)], gen()) == [1]
+
+
+def test_logprobs_of_the_chosen_token_and_the_best_alternatives():
+    from engine.sampler import logprobs
+
+    probs = torch.tensor([[0.1, 0.6, 0.3], [0.5, 0.25, 0.25]])
+    (tok0, lp0, alts0), (tok1, lp1, alts1) = logprobs(probs.log(), [2, 0], [2, 0])
+    assert (tok0, tok1, alts1) == (2, 0, [])
+    assert lp0 == pytest.approx(math.log(0.3)) and lp1 == pytest.approx(math.log(0.5))
+    assert [t for t, _ in alts0] == [1, 2] and alts0[0][1] == pytest.approx(math.log(0.6))

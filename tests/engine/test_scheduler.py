@@ -6,7 +6,7 @@ import random
 import pytest
 
 from engine.scheduler import QueueFull
-from engine.sequence import SamplingParams
+from engine.sampling_params import SamplingParams
 
 
 def greedy(n):
@@ -49,7 +49,7 @@ def test_cache_exhaustion_preempts_and_recovers(make_engine):
     outs = eng.generate(ps, greedy(24))
     assert outs == expected
     assert eng.scheduler.num_preemptions > 0
-    assert eng.blocks.num_free == 40
+    assert eng.scheduler.blocks.num_free == 40
 
 
 def test_cancellation_frees_blocks_no_leak_after_1000_requests(make_engine):
@@ -70,8 +70,8 @@ def test_cancellation_frees_blocks_no_leak_after_1000_requests(make_engine):
         eng.abort(s)
     while eng.has_work():
         eng.step()
-    assert eng.blocks.num_free == 128
-    assert sum(eng.blocks.ref) == 0
+    assert eng.scheduler.blocks.num_free == 128
+    assert sum(eng.scheduler.blocks.ref) == 0
     assert not eng.seqs
     assert eng.stats["aborted"] > 100
 
@@ -111,3 +111,45 @@ def test_long_prompt_is_chunked_and_does_not_stall_decoding(make_engine):
         # every decoding sequence advanced by one token in each prefill step
         assert [s.num_output for s in short] == [b + 1 for b in before]
     assert steps >= 300 // 16  # the prompt went in chunks of at most the token budget
+
+
+def test_n_choices_share_the_prompt_blocks_and_match_solo_runs(make_engine):
+    # 41 prompt tokens: ten full blocks of 4 shared by every choice, the partial eleventh copied.
+    p = prompts(1, seed=9)[0][:1] + list(range(100, 140))
+    eng = make_engine()
+    solo = [eng.generate([p], SamplingParams(max_tokens=12, temperature=1.0, seed=5 + i))[0] for i in range(3)]
+    greedy_solo = eng.generate([p], greedy(12))[0]
+    eng = make_engine()
+    first = eng.add_request(p, SamplingParams(max_tokens=12, temperature=1.0, seed=5, n=3))
+    eng.step()  # the prompt, then the fork: three choices, each with its first token
+    choices = sorted((s for s in eng.seqs.values() if s.request_id == first.id), key=lambda s: s.index)
+    assert [s.index for s in choices] == [0, 1, 2] and all(s.num_output == 1 for s in choices)
+    shared = choices[0].block_table[:10]
+    assert all(s.block_table[:10] == shared for s in choices)
+    assert len({s.block_table[10] for s in choices}) == 3  # the partial block is each one's own
+    assert eng.scheduler.blocks.num_free == 256 - 10 - 3
+    while eng.has_work():
+        eng.step()
+    assert [s.output_ids for s in choices] == solo  # choice i samples as a lone request seeded 5 + i
+    assert eng.scheduler.blocks.num_free == 256
+    g = eng.add_request(p, SamplingParams(max_tokens=12, temperature=0, ignore_eos=True, n=2))
+    eng.step()
+    pair = [s for s in eng.seqs.values() if s.request_id == g.id]
+    while eng.has_work():
+        eng.step()
+    assert [s.output_ids for s in pair] == [greedy_solo, greedy_solo]
+
+
+def test_n_choices_wait_for_blocks_when_the_cache_is_short(make_engine):
+    p = list(range(100, 141))  # 11 blocks of 4, the last partial
+    expected = make_engine().generate([p], greedy(4))[0]
+    eng = make_engine(num_blocks=13)  # 11 for the prompt, room to copy the partial block twice, not thrice
+    first = eng.add_request(p, SamplingParams(max_tokens=4, temperature=0, ignore_eos=True, n=4))
+    seqs = [first]
+    eng.step()
+    seqs += [s for s in eng.seqs.values() if s.request_id == first.id and s is not first]
+    assert len(seqs) == 4 and eng.scheduler.waiting
+    while eng.has_work():
+        eng.step()
+    assert [s.output_ids for s in seqs] == [expected] * 4
+    assert eng.scheduler.blocks.num_free == 13

@@ -9,12 +9,17 @@ import pytest
 
 openai = pytest.importorskip("openai")
 
+from engine.config import EngineConfig  # noqa: E402
 from engine.server import build_app  # noqa: E402
 from engine.tiny import END_THINK, make_scripted  # noqa: E402
 from tests.servers import ServerThread  # noqa: E402
 
 REASONING, ANSWER = "let me think about this", "the answer is forty two."
 HI = [{"role": "user", "content": "hi"}]
+
+
+def serve(model_dir, name: str, keepalive_s: float = 10.0, **config) -> "Served":
+    return Served(build_app(EngineConfig(str(model_dir), **config), served_name=name, keepalive_s=keepalive_s))
 
 
 class Served:
@@ -44,7 +49,7 @@ class Served:
 @pytest.fixture(scope="module")
 def scripted(tmp_path_factory):
     path, script = make_scripted(tmp_path_factory.mktemp("scripted"), REASONING, ANSWER)
-    s = Served(build_app(path, served_name="r1-tiny", max_kv_tokens=1024, block_size=4, max_model_len=256))
+    s = serve(path, "r1-tiny", max_kv_tokens=1024, block_size=4, max_model_len=256)
     s.generated = len(script) - 1  # the script's first token is the prompt's closing "\n"
     from tokenizers import Tokenizer
 
@@ -55,8 +60,8 @@ def scripted(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rand(checkpoint_dir):
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="rand", max_kv_tokens=4096, block_size=8,
-                        dtype="float32"))  # fp32: batched and solo numerics agree to ~1e-6
+    s = serve(checkpoint_dir("llama-untied"), "rand", max_kv_tokens=4096, block_size=8,
+              dtype="float32")  # fp32: batched and solo numerics agree to ~1e-6
     yield s
     s.close()
 
@@ -152,12 +157,64 @@ def test_prompt_too_long_is_400_naming_the_limit(scripted):
     assert "256" in e.value.body["message"] and e.value.body["code"] == "context_length_exceeded"
 
 
-@pytest.mark.parametrize("param,value", [("temperature", 5), ("top_p", 0), ("max_tokens", 0), ("n", 2),
-                                          ("presence_penalty", "x"), ("seed", 1.5)])
+@pytest.mark.parametrize("param,value", [("temperature", 5), ("top_p", 0), ("max_tokens", 0), ("n", 0), ("n", 17),
+                                          ("presence_penalty", "x"), ("seed", 1.5), ("logprobs", "yes"),
+                                          ("top_logprobs", 21)])
 def test_bad_parameter_is_400_naming_it(scripted, param, value):
     with pytest.raises(openai.BadRequestError) as e:
         scripted.client.chat.completions.create(model="r1-tiny", messages=HI, extra_body={param: value})
     assert e.value.body["param"] == param and e.value.body["type"] == "invalid_request_error"
+
+
+def test_top_logprobs_without_logprobs_is_400(scripted):
+    with pytest.raises(openai.BadRequestError) as e:
+        scripted.client.chat.completions.create(model="r1-tiny", messages=HI, top_logprobs=2)
+    assert e.value.body["param"] == "top_logprobs"
+
+
+def test_logprobs_match_the_text_and_rank_the_alternatives(rand):
+    r = rand.client.chat.completions.create(model="rand", messages=HI, max_tokens=8, temperature=0,
+                                            logprobs=True, top_logprobs=3, extra_body={"ignore_eos": True})
+    entries = r.choices[0].logprobs.content
+    assert len(entries) == r.usage.completion_tokens == 8
+    assert "".join(e.token for e in entries) == r.choices[0].message.reasoning_content
+    for e in entries:
+        assert len(e.top_logprobs) == 3 and e.logprob <= 0
+        ranked = [t.logprob for t in e.top_logprobs]
+        assert ranked == sorted(ranked, reverse=True)
+        assert e.top_logprobs[0].token == e.token and e.top_logprobs[0].logprob == pytest.approx(e.logprob)  # greedy
+        assert bytes(e.bytes).decode() == e.token
+    plain = rand.client.chat.completions.create(model="rand", messages=HI, max_tokens=4, temperature=0)
+    assert plain.choices[0].logprobs is None
+
+
+def test_streamed_logprobs_cover_every_token(rand):
+    chunks = list(rand.client.chat.completions.create(
+        model="rand", messages=HI, max_tokens=6, temperature=0, stream=True, logprobs=True,
+        stream_options={"include_usage": True}, extra_body={"ignore_eos": True}))
+    entries = [e for c in chunks if c.choices and c.choices[0].logprobs for e in c.choices[0].logprobs.content]
+    text = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
+    assert len(entries) == chunks[-1].usage.completion_tokens == 6
+    assert "".join(e.token for e in entries) == text
+    assert all(e.top_logprobs == [] for e in entries)
+
+
+def test_n_choices_over_http(rand):
+    kw = dict(model="rand", messages=HI, max_tokens=10, temperature=1.0, extra_body={"ignore_eos": True})
+    solo = [rand.client.chat.completions.create(seed=11 + i, **kw).choices[0].message.reasoning_content
+            for i in range(3)]
+    r = rand.client.chat.completions.create(n=3, seed=11, **kw)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert [c.message.reasoning_content for c in r.choices] == solo  # choice i is seeded 11 + i
+    assert r.usage.completion_tokens == 30
+    assert all(c.finish_reason == "length" for c in r.choices)
+    chunks = list(rand.client.chat.completions.create(n=3, seed=11, stream=True,
+                                                      stream_options={"include_usage": True}, **kw))
+    streamed = ["".join(getattr(c.choices[0].delta, "reasoning_content", None) or ""
+                        for c in chunks if c.choices and c.choices[0].index == i) for i in range(3)]
+    assert streamed == solo
+    assert sorted(c.choices[0].index for c in chunks if c.choices and c.choices[0].finish_reason) == [0, 1, 2]
+    assert chunks[-1].usage.completion_tokens == 30 and chunks[-1].usage.prompt_tokens == r.usage.prompt_tokens
 
 
 def test_bad_messages_and_body(scripted):
@@ -196,8 +253,7 @@ def test_non_stream_disconnect_frees_the_sequence(rand):
 
 def test_full_queue_is_503_with_retry_after(checkpoint_dir):
     # Room for one request in flight: while one streams, the next is refused at once.
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="q", max_kv_tokens=4096, max_seqs=1,
-                         max_waiting=0))
+    s = serve(checkpoint_dir("llama-untied"), "q", max_kv_tokens=4096, max_seqs=1, max_waiting=0)
     try:
         body = {"model": "q", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
         with httpx.stream("POST", s.url + "/v1/chat/completions", json=body, timeout=30) as r:
@@ -215,7 +271,7 @@ def test_engine_process_death_fails_requests_and_health(checkpoint_dir):
     import os
     import signal
 
-    app = build_app(checkpoint_dir("llama-untied"), served_name="d", max_kv_tokens=4096)
+    app = build_app(EngineConfig(str(checkpoint_dir("llama-untied")), max_kv_tokens=4096), served_name="d")
     s = Served(app)
     try:
         body = {"model": "d", "messages": HI, "stream": True, "max_tokens": 3000, "ignore_eos": True}
@@ -248,8 +304,8 @@ def test_repeated_prefix_is_served_from_the_prefix_cache(scripted):
 
 def test_waiting_stream_gets_keep_alive_comments(checkpoint_dir):
     # One sequence at a time: the second request waits behind a long first one.
-    s = Served(build_app(checkpoint_dir("llama-untied"), served_name="k", max_kv_tokens=4096, max_seqs=1,
-                         max_waiting=1, keepalive_s=0.02))
+    s = serve(checkpoint_dir("llama-untied"), "k", max_kv_tokens=4096, max_seqs=1, max_waiting=1,
+              keepalive_s=0.02)
     try:
         long = {"model": "k", "messages": HI, "stream": True, "max_tokens": 300, "ignore_eos": True}
         short = {"model": "k", "messages": HI, "stream": True, "max_tokens": 3}

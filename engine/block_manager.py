@@ -1,4 +1,6 @@
-"""Block allocator for the paged KV cache, with prefix sharing by block hashes.
+"""Which cache blocks each sequence holds, with prefix sharing by block hashes.
+
+The K/V tensors themselves live in the model (model.py); this is only their bookkeeping.
 
 A full block is named by the hash of (previous block's hash, its tokens), so equal
 prompt prefixes (a shared system prompt, a growing multi-turn history) map to the same
@@ -77,6 +79,23 @@ class BlockManager:
         seq.block_table = []
         seq.num_computed = seq.num_hashed = 0
         seq.last_hash = None
+
+    def fork(self, parent: Sequence, child: Sequence) -> tuple[int, int] | None:
+        """Give child parent's computed prompt: its full blocks shared, the partial last one
+        copied into a fresh block. Returns (source, copy) blocks for the K/V copy, (-1, -1) if
+        the prompt ends on a block boundary, None (nothing taken) if no block is free."""
+        bs, ctx = self.block_size, parent.prompt_len
+        full = parent.block_table[: ctx // bs]
+        copy = (-1, -1)
+        if ctx % bs:
+            if not self.free:
+                return None
+            copy = (parent.block_table[ctx // bs], self._take())
+        for b in full:
+            self.ref[b] += 1
+        child.block_table = full + ([copy[1]] if copy[1] >= 0 else [])
+        child.num_computed, child.num_hashed, child.last_hash = ctx, parent.num_hashed, parent.last_hash
+        return copy
 
     def commit(self, seq: Sequence) -> None:
         """Publish the hashes of seq's blocks that are now full of computed K/V."""
