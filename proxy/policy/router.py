@@ -72,7 +72,7 @@ class PolicyRouter:
         fields = texts(body)
         results = await self.service.inspect([f.text for f in fields], policy.settings)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
-                    for f, hits in zip(fields, results) for h in hits]
+                    for f, hits in zip(fields, results) for h in hits if f.counts(h.start, h.end)]
         return policy.decide(findings, fields, ctx)
 
     def _file_stat(self) -> tuple[int, int]:
