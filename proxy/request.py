@@ -177,7 +177,7 @@ def _check_messages(messages: Any, limits: BodyLimits) -> None:
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise InvalidRequest(f"'{where}' must be an object.", param=where)
-        if m.get("role") not in ROLES:
+        if not isinstance(m.get("role"), str) or m["role"] not in ROLES:
             raise InvalidRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}.",
                                  param=f"{where}.role")
         content = m.get("content")
