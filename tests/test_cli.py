@@ -243,3 +243,48 @@ def test_serve_metrics_on_a_private_listener(tmp_path, cloud, onprem):
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_sigint_drains_requests_before_stopping_inspection(tmp_path, cloud, onprem):
+    """Ctrl-C reaches the whole process group, inspection workers included: a request still
+    arriving is drained and inspected as usual (not failed closed as `inspection-error`)."""
+    import signal
+    import socket
+
+    from tests import conftest
+
+    db_url = f"sqlite:///{tmp_path / 'gw.db'}"
+    key = KeyStore(Database(db_url)).create("ops")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "R1GATE_CLOUD_URL": cloud.url,
+           "R1GATE_CLOUD_API_KEY": conftest.CLOUD_KEY, "R1GATE_ONPREM_URL": f"{onprem.url}/v1",
+           "R1GATE_DATABASE_URL": db_url, "R1GATE_INSPECTION_WORKERS": "1"}
+    proc = subprocess.Popen([*R1GATE, "serve", "--port", str(port)], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        body = json.dumps({"model": "deepseek-chat", "messages": [{"role": "user", "content": "hello"}]}).encode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nauthorization: Bearer " + key.encode()
+                     + b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+                     + b"\r\n\r\n" + body[:10])
+        os.killpg(proc.pid, signal.SIGINT)
+        for _ in range(600):  # the gateway stops accepting once it has taken the signal
+            try:
+                httpx.get(f"{base}/healthz", timeout=0.1)
+            except httpx.HTTPError:
+                break
+        sock.sendall(body[10:])
+        sock.settimeout(30)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert b"x-r1gate-route: cloud" in answer.lower() and b"inspection-error" not in answer
+        sock.close()
+        assert proc.wait(timeout=60) is not None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
