@@ -115,7 +115,7 @@ class BodyLimits(_Strict):
     max_messages: int = Field(2048, ge=1)
     max_parts: int = Field(4096, ge=1)  # content parts, all messages together
     max_keys: int = Field(20000, ge=1)  # object keys, all objects together
-    max_values: int = Field(50000, ge=1)  # strings and numbers, all together
+    max_values: int = Field(20000, ge=1)  # strings and numbers, all together
     max_number_digits: int = Field(40, ge=20, le=1000)
 
 

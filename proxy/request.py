@@ -86,7 +86,7 @@ def _check_shape(body: dict[str, Any], limits: BodyLimits, surrogates: bool) -> 
             if surrogates and _SURROGATE.search(node):
                 raise InvalidRequest("A string holds a lone UTF-16 surrogate, which is not text.",
                                      param=_path(where))
-        elif isinstance(node, dict) or isinstance(node, list):
+        elif isinstance(node, (dict, list)):
             if depth > limits.max_depth:
                 raise InvalidRequest(f"The request body is nested deeper than {limits.max_depth} levels.",
                                      param=_path(where))
@@ -97,6 +97,8 @@ def _check_shape(body: dict[str, Any], limits: BodyLimits, surrogates: bool) -> 
                         raise InvalidRequest("A key holds a lone UTF-16 surrogate, which is not text.",
                                              param=_path(where))
                     stack.append((value, depth + 1, (where, key)))
+            elif len(node) > limits.max_values:  # refused before walking a million items
+                raise InvalidRequest(f"A list holds more than {limits.max_values} items.", param=_path(where))
             else:
                 stack.extend((value, depth + 1, (where, i)) for i, value in enumerate(node))
         elif isinstance(node, float) and not math.isfinite(node) or (

@@ -61,7 +61,8 @@ def test_malformed_bodies_get_400_naming_the_problem(gateway, cloud, path, body,
     ({"junk": {f"k{i}": 0 for i in range(600_000)}}, None),  # 600,000 keys
     ({"messages": [{"role": "user", "content": "x"}] * 150_000}, None),  # caught by the count of keys
     ({"messages": [{"role": "user", "content": "x"}] * 3000}, "messages"),
-    ({"junk": [0] * 60_000}, None),  # numbers count as values
+    ({"junk": [0] * 60_000}, "junk"),  # a list too long to walk
+    ({"junk": [[0] * 100] * 300}, None),  # numbers count as values
 ])
 def test_pathological_bodies_are_refused_before_inspection(make_gateway, cloud, path, extra, param):
     gw = make_gateway(max_body_bytes=16 * 1024 * 1024)
