@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import secrets
@@ -16,7 +17,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as Endpoint
 
@@ -25,8 +26,8 @@ from .response_cache import ResponseCache
 from .chat import ChatService, Exchange, Reply
 from .config import Settings
 from .db import Database
-from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, Unauthorized,
-                     routing_error)
+from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, PathNotFound,
+                     Unauthorized, routing_error)
 from .keys import KeyStore, Principal
 from .ledger import GROUPS, Ledger
 from .ledger import spend as spend_report
@@ -34,14 +35,14 @@ from .limits import Limits
 from .metrics import CONTENT_TYPE, Metrics
 from .prices import PriceTable, Pricing
 from .redis_link import RedisDown, RedisLink
-from .request import ChatRequest, parse_chat, parse_json
+from .request import ChatRequest, parse_chat_body
 from .policy.loader import PolicyError
 from .policy.router import PolicyRouter
 from .policy.decide import explain
-from .routing import Route, Router
+from .routing import Route, RouteContext, Router
 from .upstream import Upstream
 
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # An endpoint behind authentication: (request, the caller, the request id) -> its answer.
 Handler = Callable[[Request, Principal, str], Awaitable[Response | Reply]]
 
@@ -86,6 +87,20 @@ class Gateway:
         if self.redis is not None:
             await self.redis.aclose()
         self.db.close()
+
+    async def request_id(self, request: Request) -> str:
+        """The client's `x-request-id` if it has an id's shape and inspection finds nothing in
+        it (it goes upstream, to the log and the database); otherwise a new one."""
+        given = request.headers.get("x-request-id", "")
+        if _REQUEST_ID.fullmatch(given):
+            try:
+                async with asyncio.timeout(self.settings.inspection_timeout_s):
+                    found = await self.chat.router.decide({"x-request-id": given}, RouteContext("", ""))
+                if not found.findings:
+                    return given
+            except Exception:  # not shown clean: not used (fail closed)
+                pass
+        return uuid.uuid4().hex
 
     async def authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
@@ -163,7 +178,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def _parse_chat(request: Request) -> ChatRequest:
         raw = await _read_body(request, settings.max_body_bytes)
-        return parse_chat(parse_json(raw), settings.models, len(raw))
+        # Off the event loop: a large body takes a while to parse, and others keep being served.
+        return await asyncio.to_thread(parse_chat_body, raw, settings.models, settings.body_limits)
 
     async def spend(request: Request, principal: Principal, request_id: str) -> Response:
         if not principal.admin:
@@ -177,8 +193,17 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return JSONResponse({"object": "list", "by": by, "data": rows})
 
     async def metrics(request: Request) -> Response:
+        """Team labels only for a caller with the metrics token, or, without a token set, one
+        connected to a loopback address; with `metrics.listen` the parent process serves them."""
+        token = settings.metrics.token
+        if settings.metrics.listen:
+            raise PathNotFound(f"Metrics are served on {settings.metrics.listen}.")
+        if token and not secrets.compare_digest(request.headers.get("authorization", "").encode(),
+                                                f"Bearer {token}".encode()):
+            raise Unauthorized("/metrics needs 'Authorization: Bearer <metrics.token>'.")
         gw().metrics.ledger_backlog.set(gw().ledger.backlog)
-        return Response(gw().metrics.render(), media_type=CONTENT_TYPE)
+        teams = bool(token) or _loopback(request.scope.get("server"))
+        return Response(gw().metrics.render(teams=teams), media_type=CONTENT_TYPE)
 
     async def models(request: Request, principal: Principal, request_id: str) -> Response:
         return JSONResponse({"object": "list", "data": [
@@ -193,7 +218,11 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        return _error_response(routing_error(exc.status_code, exc.detail), _request_id(request))
+        return _error_response(routing_error(exc.status_code, exc.detail), uuid.uuid4().hex)
+
+    async def gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return _error_response(exc, uuid.uuid4().hex)
 
     async def finish_chat(exchange: Exchange) -> None:
         gw().metrics.in_flight.dec()
@@ -208,7 +237,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         runs `finish` once the whole answer has been sent (after the last chunk of a stream)."""
 
         async def endpoint(request: Request) -> Response:
-            request_id, started = _request_id(request), time.monotonic()
+            started = time.monotonic()
+            request_id = await gw().request_id(request)
             if in_flight:
                 gw().metrics.in_flight.inc()  # `finish` takes it back, whatever happens
             principal: Principal | None = None
@@ -252,7 +282,11 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         Endpoint("/readyz", readyz, methods=["GET"]),
         Endpoint("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: http_error, GatewayError: gateway_error})
+    # Starlette would redirect `/v1/spend/` to a URL built from the Host header, POSTs too.
+    app.router.redirect_slashes = False
+    return app
 
 
 def policy_router(settings: Settings) -> PolicyRouter:
@@ -292,9 +326,12 @@ def _error_response(error: GatewayError, request_id: str) -> Response:
                         headers={**error.headers, "x-request-id": request_id})
 
 
-def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id", "")
-    return given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+def _loopback(server: tuple[str, int] | None) -> bool:
+    """Whether the connection came in on a loopback address (not reachable from elsewhere)."""
+    try:
+        return server is not None and ipaddress.ip_address(server[0]).is_loopback
+    except ValueError:  # a Unix socket's path
+        return False
 
 
 def _where(exc: BaseException) -> str:
@@ -309,8 +346,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if length.isdigit() and int(length) > limit:
         raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise BodyTooLarge(f"The request body is larger than the limit of {limit} bytes.")
+    except ClientDisconnect:  # gone, or cut for sending too slowly (serve.body_timeout_s)
+        raise InvalidRequest("The client closed the connection before the end of the body.") from None
     return bytes(body)

@@ -28,9 +28,13 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # Before prometheus_client is imported (by the app): it picks where values go at import.
+    # Workers write their metrics here; a scrape adds them up, with one worker or several.
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="r1gate-metrics-"))
     import uvicorn
 
     from .app import policy_router
+    from .metrics import serve_shared
 
     settings = _settings(args)
     Database(settings.database_url).close()  # a wrong database URL fails here, not per request
@@ -39,10 +43,15 @@ def serve(args: argparse.Namespace) -> int:
         os.environ["R1GATE_INSPECTION_WORKERS"] = str(max(1, (os.cpu_count() or 1) // args.workers))
     if args.config:
         os.environ["R1GATE_CONFIG"] = os.path.abspath(args.config)  # for each worker process
-    # Workers write their metrics here and /metrics adds them up.
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="r1gate-metrics-"))
+    if settings.metrics.listen:
+        host, _, port = settings.metrics.listen.rpartition(":")
+        try:
+            serve_shared(host.strip("[]"), int(port))
+        except OSError as exc:
+            raise ConfigError(f"metrics.listen: cannot listen on {settings.metrics.listen}: {exc.strerror}") from None
     uvicorn.run("proxy.app:create_app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, access_log=False, log_level="warning", lifespan="on")
+                workers=args.workers, access_log=False, log_level="warning", lifespan="on",
+                http="proxy.connections:GuardedProtocol", timeout_keep_alive=settings.serve.keep_alive_s)
     return 0
 
 

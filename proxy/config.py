@@ -107,6 +107,44 @@ class RateLimit(_Strict):
     tpm: int | None = Field(None, ge=1)  # tokens (prompt + completion) per minute
 
 
+class BodyLimits(_Strict):
+    """A request body's shape, bounded before any work on it: past a bound the client gets a
+    400 at once, so one request cannot hold the gateway (sizes are `max_body_bytes`)."""
+
+    max_depth: int = Field(32, ge=4, le=256)  # nesting of objects and lists
+    max_messages: int = Field(2048, ge=1)
+    max_parts: int = Field(4096, ge=1)  # content parts, all messages together
+    max_keys: int = Field(20000, ge=1)  # object keys, all objects together
+    max_values: int = Field(20000, ge=1)  # strings and numbers, all together
+    max_number_digits: int = Field(40, ge=20, le=1000)
+
+
+class ServeSettings(_Strict):
+    """`r1gate serve`'s connections: slow or idle clients are cut, their number is bounded."""
+
+    header_timeout_s: float = Field(10.0, gt=0)  # from a request's first byte to its last header
+    body_timeout_s: float = Field(60.0, gt=0)  # from the last header to the body's last byte
+    keep_alive_s: float = Field(5.0, gt=0)  # an idle connection between two requests
+    max_connections: int = Field(1024, ge=1)  # per worker; past it a new connection is closed at once
+
+
+class MetricsSettings(_Strict):
+    """Who may read `/metrics`: its labels name teams, with their tokens and spend."""
+
+    # "HOST:PORT": served there (a private port scraped inside the cluster), not on the API port.
+    listen: str | None = None
+    token: str | None = Field(None, min_length=16)  # then a scrape needs `Authorization: Bearer <token>`
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is not None:
+            host, _, port = v.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9464")
+        return v
+
+
 def _default_models() -> dict[str, ModelSettings]:
     return {
         "deepseek-reasoner": ModelSettings(cloud="deepseek-reasoner", onprem="deepseek-reasoner", reasoner=True),
@@ -123,6 +161,9 @@ class Settings(_Strict):
     database_url: str = "sqlite:///r1gate.db"
     fallback_to_onprem: bool = True  # cloud failure → on-prem; never the other way round
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    body_limits: BodyLimits = BodyLimits()
+    serve: ServeSettings = ServeSettings()
+    metrics: MetricsSettings = MetricsSettings()
     inspection_timeout_s: float = Field(5.0, gt=0)  # past it the request counts as sensitive
     # Processes that inspect prompts off the event loop; None: the cores shared among
     # `serve --workers`; 0: a thread of the gateway process (tests, small set-ups).

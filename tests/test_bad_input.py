@@ -25,7 +25,7 @@ def _post(gw, content: bytes | None = None, json=None, path="/v1/chat/completion
     (b'{"model": "deepseek-chat", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
      400, "temperature", "between 0 and 2"),
     (b'{"model": "deepseek-chat", "messages": [{"role": "user", "content": "x"}], "max_tokens": -1}',
-     400, "max_tokens", "positive integer"),
+     400, "max_tokens", "integer between 1 and"),
     (b'{"model": "deepseek-chat", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
      400, "stream", "boolean"),
 ])

@@ -145,3 +145,148 @@ def test_keys_on_postgresql(make_gateway):
 
 def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
+def _serve(tmp_path: Path, cloud, onprem, settings: str) -> tuple[subprocess.Popen, str, str]:
+    """`r1gate serve` with one worker (the default) and `settings`; its URL and a key."""
+    from tests import conftest
+
+    db_url = f"sqlite:///{tmp_path / 'gw.db'}"
+    key = KeyStore(Database(db_url)).create("ops")
+    (tmp_path / "r1gate.yaml").write_text(settings)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "R1GATE_CLOUD_URL": cloud.url,
+           "R1GATE_CLOUD_API_KEY": conftest.CLOUD_KEY, "R1GATE_ONPREM_URL": f"{onprem.url}/v1",
+           "R1GATE_DATABASE_URL": db_url, "R1GATE_INSPECTION_WORKERS": "0"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    proc = subprocess.Popen([*R1GATE, "serve", "--port", str(port), "--config", str(tmp_path / "r1gate.yaml")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, base, key
+
+
+def _closed_by_server(sock) -> bool:
+    """Whether the server closed this connection (within a generous bound)."""
+    import socket
+
+    sock.settimeout(15)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+
+def test_serve_cuts_slow_clients_and_counts_metrics_with_one_worker(tmp_path, cloud, onprem):
+    import socket
+
+    proc, base, key = _serve(tmp_path, cloud, onprem, "serve:\n  header_timeout_s: 1\n  body_timeout_s: 1\n"
+                             "  keep_alive_s: 120\n  max_connections: 40\n")
+    port, slow = int(base.rsplit(":", 1)[1]), []
+    try:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+        assert client.chat.completions.create(model="deepseek-chat", messages=[
+            {"role": "user", "content": "hello"}]).choices[0].message.content == ANSWER
+        # One worker (the default): /metrics shows what it counted.
+        scraped = httpx.get(f"{base}/metrics").text
+        assert 'r1gate_requests_total{route="cloud",status="200",team="ops"} 1.0' in scraped
+        # Idle, slow headers, slow body: each is cut, while normal requests are answered.
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(9)]
+        for i, sock in enumerate(slow):
+            if i % 3 == 1:
+                sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+            elif i % 3 == 2:
+                sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-length: 1000\r\n"
+                             b"authorization: Bearer " + key.encode() + b"\r\n\r\n{")
+        with httpx.Client() as normal:
+            for _ in range(3):
+                assert normal.get(f"{base}/healthz").status_code == 200
+                assert client.chat.completions.create(model="deepseek-chat", messages=[
+                    {"role": "user", "content": "hello"}]).choices[0].message.content == ANSWER
+        assert all(_closed_by_server(sock) for sock in slow)
+        # Past max_connections, new connections are closed at once; those within are served
+        # (and stay open: the keep-alive time is long here, so the count cannot drop).
+        flood = [socket.create_connection(("127.0.0.1", port)) for _ in range(60)]
+        for sock in flood:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = 0
+        for sock in flood:
+            sock.settimeout(15)
+            try:
+                answered += sock.recv(1024).startswith(b"HTTP/1.1 200")
+            except ConnectionResetError:
+                pass
+        for sock in flood:  # only now: a closed one would make room for the next
+            sock.close()
+        assert 0 < answered <= 40
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    finally:
+        for sock in slow:
+            sock.close()
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_serve_metrics_on_a_private_listener(tmp_path, cloud, onprem):
+    metrics_port = free_port()
+    proc, base, key = _serve(tmp_path, cloud, onprem, f"metrics:\n  listen: 127.0.0.1:{metrics_port}\n")
+    try:
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+        client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "hello"}])
+        assert httpx.get(f"{base}/metrics").status_code == 404
+        scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+        assert 'r1gate_requests_total{route="cloud",status="200",team="ops"} 1.0' in scraped
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_sigint_drains_requests_before_stopping_inspection(tmp_path, cloud, onprem):
+    """Ctrl-C reaches the whole process group, inspection workers included: a request still
+    arriving is drained and inspected as usual (not failed closed as `inspection-error`)."""
+    import signal
+    import socket
+
+    from tests import conftest
+
+    db_url = f"sqlite:///{tmp_path / 'gw.db'}"
+    key = KeyStore(Database(db_url)).create("ops")
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "R1GATE_CLOUD_URL": cloud.url,
+           "R1GATE_CLOUD_API_KEY": conftest.CLOUD_KEY, "R1GATE_ONPREM_URL": f"{onprem.url}/v1",
+           "R1GATE_DATABASE_URL": db_url, "R1GATE_INSPECTION_WORKERS": "1"}
+    proc = subprocess.Popen([*R1GATE, "serve", "--port", str(port)], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc)
+        body = json.dumps({"model": "deepseek-chat", "messages": [{"role": "user", "content": "hello"}]}).encode()
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nauthorization: Bearer " + key.encode()
+                     + b"\r\ncontent-type: application/json\r\ncontent-length: " + str(len(body)).encode()
+                     + b"\r\n\r\n" + body[:10])
+        os.killpg(proc.pid, signal.SIGINT)
+        for _ in range(600):  # the gateway stops accepting once it has taken the signal
+            try:
+                httpx.get(f"{base}/healthz", timeout=0.1)
+            except httpx.HTTPError:
+                break
+        sock.sendall(body[10:])
+        sock.settimeout(30)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert b"x-r1gate-route: cloud" in answer.lower() and b"inspection-error" not in answer
+        sock.close()
+        assert proc.wait(timeout=60) is not None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)

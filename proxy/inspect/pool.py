@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Sequence
@@ -39,6 +40,12 @@ def _inspector(settings: DetectorSettings) -> Inspector:
     return inspector
 
 
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group: the gateway drains its requests first and
+    # then stops the pool itself, so a worker must not stop on SIGINT before that.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _warm(settings: DetectorSettings) -> int:
     _inspector(settings).warm_up()
     return os.getpid()
@@ -65,7 +72,8 @@ class InspectionService:
         if self.workers <= 0 or self._pool is not None:
             _warm(settings)
             return
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_ignore_sigint)
         # As many warm-up tasks as workers, submitted at once: each lands in its own process.
         for future in [self._pool.submit(_warm, settings) for _ in range(self.workers)]:
             future.result()
@@ -100,7 +108,8 @@ class InspectionService:
         except BrokenProcessPool:
             # A worker died (killed, out of memory): this request fails closed, the next gets
             # a fresh pool.
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_ignore_sigint)
             raise
 
     def _batches(self, items: list[_Item]) -> list[list[_Item]]:

@@ -6,6 +6,7 @@ last good policy stays active. A policy's version is its content hash.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -69,10 +70,10 @@ class PolicyRouter:
     async def decide(self, body: dict[str, Any], ctx: RouteContext) -> Decision:
         self.reload_if_changed()
         policy = self._active
-        fields = texts(body)
+        fields = await asyncio.to_thread(texts, body)  # a large body: not on the event loop
         results = await self.service.inspect([f.text for f in fields], policy.settings)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
-                    for f, hits in zip(fields, results) for h in hits]
+                    for f, hits in zip(fields, results) for h in hits if f.counts(h.start, h.end)]
         return policy.decide(findings, fields, ctx)
 
     def _file_stat(self) -> tuple[int, int]:
