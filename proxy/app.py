@@ -54,7 +54,6 @@ class Gateway:
         # The policy first: a broken policy file stops the start-up with its lint messages.
         self.policy_router = None if router else policy_router(settings)
         self.db = Database(settings.database_url)
-        self.keys = KeyStore(self.db, settings.key_cache_ttl_s)
         self.upstreams = {
             Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
                             required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
@@ -62,11 +61,12 @@ class Gateway:
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
+        self.keys = KeyStore(self.db, settings.key_cache_ttl_s, self.redis)
         self.metrics = Metrics()
         self.ledger = Ledger(self.db, settings.audit_retention_days)
         self.chat = ChatService(
             settings, router or self.policy_router, self.upstreams, secret=secret,
-            cache=ResponseCache(settings.cache, secret, self.redis),
+            cache=ResponseCache(settings.cache, secret, self.redis, settings.timeouts.total_s),
             limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
             pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
             ledger=self.ledger, metrics=self.metrics)
@@ -92,7 +92,7 @@ class Gateway:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
-        return await self.keys.verify_async(key.strip())
+        return await self.keys.verify(key.strip())
 
     async def readiness(self) -> dict[str, Any]:
         """Database and upstream reachability, checked at most every 5 seconds."""
