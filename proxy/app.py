@@ -14,6 +14,7 @@ import time
 import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -284,7 +285,8 @@ async def _then(body: AsyncIterator[Any], finish: Callable[[Exchange], Awaitable
         async for part in body:
             yield part
     finally:
-        await finish(exchange)
+        with anyio.CancelScope(shield=True):  # a client that went away cancels us: account for it all the same
+            await finish(exchange)
 
 
 def _error_response(error: GatewayError, request_id: str) -> Response:
