@@ -155,7 +155,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def route_explain(request: Request, principal: Principal, request_id: str) -> Reply:
         req = await _parse_chat(request)
-        routed = await gw().chat.decide(req, principal, request.headers)
+        routed = await gw().chat.explain(req, principal, request.headers)
         route = routed.decision.route
         upstream_model = {Route.CLOUD: req.settings.cloud, Route.ONPREM: req.settings.onprem}.get(route)
         return Reply(req, routed, response=JSONResponse({

@@ -199,6 +199,12 @@ class ChatService:
         self._metrics.inspection_latency.observe(time.monotonic() - started)
         return routed
 
+    async def explain(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
+        """The decision alone (`POST /v1/route/explain`): inspection costs as much as for a
+        chat request, so it counts against the same per-team rate limits."""
+        await self._limits.admit(principal.team)
+        return await self.decide(req, principal, headers)
+
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        request_id: str) -> Reply:
         """Runs the stages in turn; an error ends the pipeline with the results of those before."""

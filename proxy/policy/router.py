@@ -70,7 +70,7 @@ class PolicyRouter:
         self.reload_if_changed()
         policy = self._active
         fields = texts(body)
-        results = await self.service.inspect([f.text for f in fields], policy.settings)
+        results = await self.service.inspect([f.text for f in fields], policy.settings, ctx.team)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
                     for f, hits in zip(fields, results) for h in hits]
         return policy.decide(findings, fields, ctx)
