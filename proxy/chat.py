@@ -68,7 +68,7 @@ class Relay:
     @property
     def answer(self) -> Answer:
         usage = self._normalizer.usage
-        if usage is None and self._error is not None:
+        if usage is None and isinstance(self._error, ClientGone):
             usage = {"prompt_tokens": _tokens(self._req.size), "completion_tokens": _tokens(self._streamed)}
         return Answer(Route(self._upstream.name), self._model, usage, self._completion, self._error)
 
@@ -78,8 +78,8 @@ class Relay:
     async def _relay(self) -> AsyncIterator[bytes]:
         upstream, req, restorer, assembler = self._upstream, self._req, self._restorer, self._assembler
         ended = False  # the stream went out whole, or with its error event: not cut short by the client
+        done = False  # the upstream sent [DONE]
         try:
-            done = False
             async for kind, payload in sse.events(upstream.lines(self._response, self._deadline)):
                 if kind == "comment":
                     yield sse.comment(payload)  # DeepSeek's `: keep-alive` under load

@@ -17,6 +17,7 @@ import os
 from collections import deque
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from functools import partial
 from typing import Sequence
 
@@ -62,9 +63,11 @@ class InspectionBusy(Exception):
     """This team has too much inspection waiting already; the request fails closed."""
 
 
+@dataclass(frozen=True, slots=True)
 class _Job:
-    def __init__(self, settings: DetectorSettings, items: list[_Item], future: asyncio.Future[_Result]) -> None:
-        self.settings, self.items, self.future = settings, items, future
+    settings: DetectorSettings
+    items: list[_Item]
+    future: asyncio.Future[_Result]
 
 
 class TeamQueues:
@@ -82,13 +85,14 @@ class TeamQueues:
         queue.append(job)
 
     def take(self) -> _Job | None:
-        for team in self._queues:
-            queue = self._queues.pop(team)
-            job = queue.popleft()
-            if queue:
-                self._queues[team] = queue
-            return job
-        return None
+        if not self._queues:
+            return None
+        team = next(iter(self._queues))
+        queue = self._queues.pop(team)
+        job = queue.popleft()
+        if queue:
+            self._queues[team] = queue  # back of the line
+        return job
 
 
 class InspectionService:
