@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -55,7 +56,6 @@ class Gateway:
         # The policy first: a broken policy file stops the start-up with its lint messages.
         self.policy_router = None if router else policy_router(settings)
         self.db = Database(settings.database_url)
-        self.keys = KeyStore(self.db, settings.key_cache_ttl_s)
         self.upstreams = {
             Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
                             required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
@@ -63,11 +63,12 @@ class Gateway:
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
+        self.keys = KeyStore(self.db, settings.key_cache_ttl_s, self.redis)
         self.metrics = Metrics()
         self.ledger = Ledger(self.db, settings.audit_retention_days)
         self.chat = ChatService(
             settings, router or self.policy_router, self.upstreams, secret=secret,
-            cache=ResponseCache(settings.cache, secret, self.redis),
+            cache=ResponseCache(settings.cache, secret, self.redis, settings.timeouts.total_s),
             limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
             pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
             ledger=self.ledger, metrics=self.metrics)
@@ -107,7 +108,7 @@ class Gateway:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
-        return await self.keys.verify_async(key.strip())
+        return await self.keys.verify(key.strip())
 
     async def readiness(self) -> dict[str, Any]:
         """Database and upstream reachability, checked at most every 5 seconds."""
@@ -169,7 +170,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def route_explain(request: Request, principal: Principal, request_id: str) -> Reply:
         req = await _parse_chat(request)
-        routed = await gw().chat.decide(req, principal, request.headers)
+        routed = await gw().chat.explain(req, principal, request.headers)
         route = routed.decision.route
         upstream_model = {Route.CLOUD: req.settings.cloud, Route.ONPREM: req.settings.onprem}.get(route)
         return Reply(req, routed, response=JSONResponse({
@@ -318,7 +319,8 @@ async def _then(body: AsyncIterator[Any], finish: Callable[[Exchange], Awaitable
         async for part in body:
             yield part
     finally:
-        await finish(exchange)
+        with anyio.CancelScope(shield=True):  # a client that went away cancels us: account for it all the same
+            await finish(exchange)
 
 
 def _error_response(error: GatewayError, request_id: str) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from . import logs, sse
 from .config import Settings
-from .errors import Blocked, Failure, GatewayError, UpstreamFailure, client_error
+from .errors import Blocked, ClientGone, Failure, GatewayError, UpstreamFailure, client_error
 from .keys import Principal
 from .ledger import Ledger, Record
 from .limits import Limits, Reservation
@@ -48,8 +49,10 @@ class Answer:
 
 class Relay:
     """The upstream's stream, chunk by chunk, in DeepSeek's shape. An upstream that dies
-    mid-stream ends it with an error event, which the OpenAI SDK raises as an APIError.
-    `answer` holds what was relayed so far: all of it once the stream has been sent."""
+    mid-stream, or sends something else than a stream, ends it with an error event, which
+    the OpenAI SDK raises as an APIError. `answer` holds what was relayed so far: all of it
+    once the stream has been sent; for a client that went away, the usage up to then (the
+    upstream generated, and bills, those tokens) and `ClientGone`."""
 
     def __init__(self, upstream: Upstream, response: Any, model: str, normalizer: Normalizer,
                  restorer: AnswerRestorer | None, req: ChatRequest, deadline: float, *, assemble: bool,
@@ -60,27 +63,35 @@ class Relay:
         self._metrics = metrics
         self._completion: dict[str, Any] | None = None
         self._error: GatewayError | None = None
+        self._streamed = 0  # characters of answer relayed: estimates the usage of a stream cut short
 
     @property
     def answer(self) -> Answer:
-        return Answer(Route(self._upstream.name), self._model, self._normalizer.usage, self._completion, self._error)
+        usage = self._normalizer.usage
+        if usage is None and isinstance(self._error, ClientGone):
+            usage = {"prompt_tokens": _tokens(self._req.size), "completion_tokens": _tokens(self._streamed)}
+        return Answer(Route(self._upstream.name), self._model, usage, self._completion, self._error)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._relay()
 
     async def _relay(self) -> AsyncIterator[bytes]:
         upstream, req, restorer, assembler = self._upstream, self._req, self._restorer, self._assembler
+        ended = False  # the stream went out whole, or with its error event: not cut short by the client
+        done = False  # the upstream sent [DONE]
         try:
             async for kind, payload in sse.events(upstream.lines(self._response, self._deadline)):
                 if kind == "comment":
                     yield sse.comment(payload)  # DeepSeek's `: keep-alive` under load
                     continue
                 if payload == "[DONE]":
+                    done = True
                     break
                 chunk = _json_object(payload.encode(), upstream.name)
                 if "error" in chunk:
                     raise UpstreamFailure(upstream.name, Failure.HTTP, status=502, detail=_message(chunk["error"]))
                 self._normalizer.chunk(chunk)
+                self._streamed += _chars(chunk)
                 if assembler is not None:
                     assembler.add(chunk)
                 if restorer is not None:
@@ -90,15 +101,21 @@ class Relay:
                     if not chunk.get("choices"):
                         continue
                 yield sse.encode(chunk)
+            if not done and self._normalizer.usage is None:  # no [DONE], no usage: not a whole stream
+                raise UpstreamFailure(upstream.name, Failure.PROTOCOL, detail="the stream ended early")
             if restorer is not None and (rest := restorer.rest()):  # a stream that never finished
                 yield sse.encode({"object": "chat.completion.chunk", "model": req.model, "choices": rest})
-            yield sse.DONE
             self._completion = assembler.completion() if assembler is not None else None
+            ended = True
+            yield sse.DONE
         except UpstreamFailure as failure:
             self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
             self._error = client_error([failure], mid_stream=True)
+            ended = True
             yield sse.encode(self._error.body())
         finally:
+            if not ended:
+                self._completion, self._error = None, ClientGone("The client closed the connection mid-stream.")
             await self._response.aclose()
 
 
@@ -182,6 +199,12 @@ class ChatService:
         self._metrics.inspection_latency.observe(time.monotonic() - started)
         return routed
 
+    async def explain(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
+        """The decision alone (`POST /v1/route/explain`): inspection costs as much as for a
+        chat request, so it counts against the same per-team rate limits."""
+        await self._limits.admit(principal.team)
+        return await self.decide(req, principal, headers)
+
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
                        request_id: str) -> Reply:
         """Runs the stages in turn; an error ends the pipeline with the results of those before."""
@@ -260,6 +283,9 @@ class ChatService:
                 response = await upstream.open(upstream_body(sent, model), forwarded, deadline)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 if req.stream:
+                    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                        await response.aclose()  # a 200 that is not the stream asked for: fall back
+                        raise UpstreamFailure(name, Failure.PROTOCOL, detail="the answer is not an event stream")
                     relay = Relay(upstream, response, model, normalizer, restorer, req, deadline,
                                   assemble=lookup.key is not None, metrics=self._metrics)
                     return StreamingResponse(relay, media_type="text/event-stream",
@@ -356,6 +382,22 @@ def _json_object(raw: bytes, upstream: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamFailure(upstream, Failure.PROTOCOL, detail="the answer is not a JSON object")
     return data
+
+
+def _chars(chunk: dict[str, Any]) -> int:
+    """Characters of answer in a chunk (reasoning, content, tool-call arguments)."""
+    n = 0
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        n += len(delta.get("reasoning_content") or "") + len(delta.get("content") or "")
+        n += sum(len((call.get("function") or {}).get("arguments") or "") for call in delta.get("tool_calls") or ())
+    return n
+
+
+def _tokens(chars: int) -> int:
+    """DeepSeek's rule of thumb, about 0.3 tokens per character: the estimate the ledger
+    records when the upstream sent no usage."""
+    return math.ceil(chars * 0.3)
 
 
 def _message(error: Any) -> str:

@@ -5,6 +5,7 @@ Bad settings print one line and exit with code 2; no traceback reaches the termi
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import json
 import os
@@ -18,7 +19,8 @@ from engine import cli as engine_cli
 from . import config, ledger
 from .db import Database
 from .errors import ConfigError
-from .keys import KeyStore
+from .keys import KeyStore, announce_revocation
+from .redis_link import RedisDown, RedisLink
 from .table import print_table
 from .policy import commands as policy_commands
 
@@ -142,11 +144,27 @@ def keys_list(args: argparse.Namespace) -> int:
 
 
 def keys_revoke(args: argparse.Namespace) -> int:
-    if KeyStore(_db(args)).revoke(args.id):
-        print(f"Revoked key {args.id}.")
-        return 0
-    print(f"No active key with id {args.id}.", file=sys.stderr)
-    return 1
+    settings = _settings(args)
+    if not KeyStore(Database(settings.database_url)).revoke(args.id):
+        print(f"No active key with id {args.id}.", file=sys.stderr)
+        return 1
+    print(f"Revoked key {args.id}.")
+    if settings.redis_url and not asyncio.run(_announce_revocation(settings)):
+        print(f"Redis is unreachable: replicas refuse the key within {settings.key_cache_ttl_s:g} s "
+              "(key_cache_ttl_s) instead of at once.", file=sys.stderr)
+    return 0
+
+
+async def _announce_revocation(settings: config.Settings) -> bool:
+    """Tells every replica at once (see `keys.py`); False when Redis cannot be reached."""
+    redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s)
+    try:
+        await announce_revocation(redis)
+        return True
+    except RedisDown:
+        return False
+    finally:
+        await redis.aclose()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -98,8 +98,9 @@ class CacheSettings(_Strict):
     ttl_s: float = Field(3600.0, gt=0)
     onprem: bool = False  # also cache on-prem (sensitive) answers; every entry is encrypted anyway
     max_entries: int = Field(10000, ge=1)  # the in-process cache, when no Redis is configured
-    redis_timeout_s: float = Field(1.0, gt=0)  # past it, Redis counts as down for a few seconds
-    flight_wait_s: float = Field(120.0, gt=0)  # identical requests wait this long for the first one
+    redis_timeout_s: float = Field(0.25, gt=0)  # per Redis call; past it, Redis counts as down for a few seconds
+    # Identical requests wait this long at most for the first one (never past `timeouts.total_s`).
+    flight_wait_s: float = Field(120.0, gt=0)
 
 
 class RateLimit(_Strict):
@@ -168,7 +169,8 @@ class Settings(_Strict):
     # Processes that inspect prompts off the event loop; None: the cores shared among
     # `serve --workers`; 0: a thread of the gateway process (tests, small set-ups).
     inspection_workers: int | None = Field(None, ge=0)
-    key_cache_ttl_s: float = Field(10.0, ge=0)  # how long a revoked key may still work
+    # Without Redis (or while it is down), how long a revoked key may still work on a replica.
+    key_cache_ttl_s: float = Field(2.0, ge=0)
     # Keys cache entries and encrypts them; unset, one is generated and kept in the database.
     secret: str | None = Field(None, min_length=16)
     prices_file: str | None = None  # None: the table shipped with r1gate

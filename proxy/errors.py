@@ -112,6 +112,15 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
 
 
+class ClientGone(GatewayError):
+    """The client went away before the whole answer was sent. Nobody reads it; the ledger
+    records it (status 499, as nginx logs a closed request) with the usage so far."""
+
+    status = 499
+    type = "client_error"
+    code = "interrupted"
+
+
 class ConfigError(Exception):
     """A bad setting: the CLI prints it on one line and exits with code 2."""
 

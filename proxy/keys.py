@@ -3,6 +3,11 @@
 A key reads `sk-r1g-<id>-<secret>`. The id finds the row; only a hash of the secret is
 stored, so a copy of the database gives no working key (invariant 8). Secrets are 192
 random bits, which makes a plain SHA-256 as safe as a slow password hash would be.
+
+Verified keys are cached per process. A revocation (`r1gate keys revoke`, a process of its
+own) bumps a counter in Redis that every replica reads on each request: a changed counter
+empties the cache, so the revoked key fails on its next request everywhere. Without Redis,
+or while it is down, a cached key is read from the database again after `key_cache_ttl_s`.
 """
 from __future__ import annotations
 
@@ -16,8 +21,11 @@ from datetime import datetime, timezone
 
 from .db import Database
 from .errors import Unauthorized
+from .redis_link import RedisDown, RedisLink
 
 PREFIX = "sk-r1g-"
+REVOCATIONS = "r1gate:keys:revocations"  # bumped by each revocation
+_UNKNOWN = object()  # Redis is down: the counter is unknown and the cache's TTL applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +57,12 @@ def _now() -> str:
 
 
 class KeyStore:
-    def __init__(self, db: Database, cache_ttl_s: float = 10.0) -> None:
+    def __init__(self, db: Database, cache_ttl_s: float = 2.0, redis: RedisLink | None = None) -> None:
         self._db = db
         self._ttl = cache_ttl_s
-        # Verified keys, by a hash of the whole key: revocation applies within the TTL.
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        self._redis = redis
+        # Verified keys, by a hash of the whole key: (principal, expiry, revocation counter then).
+        self._cache: dict[str, tuple[Principal, float, object]] = {}
 
     def create(self, team: str, budget_usd: float | None = None, admin: bool = False) -> str:
         key_id, secret = secrets.token_hex(6), secrets.token_hex(24)
@@ -73,12 +82,26 @@ class KeyStore:
         self._cache.clear()
         return done
 
-    def verify(self, key: str) -> Principal:
-        """The key's principal, or `Unauthorized`; blocking (a database read on a cache miss)."""
-        cache_key = _hash(key)
+    async def verify(self, key: str) -> Principal:
+        """The key's principal, or `Unauthorized`."""
+        cache_key, revocations = _hash(key), await self._revocations()
         hit = self._cache.get(cache_key)
-        if hit and hit[1] > time.monotonic():
-            return hit[0]
+        if hit and hit[1] > time.monotonic() and (hit[2] == revocations or revocations is _UNKNOWN):
+            return hit[0]  # the common case needs no database read
+        principal = await asyncio.to_thread(self._read, key)
+        if self._ttl > 0:
+            self._cache[cache_key] = (principal, time.monotonic() + self._ttl, revocations)
+        return principal
+
+    async def _revocations(self) -> object:
+        if self._redis is None:
+            return None
+        try:
+            return await self._redis.call(lambda r: r.get(REVOCATIONS))
+        except RedisDown:
+            return _UNKNOWN
+
+    def _read(self, key: str) -> Principal:
         key_id, secret = _split(key)
         row = self._db.fetchone(
             "SELECT team, secret_hash, budget_usd, revoked_at, admin FROM api_keys WHERE id = ?", (key_id,))
@@ -88,16 +111,12 @@ class KeyStore:
             raise Unauthorized("Incorrect API key provided.")
         if row[3] is not None:
             raise Unauthorized("This API key has been revoked.")
-        principal = Principal(key_id, row[0], row[2], bool(row[4]))
-        if self._ttl > 0:
-            self._cache[cache_key] = (principal, time.monotonic() + self._ttl)
-        return principal
+        return Principal(key_id, row[0], row[2], bool(row[4]))
 
-    async def verify_async(self, key: str) -> Principal:
-        hit = self._cache.get(_hash(key))
-        if hit and hit[1] > time.monotonic():
-            return hit[0]  # the common case needs no thread hop
-        return await asyncio.to_thread(self.verify, key)
+
+async def announce_revocation(redis: RedisLink) -> None:
+    """Tells every replica sharing `redis` that a key was revoked; `RedisDown` if it cannot."""
+    await redis.call(lambda r: r.incr(REVOCATIONS))
 
 
 def _split(key: str) -> tuple[str, str]:

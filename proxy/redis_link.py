@@ -1,11 +1,13 @@
 """The shared Redis connection, behind a circuit breaker.
 
-Every call is bounded by a short timeout. A failure opens the breaker for a few seconds,
+Every call is bounded by a short timeout: each socket operation, without retries, and the
+call as a whole at twice that. A failure opens the breaker for a few seconds,
 during which callers fall back at once (no cache, local budgets) instead of waiting on a
 Redis that is down or slow; the first call after that probes Redis again.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any, Awaitable, Callable, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +25,7 @@ class RedisDown(Exception):
 class RedisLink:
     def __init__(self, url: str, timeout_s: float) -> None:
         self.client = _client(url, timeout_s)
+        self._timeout = timeout_s
         self._open_until = 0.0
 
     @property
@@ -33,7 +36,7 @@ class RedisLink:
         if not self.up:
             raise RedisDown()
         try:
-            result = await fn(self.client)
+            result = await asyncio.wait_for(fn(self.client), 2 * self._timeout)  # a busy event loop delays replies
         except Exception as exc:  # timeouts, refused connections, a Redis that lost its data…
             self._open_until = time.monotonic() + OPEN_FOR_S
             raise RedisDown() from exc
@@ -48,7 +51,11 @@ def _client(url: str, timeout_s: float) -> Any:
     redis+sentinel://host:port,host:port/master-name[/db] (Sentinel)."""
     import redis.asyncio as redis
 
-    options = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    # No retries: each would wait the timeout again on a frozen Redis.
+    options = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s, "retry": Retry(NoBackoff(), 0)}
     if url.startswith(("redis://", "rediss://", "unix://")):
         return redis.from_url(url, **options)
     if url.startswith("redis+cluster://"):

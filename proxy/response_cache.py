@@ -29,6 +29,9 @@ from .routing import Decision, Route
 
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _UNCACHED_FIELDS = ("stream", "stream_options", "model")
+# A leader holds its Redis lock as a lease it renews while its request runs: a lock whose
+# leader is gone (crashed, or cut off by a stalled Redis) lapses within this time.
+LEASE_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +78,23 @@ class Flight:
     """One request's place among identical requests in flight. `value`: the answer another
     request already got (answer from it), or None (this request calls the upstream)."""
 
-    def __init__(self, cache: "ResponseCache", key: str, value: dict[str, Any] | None, leads: bool) -> None:
-        self._cache, self._key, self.value, self._leads = cache, key, value, leads
+    def __init__(self, cache: "ResponseCache", key: str, value: dict[str, Any] | None, leads: bool,
+                 renewal: asyncio.Task[None] | None = None) -> None:
+        self._cache, self._key, self.value, self._leads, self._renewal = cache, key, value, leads, renewal
 
     async def done(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
         if self._leads:
             self._leads = False
             await self._cache._land(self._key)
 
 
 class ResponseCache:
-    def __init__(self, settings: CacheSettings, secret: bytes, redis: RedisLink | None) -> None:
+    def __init__(self, settings: CacheSettings, secret: bytes, redis: RedisLink | None,
+                 upstream_timeout_s: float = float("inf")) -> None:
         self._settings = settings
+        self._wait_s = min(settings.flight_wait_s, upstream_timeout_s)  # no leader answers after that
         self._secret = secret
         self._aead = AESGCM(hmac.new(secret, b"r1gate cache encryption", hashlib.sha256).digest())
         self._redis = redis
@@ -139,7 +147,7 @@ class ResponseCache:
 
     async def join(self, key: str) -> Flight:
         """Joins the identical requests in flight for `key` (see `Flight`)."""
-        wait = self._settings.flight_wait_s
+        wait = self._wait_s
         local = self._flights.get(key)
         if local is not None:  # another request in this process is on it
             try:
@@ -148,17 +156,29 @@ class ResponseCache:
                 pass
             return Flight(self, key, await self.get(key), leads=False)
         self._flights[key] = asyncio.Event()
-        if self._redis is not None and not await self._lock(key, wait):
+        if self._redis is None:
+            return Flight(self, key, None, leads=True)
+        if not await self._lock(key):
             value = await self._poll(key, time.monotonic() + wait)  # another replica is on it
             await self._land(key, unlock=False)
             return Flight(self, key, value, leads=False)
-        return Flight(self, key, None, leads=True)
+        return Flight(self, key, None, leads=True, renewal=asyncio.create_task(self._renew(key)))
 
-    async def _lock(self, key: str, ttl_s: float) -> bool:
+    async def _lock(self, key: str) -> bool:
         try:
-            return bool(await self._redis.call(lambda r: r.set(key + ":lock", b"1", nx=True, px=int(ttl_s * 1000))))
+            return bool(await self._redis.call(lambda r: r.set(key + ":lock", b"1", nx=True, px=int(LEASE_S * 1000))))
         except RedisDown:
             return True  # no Redis: lead, as if alone
+
+    async def _renew(self, key: str) -> None:
+        """Keeps the lease while the leader runs; stops (and lets it lapse) when Redis fails."""
+        while True:
+            await asyncio.sleep(LEASE_S / 3)
+            try:
+                if not await self._redis.call(lambda r: r.pexpire(key + ":lock", int(LEASE_S * 1000))):
+                    return
+            except RedisDown:
+                return
 
     async def _poll(self, key: str, deadline: float) -> dict[str, Any] | None:
         delay = 0.005

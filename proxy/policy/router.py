@@ -71,7 +71,7 @@ class PolicyRouter:
         self.reload_if_changed()
         policy = self._active
         fields = await asyncio.to_thread(texts, body)  # a large body: not on the event loop
-        results = await self.service.inspect([f.text for f in fields], policy.settings)
+        results = await self.service.inspect([f.text for f in fields], policy.settings, ctx.team)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
                     for f, hits in zip(fields, results) for h in hits if f.counts(h.start, h.end)]
         return policy.decide(findings, fields, ctx)
