@@ -188,7 +188,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return JSONResponse({"input_tokens": req.size // 4 + 1})
 
     async def anthropic_models(request: Request, principal: Principal, request_id: str) -> Response:
-        names = sorted(settings.models)
+        names = sorted(name for name in settings.models if "*" not in name)  # patterns name no model
         return JSONResponse({"data": [{"type": "model", "id": name, "display_name": name,
                                        "created_at": "1970-01-01T00:00:00Z"} for name in names],
                              "has_more": False, "first_id": names[0], "last_id": names[-1]})

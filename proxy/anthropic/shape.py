@@ -42,11 +42,14 @@ class MessagesShape:
 
     def answer(self, req: ChatRequest, upstream: Upstream, model: str, data: dict[str, Any],
                mapping: dict[str, str] | None) -> tuple[dict[str, Any], Answer]:
-        if upstream.name == Route.ONPREM:
-            message = from_chat(normalizer(req, upstream).completion(data), req.model)
+        if upstream.name == Route.ONPREM:  # the engine's own usage, reasoning tokens included
+            normalized = normalizer(req, upstream)
+            message = from_chat(normalized.completion(data), req.model)
+            usage = normalized.usage
         else:
             message = {**data, "model": req.model}
-        answer = Answer(Route(upstream.name), model, from_anthropic_usage(message), message)
+            usage = from_anthropic_usage(message)
+        answer = Answer(Route(upstream.name), model, usage, message)
         return (events.restore_message(message, mapping) if mapping else message), answer
 
     def relay(self, req: ChatRequest, upstream: Upstream, response: Any, model: str,
@@ -84,12 +87,13 @@ class Relay:
         self._assembler = events.Assembler()  # also what the ledger reads the usage from
         self._assemble = assemble
         self._message: dict[str, Any] | None = None
+        self._engine_usage: dict[str, Any] | None = None  # on-prem: the engine's own, reasoning tokens included
         self._error: GatewayError | None = None
 
     @property
     def answer(self) -> Answer:
-        message = self._message or self._assembler.message()
-        usage = from_anthropic_usage(message) if message else None
+        message = self._message
+        usage = self._engine_usage or (from_anthropic_usage(message) if message else None)
         return Answer(Route(self._upstream.name), self._model, usage,
                       message if self._assemble else None, self._error)
 
@@ -139,5 +143,6 @@ class Relay:
                                       detail=error_message(chunk["error"]))
             for event in translate.chunk(normalize(chunk)):
                 yield event
+        self._engine_usage = translate.usage or None
         for event in translate.end():
             yield event

@@ -1,7 +1,8 @@
 """Claude Code against the gateway: a recorded request as Claude Code 2.1.197 sends it (6 KB
 of system prompt, 64 KB of tool definitions, a device hash and session id in
 `metadata.user_id`, `thinking: adaptive`, `context_management`, `output_config`), and
-Claude Code itself in print mode when `tests/anthropic/clients` has it installed."""
+Claude Code itself in print mode, and the TypeScript SDK, when `tests/anthropic/clients` has
+them installed (`npm install` there)."""
 from __future__ import annotations
 
 import copy
@@ -20,6 +21,13 @@ from tests.fake_deepseek import ANSWER
 HERE = Path(__file__).resolve().parent
 RECORDED = (HERE / "claude_code_request.json").read_bytes()
 CLAUDE = shutil.which("claude", path=str(HERE / "clients" / "node_modules" / ".bin")) or os.environ.get("R1GATE_CLAUDE")
+
+
+@pytest.fixture
+def gateway(make_gateway, cloud, onprem):
+    """70 KB of prompt inspected cold on a busy test machine can pass the default 5 s
+    inspection timeout, which (failing closed) would route it on-prem."""
+    return make_gateway(inspection_timeout_s=120)
 
 
 def _post(gw, body: bytes) -> httpx.Response:
@@ -98,3 +106,19 @@ def test_claude_code_print_mode(gateway, cloud, onprem, tmp_path):
     assert ANSWER in done.stdout
     # Today on-prem (see the xfail test above): translated to chat completions and back, streamed.
     assert onprem.bodies and onprem.bodies[0]["stream"] and not cloud.received
+
+
+NODE_SDK = HERE / "clients" / "node_modules" / "@anthropic-ai" / "sdk"
+
+
+@pytest.mark.skipif(not NODE_SDK.is_dir() or shutil.which("node") is None,
+                    reason="the TypeScript SDK is not installed (npm install in tests/anthropic/clients)")
+def test_typescript_sdk(gateway, cloud):
+    env = {"PATH": os.environ["PATH"], "ANTHROPIC_BASE_URL": f"{gateway.url}/anthropic", "ANTHROPIC_API_KEY": gateway.key}
+    done = subprocess.run(["node", "sdk_check.mjs"], cwd=HERE / "clients", env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert [b["type"] for b in out["message"]["content"]] == ["thinking", "text"]
+    assert out["streamed"]["content"] == out["message"]["content"] and out["kinds"][-1] == "message_stop"
+    assert out["error"] == {"name": "AuthenticationError", "status": 401, "type": "authentication_error"}

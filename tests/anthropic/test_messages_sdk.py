@@ -78,7 +78,7 @@ def test_sensitive_tool_result_never_reaches_the_cloud(gateway, cloud, onprem):
     mail_only = [{"type": "text", "text": "# deploy settings\nOWNER=jeanne.martin@example-clinic.fr\n"}]
     raw = c.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64,
                                               messages=tool_turn(mail_only), tools=TOOLS)
-    assert raw.headers["x-r1gate-route"] == "onprem" and raw.parse().content[-1].type == "tool_use"
+    assert raw.headers["x-r1gate-route"] == "onprem" and raw.parse().content[-1].text == ANSWER
     assert not cloud.received
     [chat] = onprem.bodies  # translated for the engine: the tool call and its result keep their id
     assert chat["model"] == "deepseek-chat" and chat["messages"][1]["tool_calls"][0]["id"] == "toolu_1"
