@@ -11,4 +11,14 @@ if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --logfile /tmp/r1gate-test-redis.log || true
 fi
+# The deploy tests need HAProxy and promtool (Debian packages); CI, running as root, installs
+# whichever is missing. Elsewhere those tests say so and skip.
+if [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ]; then
+  missing=""
+  command -v haproxy >/dev/null || missing="$missing haproxy"
+  command -v promtool >/dev/null || missing="$missing prometheus"
+  if [ -n "$missing" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+  fi
+fi
 exit 0
