@@ -50,6 +50,7 @@ class MessagesRequest(ChatRequest):
 def parse_messages(raw: bytes, body: dict[str, Any], models: dict[str, ModelSettings], *,
                    counting: bool = False) -> MessagesRequest:
     """A Messages API body; `counting`: for `count_tokens`, which takes no `max_tokens`."""
+    json.loads(raw, object_pairs_hook=_unique_keys)  # the bytes may go to the cloud as they are
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("'model' is required and must be a string.", param="model")
@@ -85,6 +86,15 @@ def parse_messages(raw: bytes, body: dict[str, Any], models: dict[str, ModelSett
             raise InvalidRequest(f"'{name}' must be an object.", param=name)
     rename = settings.cloud if exact and settings.cloud not in (None, model) else None
     return MessagesRequest(body, model, settings, bool(stream), True, len(raw), raw, rename)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Refuses a key given twice: the gateway inspects the last value, and another parser,
+    upstream, might take the first one."""
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise InvalidRequest("The request body has a key twice in one object.")
+    return dict(pairs)
 
 
 def model_settings(models: dict[str, ModelSettings], name: str) -> tuple[ModelSettings | None, bool]:
