@@ -36,8 +36,8 @@ def prompt(i: int) -> bytes:
 
 
 def message(i: int) -> bytes:
-    """The same prompt as `prompt(i)`, as an Anthropic SDK sends it."""
-    return json.dumps({**json.loads(prompt(i)), "model": "claude-sonnet-4-5", "max_tokens": 1024}).encode()
+    """A prompt like `prompt(i)` (not one the chat rows had inspected), as an Anthropic SDK sends it."""
+    return json.dumps({**json.loads(prompt(10**7 + i)), "model": "claude-sonnet-4-5", "max_tokens": 1024}).encode()
 
 
 CLAUDE_CODE = Path(__file__).resolve().parent.parent / "tests" / "anthropic" / "claude_code_request.json"

@@ -122,7 +122,7 @@ def free_port() -> int:
 
 
 def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # gateways load their models first: slow on a busy machine
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
