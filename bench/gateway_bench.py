@@ -6,8 +6,10 @@ One run starts a bare fake upstream (its own process), gateways (`r1gate serve`,
 each, full inspection with the shipped policy: one on the embedded defaults, one with Redis)
 in front of it, and a lean keep-alive HTTP/1.1 client, then measures every path with the same
 client: prompts that change on every request (cache misses, nothing inspected twice), and one
-repeated prompt at temperature 0 (cache hits, through Redis). Then the ledger's write
-throughput on SQLite and PostgreSQL. Prints Markdown tables.
+repeated prompt at temperature 0 (cache hits, through Redis); the same prompts through the
+Anthropic Messages API (`/anthropic/v1/messages`), and a recorded Claude Code turn (70 KB of
+system prompt and tools, repeated: the inspection cache is warm, as on every agent turn after
+the first). Then the ledger's write throughput on SQLite and PostgreSQL. Prints Markdown tables.
 """
 from __future__ import annotations
 
@@ -31,6 +33,19 @@ def prompt(i: int) -> bytes:
     words = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(30))
     text = f"Request {i}: summarise our discussion about {words}. Keep it short and actionable, three bullets."
     return json.dumps({"model": "deepseek-chat", "messages": [{"role": "user", "content": text}]}).encode()
+
+
+def message(i: int) -> bytes:
+    """A prompt like `prompt(i)` (not one the chat rows had inspected), as an Anthropic SDK sends it."""
+    return json.dumps({**json.loads(prompt(10**7 + i)), "model": "claude-sonnet-4-5", "max_tokens": 1024}).encode()
+
+
+CLAUDE_CODE = Path(__file__).resolve().parent.parent / "tests" / "anthropic" / "claude_code_request.json"
+
+
+def claude_code_turn(i: int) -> bytes:
+    """Claude Code's recorded turn, whole answers (the bench upstream streams chat chunks only)."""
+    return json.dumps({**json.loads(CLAUDE_CODE.read_bytes()), "stream": False}).encode()
 
 
 REPEATED = json.dumps({"model": "deepseek-chat", "temperature": 0, "messages": [
@@ -60,7 +75,14 @@ def main() -> None:
         paths = {"direct to upstream": (upstream_port, "/chat/completions", None, prompt),
                  "through r1gate (miss, embedded defaults)": (plain_port, "/v1/chat/completions", key, prompt),
                  "through r1gate (miss, Redis)": (redis_port, "/v1/chat/completions", key, prompt),
-                 "through r1gate (cache hit, Redis)": (redis_port, "/v1/chat/completions", key, lambda i: REPEATED)}
+                 "through r1gate (cache hit, Redis)": (redis_port, "/v1/chat/completions", key, lambda i: REPEATED),
+                 "Anthropic: direct to upstream": (upstream_port, "/anthropic/v1/messages", None, message),
+                 "Anthropic: through r1gate (miss, embedded defaults)": (
+                     plain_port, "/anthropic/v1/messages", key, message),
+                 "Claude Code turn: direct to upstream": (upstream_port, "/anthropic/v1/messages", None,
+                                                          claude_code_turn),
+                 "Claude Code turn: through r1gate (warm inspection cache)": (
+                     plain_port, "/anthropic/v1/messages", key, claude_code_turn)}
         rows = {}
         for name, (port, path, k, make) in paths.items():
             asyncio.run(latency(port, path, k, [make(10**6 + i) for i in range(200)]))  # warm-up
@@ -68,11 +90,13 @@ def main() -> None:
             totals, _ = asyncio.run(latency(port, path, k, [make(i) for i in range(n // 2)]))
             rps = asyncio.run(throughput(port, path, k, [make(10**5 + i) for i in range(n)], args.concurrency))
             rows[name] = (p50(totals), pct(totals, 99), rps)
-        direct = rows["direct to upstream"]
         print("| path | p50 ms (c=1) | p99 ms (c=1) | added p50 ms | req/s (c=%d) |" % args.concurrency)
         print("|---|---|---|---|---|")
         for name, (median, p99, rps) in rows.items():
-            added = "" if name == "direct to upstream" else f"{median - direct[0]:.2f}"
+            # Each row against the direct row of its own kind (chat, Anthropic, Claude Code).
+            kind = name.partition(": ")[0] + ": " if ": " in name else ""
+            direct = rows[kind + "direct to upstream"]
+            added = "" if "direct" in name else f"{median - direct[0]:.2f}"
             print(f"| {name} | {median:.2f} | {p99:.2f} | {added} | {rps:.0f} |")
     finally:
         for p in (upstream, plain, with_redis):

@@ -20,6 +20,10 @@ ANSWER = json.dumps({
                                          "reasoning_content": None}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 80, "completion_tokens": 6, "total_tokens": 86, "prompt_cache_hit_tokens": 0,
               "prompt_cache_miss_tokens": 80}}).encode()
+MESSAGE = json.dumps({  # DeepSeek's Anthropic endpoint's answer
+    "id": "msg_bench", "type": "message", "role": "assistant", "model": "deepseek-flash",
+    "content": [{"type": "text", "text": "Hello! How can I help?"}], "stop_reason": "end_turn", "stop_sequence": None,
+    "usage": {"input_tokens": 80, "output_tokens": 6, "cache_read_input_tokens": 0}}).encode()
 STREAM_CHUNKS = 40
 
 
@@ -33,9 +37,10 @@ async def fake_upstream(scope, receive, send):  # a bare ASGI app: the upstream 
         if not message.get("more_body"):
             break
     if b'"stream":true' not in body:
+        answer = MESSAGE if scope["path"].endswith("/messages") else ANSWER
         await send({"type": "http.response.start", "status": 200, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(ANSWER)).encode())]})
-        await send({"type": "http.response.body", "body": ANSWER})
+            (b"content-type", b"application/json"), (b"content-length", str(len(answer)).encode())]})
+        await send({"type": "http.response.body", "body": answer})
         return
     # A streamed answer that quotes the prompt back, cut in STREAM_CHUNKS pieces (placeholders too).
     said = "You said: " + json.loads(body)["messages"][-1]["content"]
@@ -117,7 +122,7 @@ def free_port() -> int:
 
 
 def wait_port(port: int) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # gateways load their models first: slow on a busy machine
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
 import re
@@ -22,9 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route as Endpoint
 
-from . import config, logs
+from . import anthropic, config, logs
 from .response_cache import ResponseCache
-from .chat import ChatService, Exchange, Reply
+from .chat import CHAT, ChatService, Exchange, Reply, Shape
 from .config import Settings
 from .db import Database
 from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, PathNotFound,
@@ -46,6 +47,7 @@ from .upstream import Upstream
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # An endpoint behind authentication: (request, the caller, the request id) -> its answer.
 Handler = Callable[[Request, Principal, str], Awaitable[Response | Reply]]
+ErrorBody = Callable[[GatewayError], dict[str, Any]]  # an error in the shape of the endpoint's API
 
 
 class Gateway:
@@ -107,6 +109,8 @@ class Gateway:
         header = request.headers.get("authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
+            key = request.headers.get("x-api-key", "")  # Anthropic's SDKs send it there
+        if not key.strip():
             raise Unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.")
         return await self.keys.verify(key.strip())
 
@@ -168,9 +172,18 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         req = await _parse_chat(request)
         return await gw().chat.complete(req, principal, request.headers, request_id)
 
+    async def messages(request: Request, principal: Principal, request_id: str) -> Reply:
+        req = await _parse_messages(request)
+        return await gw().chat.complete(req, principal, request.headers, request_id, anthropic.MESSAGES)
+
     async def route_explain(request: Request, principal: Principal, request_id: str) -> Reply:
-        req = await _parse_chat(request)
-        routed = await gw().chat.explain(req, principal, request.headers)
+        return await _explain(request, principal, await _parse_chat(request), CHAT)
+
+    async def messages_explain(request: Request, principal: Principal, request_id: str) -> Reply:
+        return await _explain(request, principal, await _parse_messages(request), anthropic.MESSAGES)
+
+    async def _explain(request: Request, principal: Principal, req: ChatRequest, shape: Shape) -> Reply:
+        routed = await gw().chat.explain(req, principal, request.headers, shape)
         route = routed.decision.route
         upstream_model = {Route.CLOUD: req.settings.cloud, Route.ONPREM: req.settings.onprem}.get(route)
         return Reply(req, routed, response=JSONResponse({
@@ -181,6 +194,21 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         raw = await _read_body(request, settings.max_body_bytes)
         # Off the event loop: a large body takes a while to parse, and others keep being served.
         return await asyncio.to_thread(parse_chat_body, raw, settings.models, settings.body_limits)
+
+    async def _parse_messages(request: Request, counting: bool = False) -> anthropic.MessagesRequest:
+        raw = await _read_body(request, settings.max_body_bytes)
+        return anthropic.parse_messages(raw, parse_json(raw), settings.models, counting=counting)
+
+    async def count_tokens(request: Request, principal: Principal, request_id: str) -> Response:
+        # An estimate made here (about 4 bytes a token): counting upstream would send the text out.
+        req = await _parse_messages(request, counting=True)
+        return JSONResponse({"input_tokens": req.size // 4 + 1})
+
+    async def anthropic_models(request: Request, principal: Principal, request_id: str) -> Response:
+        names = sorted(name for name in settings.models if "*" not in name)  # patterns name no model
+        return JSONResponse({"data": [{"type": "model", "id": name, "display_name": name,
+                                       "created_at": "1970-01-01T00:00:00Z"} for name in names],
+                             "has_more": False, "first_id": names[0], "last_id": names[-1]})
 
     async def spend(request: Request, principal: Principal, request_id: str) -> Response:
         if not principal.admin:
@@ -232,8 +260,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
     async def log_only(exchange: Exchange) -> None:
         logs.request(exchange)
 
-    def edge(handler: Handler, finish: Callable[[Exchange], Awaitable[None]], *,
-             in_flight: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    def edge(handler: Handler, finish: Callable[[Exchange], Awaitable[None]], *, in_flight: bool = False,
+             error_body: ErrorBody = GatewayError.body) -> Callable[[Request], Awaitable[Response]]:
         """Authenticates, runs `handler`, maps what went wrong to HTTP, sets the headers, and
         runs `finish` once the whole answer has been sent (after the last chunk of a stream)."""
 
@@ -254,7 +282,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
             failed = failed or (reply.error if reply else None)
             error = _client_error(failed, request_id) if failed else None
             exchange = Exchange(request_id, started, principal, reply, error)
-            response = _error_response(error, request_id) if error else (reply.response if reply else result)
+            response = _error_response(error, request_id, error_body) if error else (
+                reply.response if reply else result)
             assert response is not None
             headers = response.headers
             headers["x-request-id"] = request_id
@@ -272,7 +301,12 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return endpoint
 
     chat_endpoint = edge(chat_completions, finish_chat, in_flight=True)
+    anthropic_edge = functools.partial(edge, error_body=anthropic.error_body)
     routes = [
+        Endpoint("/anthropic/v1/messages", anthropic_edge(messages, finish_chat, in_flight=True), methods=["POST"]),
+        Endpoint("/anthropic/v1/messages/count_tokens", anthropic_edge(count_tokens, log_only), methods=["POST"]),
+        Endpoint("/anthropic/v1/models", anthropic_edge(anthropic_models, log_only), methods=["GET"]),
+        Endpoint("/anthropic/v1/route/explain", anthropic_edge(messages_explain, log_only), methods=["POST"]),
         Endpoint("/v1/chat/completions", chat_endpoint, methods=["POST"]),
         Endpoint("/chat/completions", chat_endpoint, methods=["POST"]),
         Endpoint("/v1/models", edge(models, log_only), methods=["GET"]),
@@ -323,8 +357,8 @@ async def _then(body: AsyncIterator[Any], finish: Callable[[Exchange], Awaitable
             await finish(exchange)
 
 
-def _error_response(error: GatewayError, request_id: str) -> Response:
-    return JSONResponse(error.body(), status_code=error.status,
+def _error_response(error: GatewayError, request_id: str, body: ErrorBody = GatewayError.body) -> Response:
+    return JSONResponse(body(error), status_code=error.status,
                         headers={**error.headers, "x-request-id": request_id})
 
 

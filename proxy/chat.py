@@ -1,7 +1,11 @@
-"""The chat-completions pipeline, from a validated request to the client's answer, in stages
-that each return an immutable result: the routing decision (`policy.decide`: `Routed`), the
-cache (`Lookup`), the budget (`Reservation`) and the upstream's answer (`Answer`, or for a
-stream the `Relay` that has it once sent). `finish` then accounts for what they returned.
+"""The pipeline, from a validated request to the client's answer, in stages that each return
+an immutable result: the routing decision (`policy.decide`: `Routed`), the cache (`Lookup`),
+the budget (`Reservation`) and the upstream's answer (`Answer`, or for a stream the `Relay`
+that has it once sent). `finish` then accounts for what they returned.
+
+One pipeline serves two request shapes: OpenAI's chat completions (`CHAT`, here) and
+Anthropic's messages (`proxy.anthropic`). A `Shape` is what differs at the edges: the body
+each upstream gets, and the answer's shape, whole, streamed or replayed from the cache.
 
 Fallback only ever goes from the cloud to on-prem. A request decided on-prem is never
 sent to the cloud, whatever fails (invariant 1).
@@ -14,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, Protocol
 
 from starlette.responses import Response, StreamingResponse
 
@@ -87,9 +91,9 @@ class Relay:
                 if payload == "[DONE]":
                     done = True
                     break
-                chunk = _json_object(payload.encode(), upstream.name)
+                chunk = json_object(payload.encode(), upstream.name)
                 if "error" in chunk:
-                    raise UpstreamFailure(upstream.name, Failure.HTTP, status=502, detail=_message(chunk["error"]))
+                    raise UpstreamFailure(upstream.name, Failure.HTTP, status=502, detail=error_message(chunk["error"]))
                 self._normalizer.chunk(chunk)
                 self._streamed += _chars(chunk)
                 if assembler is not None:
@@ -119,6 +123,95 @@ class Relay:
             await self._response.aclose()
 
 
+class Streamed(Protocol):
+    """A streamed answer: its bytes for the client, then what was sent (`Relay`)."""
+
+    @property
+    def answer(self) -> Answer: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+
+class Shape(Protocol):
+    """A request shape at the pipeline's edges (see the module's docstring)."""
+
+    name: str  # keeps the shapes' cache entries apart
+
+    def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
+        """What of the body the policy inspects (`policy.decide`)."""
+
+    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+                         redaction: Redaction | None) -> tuple[str, bytes]:
+        """The path under the upstream's base URL and the body it receives."""
+
+    def answer(self, req: ChatRequest, upstream: Upstream, model: str, data: dict[str, Any],
+               mapping: dict[str, str] | None) -> tuple[dict[str, Any], Answer]:
+        """A whole answer: the client's copy (values restored) and the `Answer` to account for."""
+
+    def relay(self, req: ChatRequest, upstream: Upstream, response: Any, model: str,
+              mapping: dict[str, str] | None, deadline: float, *, assemble: bool, metrics: Metrics) -> Streamed:
+        """A streamed answer, relayed as the upstream sends it."""
+
+    def replay(self, hit: dict[str, Any], req: ChatRequest, mapping: dict[str, str] | None) -> Response:
+        """A cached answer, whole or as a stream."""
+
+    def usage(self, hit: dict[str, Any]) -> dict[str, Any] | None:
+        """A cached answer's usage in DeepSeek's terms, as the ledger counts it."""
+
+
+class ChatShape:
+    """OpenAI's chat completions, as DeepSeek serves them."""
+
+    name = "chat"
+
+    def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
+        return body
+
+    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+                         redaction: Redaction | None) -> tuple[str, bytes]:
+        sent = dataclasses.replace(req, body=redaction.body) if redaction else req
+        return "chat/completions", upstream_body(sent, model)
+
+    def answer(self, req: ChatRequest, upstream: Upstream, model: str, data: dict[str, Any],
+               mapping: dict[str, str] | None) -> tuple[dict[str, Any], Answer]:
+        normalized = normalizer(req, upstream)
+        normalized.completion(data)
+        # The completion as the upstream wrote it, placeholders included, for the cache.
+        answer = Answer(Route(upstream.name), model, normalized.usage, data)
+        return (AnswerRestorer(mapping).completion(data) if mapping else data), answer
+
+    def relay(self, req: ChatRequest, upstream: Upstream, response: Any, model: str,
+              mapping: dict[str, str] | None, deadline: float, *, assemble: bool, metrics: Metrics) -> Streamed:
+        return Relay(upstream, response, model, normalizer(req, upstream),
+                     AnswerRestorer(mapping) if mapping else None, req, deadline, assemble=assemble, metrics=metrics)
+
+    def replay(self, hit: dict[str, Any], req: ChatRequest, mapping: dict[str, str] | None) -> Response:
+        if mapping is not None:  # entries keep their placeholders; values come from this request
+            hit = AnswerRestorer(mapping).completion(hit)
+        hit = {**hit, "model": req.model}
+        if not req.stream:
+            return json_response(hit)
+
+        async def stream() -> AsyncIterator[bytes]:
+            for chunk in chunks(hit, req.include_usage):
+                yield sse.encode(chunk)
+            yield sse.DONE
+
+        return event_stream(stream())
+
+    def usage(self, hit: dict[str, Any]) -> dict[str, Any] | None:
+        return hit.get("usage")
+
+
+CHAT = ChatShape()
+
+
+def normalizer(req: ChatRequest, upstream: Upstream) -> Normalizer:
+    """DeepSeek's answer shape for this request, from whichever upstream answers it."""
+    return Normalizer(req.model, split_think=upstream.name == Route.ONPREM and upstream.think_tags == "auto",
+                      opened=req.settings.reasoner)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What the pipeline came to: each stage's result (None: the stage did not run), and
@@ -128,7 +221,7 @@ class Reply:
     routed: Routed | None = None
     lookup: Lookup = BYPASS
     reservation: Reservation | None = None
-    answer: Answer | Relay | None = None
+    answer: Answer | Streamed | None = None
     response: Response | None = None
     error: Exception | None = None  # `app.py` turns it into the client's error
 
@@ -155,7 +248,7 @@ class Exchange:
     @property
     def answer(self) -> Answer | None:
         answer = self.reply.answer if self.reply else None
-        return answer.answer if isinstance(answer, Relay) else answer
+        return answer if answer is None or isinstance(answer, Answer) else answer.answer
 
     @property
     def route(self) -> Route | None:
@@ -190,39 +283,42 @@ class ChatService:
         self._ledger = ledger
         self._metrics = metrics
 
-    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
+    async def decide(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
+                     shape: Shape = CHAT) -> Routed:
         """The decision and, for `redact`, the pseudonymized request (see `policy.decide`)."""
         ctx = RouteContext(team=principal.team, model=req.model, headers=headers)
         started = time.monotonic()
         routed = await decide(self.router, req.body, ctx, Pseudonymizer(self._secret, principal.team),
-                              self._settings.inspection_timeout_s)
+                              self._settings.inspection_timeout_s, shape.inspected)
         self._metrics.inspection_latency.observe(time.monotonic() - started)
         return routed
 
-    async def explain(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str]) -> Routed:
-        """The decision alone (`POST /v1/route/explain`): inspection costs as much as for a
-        chat request, so it counts against the same per-team rate limits."""
+    async def explain(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
+                      shape: Shape = CHAT) -> Routed:
+        """The decision alone (the explain endpoints): inspection costs as much as for a
+        request answered, so it counts against the same per-team rate limits."""
         await self._limits.admit(principal.team)
-        return await self.decide(req, principal, headers)
+        return await self.decide(req, principal, headers, shape)
 
     async def complete(self, req: ChatRequest, principal: Principal, headers: Mapping[str, str],
-                       request_id: str) -> Reply:
+                       request_id: str, shape: Shape = CHAT) -> Reply:
         """Runs the stages in turn; an error ends the pipeline with the results of those before."""
         routed: Routed | None = None
         lookup, reservation = BYPASS, None
         try:
-            routed = await self.decide(req, principal, headers)
+            routed = await self.decide(req, principal, headers, shape)
             decision, redaction = routed.decision, routed.redaction
             if decision.route == Route.BLOCKED:
                 raise Blocked(decision.message or "This request was blocked by the gateway's policy.")
             sent = dataclasses.replace(req, body=redaction.body) if redaction else req
-            lookup = await self._lookup(sent, principal, decision, headers)
+            lookup = await self._lookup(sent, principal, decision, headers, shape)
             if lookup.hit is not None:
-                hit = Answer(None, lookup.hit.get("model"), lookup.hit.get("usage"))
-                return Reply(req, routed, lookup, answer=hit, response=self._replay(lookup.hit, req, redaction))
+                hit = Answer(None, lookup.hit.get("model"), shape.usage(lookup.hit))
+                response = shape.replay(lookup.hit, req, redaction.mapping if redaction else None)
+                return Reply(req, routed, lookup, answer=hit, response=response)
             await self._limits.admit(principal.team)
             reservation = await self._limits.reserve(principal, self._max_cost(req, decision))
-            response, answer = await self._call(req, routed, lookup, request_id)
+            response, answer = await self._call(req, routed, lookup, request_id, shape)
             return Reply(req, routed, lookup, reservation, answer, response)
         except Exception as exc:
             return Reply(req, routed, lookup, reservation, error=exc)
@@ -240,71 +336,52 @@ class ChatService:
         return [Route.CLOUD, Route.ONPREM] if self._settings.fallback_to_onprem else [Route.CLOUD]
 
     async def _lookup(self, req: ChatRequest, principal: Principal, decision: Decision,
-                      headers: Mapping[str, str]) -> Lookup:
+                      headers: Mapping[str, str], shape: Shape) -> Lookup:
         """A cached answer, or the key to store this one under; also joins identical requests
         in flight (single-flight)."""
         cache_plan = plan(self._settings.cache, req.settings, req.body, decision, headers)
         if cache_plan is None:
             return BYPASS
         key = self._cache.key(team=principal.team, route=decision.route, upstream_model=_upstream_model(
-            req, decision.route), policy_version=decision.policy_version, body=req.body)
+            req, decision.route), policy_version=decision.policy_version, body=req.body, api=shape.name)
         return await self._cache.lookup(key, cache_plan)
 
-    def _replay(self, hit: dict[str, Any], req: ChatRequest, redaction: Redaction | None) -> Response:
-        if redaction is not None:  # entries keep their placeholders; values come from this request
-            hit = AnswerRestorer(redaction.mapping).completion(hit)
-        hit = {**hit, "model": req.model}
-        if not req.stream:
-            return _json_response(hit)
-
-        async def stream() -> AsyncIterator[bytes]:
-            for chunk in chunks(hit, req.include_usage):
-                yield sse.encode(chunk)
-            yield sse.DONE
-
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
-
-    async def _call(self, req: ChatRequest, routed: Routed, lookup: Lookup,
-                    request_id: str) -> tuple[Response, Answer | Relay]:
+    async def _call(self, req: ChatRequest, routed: Routed, lookup: Lookup, request_id: str,
+                    shape: Shape) -> tuple[Response, Answer | Streamed]:
         deadline = time.monotonic() + self._settings.timeouts.total_s
         forwarded = {"x-request-id": request_id}
         failures: list[UpstreamFailure] = []
         for name in self._plan(routed.decision):
             upstream = self._upstreams[name]
             model = _upstream_model(req, name)
-            normalizer = Normalizer(req.model, split_think=name == Route.ONPREM and upstream.think_tags == "auto",
-                                    opened=req.settings.reasoner)
             # The cloud gets the pseudonymized request; a fallback on-prem may see the values.
             redaction = routed.redaction if name == Route.CLOUD else None
-            restorer = AnswerRestorer(redaction.mapping) if redaction else None
+            mapping = redaction.mapping if redaction else None
             started = time.monotonic()
             try:
-                sent = dataclasses.replace(req, body=redaction.body) if redaction else req
-                response = await upstream.open(upstream_body(sent, model), forwarded, deadline)
+                path, body = shape.upstream_request(req, name, model, redaction)
+                response = await upstream.open(body, forwarded, deadline, path)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 if req.stream:
                     if not response.headers.get("content-type", "").startswith("text/event-stream"):
                         await response.aclose()  # a 200 that is not the stream asked for: fall back
                         raise UpstreamFailure(name, Failure.PROTOCOL, detail="the answer is not an event stream")
-                    relay = Relay(upstream, response, model, normalizer, restorer, req, deadline,
-                                  assemble=lookup.key is not None, metrics=self._metrics)
-                    return StreamingResponse(relay, media_type="text/event-stream",
-                                             headers={"cache-control": "no-cache"}), relay
+                    relay = shape.relay(req, upstream, response, model, mapping, deadline,
+                                        assemble=lookup.key is not None, metrics=self._metrics)
+                    return event_stream(relay), relay
                 try:
                     raw = await upstream.read(response, deadline)
                 finally:
                     await response.aclose()
-                data = _json_object(raw, name)
+                data = json_object(raw, name)
             except UpstreamFailure as failure:
                 self._metrics.upstream_errors.labels(name, failure.reason).inc()
                 if failure.clients_fault:
                     raise client_error([failure]) from None
                 failures.append(failure)
                 continue
-            normalizer.completion(data)
-            # The completion as the upstream wrote it, placeholders included, for the cache.
-            answer = Answer(name, model, normalizer.usage, data)
-            return _json_response(restorer.completion(data) if restorer else data), answer
+            client, answer = shape.answer(req, upstream, model, data, mapping)
+            return json_response(client), answer
         raise client_error(failures, onprem_only=routed.decision.route == Route.ONPREM)
 
     async def finish(self, exchange: Exchange) -> None:
@@ -370,11 +447,15 @@ def _upstream_model(req: ChatRequest, route: Route) -> str:
     return (req.settings.cloud if route == Route.CLOUD else req.settings.onprem) or req.model
 
 
-def _json_response(data: dict[str, Any]) -> Response:
+def json_response(data: dict[str, Any]) -> Response:
     return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
-def _json_object(raw: bytes, upstream: str) -> dict[str, Any]:
+def event_stream(body: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(body, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
+
+def json_object(raw: bytes, upstream: str) -> dict[str, Any]:
     try:
         data = json.loads(raw)
     except ValueError:
@@ -400,6 +481,6 @@ def _tokens(chars: int) -> int:
     return math.ceil(chars * 0.3)
 
 
-def _message(error: Any) -> str:
+def error_message(error: Any) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     return str(message)[:300] if message else ""

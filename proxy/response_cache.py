@@ -101,9 +101,11 @@ class ResponseCache:
         self._local: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._flights: dict[str, asyncio.Event] = {}
 
-    def key(self, *, team: str, route: str, upstream_model: str, policy_version: str, body: dict[str, Any]) -> str:
+    def key(self, *, team: str, route: str, upstream_model: str, policy_version: str, body: dict[str, Any],
+            api: str = "chat") -> str:
+        """`api`: the request's shape (`chat`, `messages`), whose answers are not interchangeable."""
         request = {k: v for k, v in body.items() if k not in _UNCACHED_FIELDS}
-        material = json.dumps([team, route, upstream_model, policy_version, request], sort_keys=True,
+        material = json.dumps([team, route, upstream_model, policy_version, request, api], sort_keys=True,
                               ensure_ascii=False, separators=(",", ":"))
         return "r1gate:cache:" + hmac.new(self._secret, material.encode(), hashlib.sha256).hexdigest()
 

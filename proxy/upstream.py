@@ -46,14 +46,15 @@ class Upstream:
             # of httpcore's pool at concurrency 16 on loopback (bench/README.md).
             transport=AiohttpTransport(limits=limits, trust_env=False))
 
-    async def open(self, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response:
-        """POST `{base}/chat/completions`; the 200 response, unread, for the caller to close."""
+    async def open(self, body: bytes, headers: dict[str, str], deadline: float,
+                   path: str = "chat/completions") -> httpx.Response:
+        """POST `{base}/{path}`; the 200 response, unread, for the caller to close."""
         if self.missing_setting:
             raise UpstreamFailure(self.name, Failure.NOT_CONFIGURED, detail=f"set {self.missing_setting}")
         attempt = 0
         while True:
             attempt += 1
-            failure = await self._try(body, headers, deadline)
+            failure = await self._try(path, body, headers, deadline)
             if isinstance(failure, httpx.Response):
                 return failure
             retryable = failure.reason == Failure.UNREACHABLE or (
@@ -67,8 +68,9 @@ class Upstream:
                 raise failure
             await asyncio.sleep(wait)
 
-    async def _try(self, body: bytes, headers: dict[str, str], deadline: float) -> httpx.Response | UpstreamFailure:
-        request = self._client.build_request("POST", "chat/completions", content=body, headers=headers)
+    async def _try(self, path: str, body: bytes, headers: dict[str, str],
+                   deadline: float) -> httpx.Response | UpstreamFailure:
+        request = self._client.build_request("POST", path, content=body, headers=headers)
         try:
             async with asyncio.timeout(min(self._timeouts.first_byte_s, max(deadline - time.monotonic(), 0))):
                 response = await self._client.send(request, stream=True)

@@ -1,10 +1,12 @@
 """A fake DeepSeek API (and on-prem engine) for tests: the outside world, written by us.
 
+It serves OpenAI's chat API and DeepSeek's Anthropic Messages API (`/anthropic/v1/messages`).
 It behaves like the real thing where clients can tell: reasoner-style answers with
 `reasoning_content` (or vLLM's `reasoning`, or raw `</think>` text), SSE streams with
 `: keep-alive` comments and usage on the last chunk, tool calls streamed in argument
-fragments, `n` choices, DeepSeek's error bodies. Tests inject errors and delays and read
-back exactly what it received.
+fragments, `n` choices, DeepSeek's error bodies; Anthropic messages with thinking, text and
+tool_use blocks, streamed as Anthropic's events. Tests inject errors and delays and read
+back exactly what it received (`raw`: the bytes).
 """
 from __future__ import annotations
 
@@ -64,6 +66,12 @@ class Fake:
         with self.lock:
             return [r["body"] for r in self.received if r["path"].endswith("chat/completions")]
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """What the Anthropic endpoint received: path, headers, body and `raw` bytes."""
+        with self.lock:
+            return [r for r in self.received if r["path"].endswith("/messages")]
+
 
 def app(fake: Fake) -> Starlette:
     async def chat(request: Request) -> Response:
@@ -82,6 +90,25 @@ def app(fake: Fake) -> Starlette:
             return StreamingResponse(_stream(fake, body), media_type="text/event-stream")
         return JSONResponse(_completion(fake, body))
 
+    async def messages(request: Request) -> Response:
+        raw = await request.body()
+        body = json.loads(raw)
+        with fake.lock:
+            fake.received.append({"path": request.url.path, "headers": dict(request.headers), "body": body,
+                                  "raw": raw})
+            error = fake.errors.popleft() if fake.errors else None
+        if fake.delay_s:
+            await asyncio.sleep(fake.delay_s)
+        if error:
+            status, message, headers = error
+            kind = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}.get(
+                status, "api_error")
+            return JSONResponse({"type": "error", "error": {"type": kind, "message": message}},
+                                status_code=status, headers=headers)
+        if body.get("stream"):
+            return StreamingResponse(_message_events(fake, body), media_type="text/event-stream")
+        return JSONResponse(_message(fake, body))
+
     async def models(request: Request) -> Response:
         return JSONResponse({"object": "list", "data": [
             {"id": "deepseek-chat", "object": "model", "owned_by": "deepseek"},
@@ -91,6 +118,7 @@ def app(fake: Fake) -> Starlette:
         Route("/chat/completions", chat, methods=["POST"]),
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/models", models), Route("/v1/models", models),
+        Route("/anthropic/v1/messages", messages, methods=["POST"]),
     ])
 
 
@@ -125,7 +153,9 @@ def _said(body: dict[str, Any]) -> str:
 
 def _parts(fake: Fake, body: dict[str, Any]) -> tuple[str, str, bool]:
     reasoning = REASONING if _reasoner(body) else ""
-    wants_tool = bool(body.get("tools")) and body.get("tool_choice") != "none"
+    # Like a model, it calls a tool once, then answers with what the tool returned.
+    wants_tool = bool(body.get("tools")) and body.get("tool_choice") != "none" and (
+        body["messages"][-1].get("role") != "tool")
     answer = ANSWER
     if fake.echo:
         reasoning = f"The user wrote: {_said(body)}" if reasoning else ""
@@ -209,5 +239,95 @@ async def _stream(fake: Fake, body: dict[str, Any]) -> AsyncIterator[bytes]:
         if (body.get("stream_options") or {}).get("include_usage"):
             yield b"data: " + json.dumps({**base, "choices": [], "usage": usage}).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
+    finally:
+        fake.stream_closed.set()
+
+
+# DeepSeek's Anthropic Messages API.
+
+def _message_said(body: dict[str, Any]) -> str:
+    """Everything the user turns said (text and tool results), as an echoing model repeats it."""
+    said = []
+    for m in body["messages"]:
+        if m.get("role") != "user":
+            continue
+        content = m["content"]
+        for block in [{"type": "text", "text": content}] if isinstance(content, str) else content:
+            inner = block.get("content") if block.get("type") == "tool_result" else [block]
+            for part in [{"type": "text", "text": inner}] if isinstance(inner, str) else inner or ():
+                if part.get("type") == "text":
+                    said.append(part["text"])
+    return " | ".join(said)
+
+
+def _message_blocks(fake: Fake, body: dict[str, Any]) -> list[dict[str, Any]]:
+    thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
+    said = _message_said(body) if fake.echo else ""
+    blocks: list[dict[str, Any]] = []
+    if thinking:
+        blocks.append({"type": "thinking", "thinking": f"The user wrote: {said}" if fake.echo else REASONING,
+                       "signature": "sig-fake-0123"})
+    last = body["messages"][-1]["content"]
+    answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+    wants_tool = bool(body.get("tools")) and (body.get("tool_choice") or {}).get("type") != "none" and not answered
+    blocks.append({"type": "text", "text": f"You said: {said}" if fake.echo else ANSWER})
+    if wants_tool:
+        blocks.append({"type": "tool_use", "id": "toolu_fake0", "name": body["tools"][0]["name"],
+                       "input": {"said": said, "nested": [{"said": said}]} if fake.echo else json.loads(TOOL_ARGS)})
+    return blocks
+
+
+def _message_usage(fake: Fake, body: dict[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    words = sum(len((b.get("text") or b.get("thinking") or json.dumps(b.get("input"))).split()) for b in blocks)
+    usage = {"input_tokens": max(len(json.dumps(body["messages"])) // 4, 1), "output_tokens": words,
+             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 3}
+    with fake.lock:
+        fake.reported.append(usage)
+    return usage
+
+
+def _message(fake: Fake, body: dict[str, Any]) -> dict[str, Any]:
+    blocks = _message_blocks(fake, body)
+    return {"id": "msg_fake", "type": "message", "role": "assistant", "model": "deepseek-v4-flash",
+            "content": blocks, "stop_reason": "tool_use" if blocks[-1]["type"] == "tool_use" else "end_turn",
+            "stop_sequence": None, "usage": _message_usage(fake, body, blocks)}
+
+
+def _event(data: dict[str, Any]) -> bytes:
+    return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def _message_events(fake: Fake, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    message = _message(fake, body)
+    events = [{"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
+                                                    "usage": {**message["usage"], "output_tokens": 0}}},
+              {"type": "ping"}]
+    for i, block in enumerate(message["content"]):
+        if block["type"] == "tool_use":
+            events.append({"type": "content_block_start", "index": i, "content_block": {**block, "input": {}}})
+            args = json.dumps(block["input"])
+            events += [{"type": "content_block_delta", "index": i,
+                        "delta": {"type": "input_json_delta", "partial_json": args[k:k + 7]}}
+                       for k in range(0, len(args), 7)]
+        else:
+            field = block["type"]
+            events.append({"type": "content_block_start", "index": i,
+                           "content_block": {**block, field: "", **({"signature": ""} if field == "thinking" else {})}})
+            events += [{"type": "content_block_delta", "index": i, "delta": {"type": f"{field}_delta", field: piece}}
+                       for piece in _pieces(block[field])]
+            if field == "thinking":
+                events.append({"type": "content_block_delta", "index": i,
+                               "delta": {"type": "signature_delta", "signature": block["signature"]}})
+        events.append({"type": "content_block_stop", "index": i})
+    events += [{"type": "message_delta", "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+                "usage": {"output_tokens": message["usage"]["output_tokens"]}},
+               {"type": "message_stop"}]
+    try:
+        for _ in range(fake.keepalives):
+            yield _event({"type": "ping"})
+        for sent, event in enumerate(events, 1):
+            yield _event(event)
+            if fake.hang_after is not None and sent >= fake.hang_after:
+                await asyncio.Event().wait()  # until the client goes away
     finally:
         fake.stream_closed.set()

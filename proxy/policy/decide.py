@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .. import logs
 from ..extract import texts
@@ -39,20 +39,28 @@ class Routed:
     redaction: Redaction | None = None
 
 
+def whole(body: dict[str, Any]) -> dict[str, Any]:
+    return body
+
+
 async def decide(router: Router, body: dict[str, Any], ctx: RouteContext, pseudonymizer: Pseudonymizer,
-                 timeout_s: float) -> Routed:
+                 timeout_s: float, inspected: Callable[[dict[str, Any]], dict[str, Any]] = whole) -> Routed:
     """Decide, then for `redact` pseudonymize and check twice: a value left in another form,
-    or a second scan that still finds something to hide, keeps the request on-prem."""
-    decision = await _decide(router, body, ctx, timeout_s)
+    or a second scan that still finds something to hide, keeps the request on-prem.
+
+    `inspected`: what of a body the router sees. A request shape may leave out values that
+    are opaque ids, never text (an Anthropic `metadata.user_id`), but the paths into the
+    body must stay the same: findings are redacted in the body itself."""
+    decision = await _decide(router, inspected(body), ctx, timeout_s)
     if decision.action != Action.REDACT or decision.route != Route.CLOUD:
         return Routed(decision)
     try:
         redacted, mapping = pseudonymizer.redact(body, decision.redact)
     except KeyError:
         return Routed(_onprem(decision, "redact-unplaceable", _UNVERIFIED))
-    if still_present(redacted, mapping):
+    if still_present(inspected(redacted), mapping):
         return Routed(_onprem(decision, "redact-value-left", _UNVERIFIED))
-    second = await _decide(router, redacted, ctx, timeout_s)
+    second = await _decide(router, inspected(redacted), ctx, timeout_s)
     if second.route != Route.CLOUD or second.redact:
         return Routed(_onprem(decision, "redact-second-scan", _UNVERIFIED))
     return Routed(decision, Redaction(redacted, mapping, counts(mapping)))
