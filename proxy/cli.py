@@ -15,12 +15,13 @@ from typing import Callable, Sequence
 
 from engine import cli as engine_cli
 
-from . import config, ledger
+from . import audit, config, ledger
 from .db import Database
 from .errors import ConfigError
 from .keys import KeyStore
 from .table import print_table
 from .policy import cli as policy_cli
+from .policy.loader import PolicyError, load_policy
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -88,6 +89,59 @@ def audit_query(args: argparse.Namespace) -> int:
                         since=_day(args.since, "--since"), until=_day(args.until, "--until"), limit=args.limit)
     columns = ["ts", "request_id", "team", "model", "route", "status", "rules", "entities", "policy_version"]
     _print(rows, columns, args.format, total=False)
+    return 0
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    result = audit.verify(_db(args))
+    print(json.dumps(result.as_dict(), indent=2) if args.format == "json" else result.summary())
+    return 0 if result.intact else 1
+
+
+def audit_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rep = audit.report(Database(settings.database_url), protected_types(settings.policy),
+                       since=_day(args.since, "--since"), until=_day(args.until, "--until"))
+    if args.format == "json":
+        print(json.dumps(rep.as_dict(), indent=2))
+    else:
+        print_report(rep)
+    return 0 if rep.verification and rep.verification.intact else 1
+
+
+def protected_types(policy_file: str) -> list[str]:
+    """Entity types that a rule of the policy keeps from the cloud in clear (any action but cloud)."""
+    try:
+        policy = load_policy(policy_file).policy
+    except PolicyError as exc:
+        raise ConfigError(f"{policy_file}: not a valid policy: " + "; ".join(map(str, exc.problems))) from None
+    return sorted({t for r in policy.rules if r.action != "cloud" for c in r.when.entities for t in c.types})
+
+
+def print_report(rep: audit.Report) -> None:
+    print(f"Compliance report, {rep.since or 'the first record'} to {rep.until or 'now'} (UTC)\n")
+    print(f"Requests: {rep.requests}")
+    print_table(["route", "requests"], [[k, str(v)] for k, v in sorted(rep.by_route.items())])
+    print_table(["action", "requests"], [[k, str(v)] for k, v in sorted(rep.by_action.items())])
+    print("\nSensitive findings by entity type, and where they went (protected types marked *):")
+    print_table(["entity_type", *audit.DESTINATIONS],
+                [[t + (" *" if t in rep.protected_types else ""), *(str(c[d]) for d in audit.DESTINATIONS)]
+                 for t, c in sorted(rep.findings.items())])
+    print("\nPolicy versions that decided in the period (version = the policy file's content hash):")
+    print_table(["policy_version", "first", "last", "requests"],
+                [[v, i["first"], i["last"], str(i["requests"])] for v, i in rep.policy_versions.items()])
+    if rep.policy_changes:
+        print("\nPolicy changes saved from the console:")
+        print_table(["ts", "by key", "new version"],
+                    [[c["ts"], c["key_id"] or "-", c["policy_version"] or "-"] for c in rep.policy_changes])
+    assert rep.verification is not None
+    print(f"\nVerification: {rep.verification.summary()}")
+    print(f"\n{rep.statement()}")
+
+
+def audit_export(args: argparse.Namespace) -> int:
+    for record in audit.records(_db(args), since=_day(args.since, "--since"), until=_day(args.until, "--until")):
+        sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     return 0
 
 
@@ -189,6 +243,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    evidence = p.add_subparsers(dest="audit_command", metavar="{verify,report,export}")
+    p = command("verify", audit_verify, "re-compute the audit trail's hash chain; names the first broken "
+                "record and exits 1 if there is one", evidence)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("report", audit_report, "the compliance summary for a period: requests by route and action, "
+                "findings by type and where they went, policy versions, the chain's verification", evidence)
+    p.add_argument("--since", help="first day (UTC), e.g. 2026-10-01")
+    p.add_argument("--until", help="day after the last (UTC)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("export", audit_export, "the audit records as JSON lines (with their hashes), for a SIEM", evidence)
+    p.add_argument("--since")
+    p.add_argument("--until")
 
     policy_cli.register(sub)
     engine_cli.register(sub)  # imports torch only when an engine command runs

@@ -2,9 +2,10 @@
 
 Records queue in memory and a background task writes them in batches. When the database
 is unavailable the batch stays queued and is retried with backoff; shutdown flushes what
-is left. Inserts are idempotent (each record has its own id), so a retried batch that had
-partly landed is not counted twice. Audit records hold rule ids and entity types and
-counts, never a detected value (invariant 4).
+is left. A batch is one transaction, and inserts are idempotent (each record has its own
+id), so a retried batch whose commit was lost is not counted twice. Audit records hold
+rule ids and entity types and counts, never a detected value (invariant 4), and are hash
+chained (proxy/audit.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import audit as chain
 from . import logs
 from .db import Database
 from .prices import Costs, Usage
@@ -25,9 +27,6 @@ _LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstrea
            "prompt_hit_tokens, prompt_miss_tokens, completion_tokens, reasoning_tokens, cost_usd, cloud_cost_usd, "
            "reference_cost_usd, saved_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT (id) DO NOTHING")
-_AUDIT = ("INSERT INTO audit (id, ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-          "status, error, cost_usd, action, pseudonymized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT (id) DO NOTHING")
 BATCH = 500
 
 
@@ -59,7 +58,7 @@ class Record:
                 self.route, self.status, self.cache, u.prompt_hit, u.prompt_miss, u.completion, u.reasoning,
                 c.cost, c.cloud, c.reference, self.saved)
 
-    def audit_row(self) -> tuple:
+    def audit_row(self) -> tuple:  # in `audit.COLUMNS` order
         # Commas around the ids let `rules LIKE '%,id,%'` find one rule exactly.
         rules = f",{','.join(self.rules)}," if self.rules else ""
         return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.policy_version,
@@ -125,13 +124,14 @@ class Ledger:
             self.healthy = True
         if time.monotonic() - self._purged_at > 3600:
             self._purged_at = time.monotonic()
-            cutoff = _iso(datetime.now(timezone.utc) - self._retention)
-            await asyncio.to_thread(self._db.execute, "DELETE FROM audit WHERE ts < ?", (cutoff,))
+            now = datetime.now(timezone.utc)
+            await asyncio.to_thread(chain.prune, self._db, _iso(now - self._retention), _iso(now))
         return True
 
     def _write(self, batch: list[Record]) -> None:
-        self._db.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
-        self._db.executemany(_AUDIT, [r.audit_row() for r in batch])
+        with self._db.transaction() as tx:
+            tx.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
+            chain.append(tx, [r.audit_row() for r in batch], self._db.postgres)
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
         """Stops the writer and flushes, retrying until `timeout_s`; reports what is left."""
