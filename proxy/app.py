@@ -18,11 +18,12 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from . import config, logs
 from .cache import ResponseCache
 from .chat import ChatService, Outcome
+from .console import console_app
 from .config import Settings
 from .db import Database
 from .errors import BodyTooLarge, ConfigError, Forbidden, GatewayError, InvalidRequest, Unauthorized
@@ -220,6 +221,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        Mount("/console", console_app(gw)),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers={HTTPException: http_error})
 

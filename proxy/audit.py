@@ -14,9 +14,10 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .db import GENESIS, Database, Transaction
+from .errors import ConfigError
 
 # The chained columns, in hashing order; `seq`, `prev_hash` and `hash` follow them in a row.
 COLUMNS = ("id", "ts", "request_id", "team", "key_id", "model", "policy_version", "route", "rules", "entities",
@@ -153,7 +154,11 @@ def records(db: Database, since: str | None = None, until: str | None = None) ->
     """Every audit record in the period, oldest first, as written (hashes included): the
     export a SIEM ingests. Rule ids and entity types and counts only, never a value."""
     where, params = _period(since, until)
-    for row in _pages(db, where, params, "ts"):
+    yield from _as_records(_pages(db, where, params, "ts"))
+
+
+def _as_records(rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
+    for row in rows:
         record = dict(zip((*COLUMNS, "seq", "prev_hash", "hash"), row))
         record["rules"] = [r for r in (record["rules"] or "").split(",") if r]
         record["entities"] = json.loads(record["entities"] or "{}")
@@ -234,6 +239,22 @@ def report(db: Database, protected_types: Sequence[str], since: str | None = Non
             rep.findings[entity][_destination(r, entity)] += count
     rep.verification = verify(db)
     return rep
+
+
+def protected_types(policy_file: str) -> list[str]:
+    """Entity types that a rule of the policy keeps from the cloud in clear (any action but cloud)."""
+    from .policy.loader import PolicyError, load_policy  # the policy package loads the detectors: only here
+
+    try:
+        policy = load_policy(policy_file).policy
+    except PolicyError as exc:
+        raise ConfigError(f"{policy_file}: not a valid policy: " + "; ".join(map(str, exc.problems))) from None
+    return sorted({t for r in policy.rules if r.action != "cloud" for c in r.when.entities for t in c.types})
+
+
+def one(db: Database, record_id: str) -> dict[str, Any] | None:
+    """One audit record by its id, as `records` gives it."""
+    return next(_as_records(db.fetchall(f"{_SELECT} WHERE id = ?", (record_id,))), None)
 
 
 def _destination(record: dict[str, Any], entity: str) -> str:

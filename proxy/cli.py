@@ -21,7 +21,6 @@ from .errors import ConfigError
 from .keys import KeyStore
 from .table import print_table
 from .policy import cli as policy_cli
-from .policy.loader import PolicyError, load_policy
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -62,15 +61,12 @@ def keys_create(args: argparse.Namespace) -> int:
 
 
 def budgets_set(args: argparse.Namespace) -> int:
-    db = _db(args)
+    if args.usd is not None and args.usd < 0:
+        raise ConfigError("--usd: must not be negative")
+    ledger.set_team_budget(_db(args), args.team, args.usd)
     if args.usd is None:
-        db.execute("DELETE FROM team_budgets WHERE team = ?", (args.team,))
         print(f"Team '{args.team}' has no budget now.")
         return 0
-    if args.usd < 0:
-        raise ConfigError("--usd: must not be negative")
-    db.execute("INSERT INTO team_budgets (team, budget_usd) VALUES (?, ?) "
-               "ON CONFLICT (team) DO UPDATE SET budget_usd = excluded.budget_usd", (args.team, args.usd))
     print(f"Team '{args.team}' may spend ${args.usd:.2f} per calendar month (UTC).")
     return 0
 
@@ -100,22 +96,13 @@ def audit_verify(args: argparse.Namespace) -> int:
 
 def audit_report(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    rep = audit.report(Database(settings.database_url), protected_types(settings.policy),
+    rep = audit.report(Database(settings.database_url), audit.protected_types(settings.policy),
                        since=_day(args.since, "--since"), until=_day(args.until, "--until"))
     if args.format == "json":
         print(json.dumps(rep.as_dict(), indent=2))
     else:
         print_report(rep)
     return 0 if rep.verification and rep.verification.intact else 1
-
-
-def protected_types(policy_file: str) -> list[str]:
-    """Entity types that a rule of the policy keeps from the cloud in clear (any action but cloud)."""
-    try:
-        policy = load_policy(policy_file).policy
-    except PolicyError as exc:
-        raise ConfigError(f"{policy_file}: not a valid policy: " + "; ".join(map(str, exc.problems))) from None
-    return sorted({t for r in policy.rules if r.action != "cloud" for c in r.when.entities for t in c.types})
 
 
 def print_report(rep: audit.Report) -> None:

@@ -168,19 +168,54 @@ def spend(db: Database, *, by: str = "team", team: str | None = None, since: str
             for r in rows]
 
 
-def audit(db: Database, *, team: str | None = None, rule: str | None = None, route: str | None = None,
-          since: str | None = None, until: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    where, params = _filters(team=team, since=since, until=until, route=route)
-    if rule:
-        where += (" AND " if where else " WHERE ") + "rules LIKE ?"
-        params.append(f"%,{rule},%")
+def audit(db: Database, *, limit: int = 1000, newest_first: bool = False, **filters: Any) -> list[dict[str, Any]]:
+    """Audit records matching `filters` (see `audit_filters`), oldest first unless `newest_first`."""
+    where, params = audit_filters(**filters)
     rows = db.fetchall("SELECT ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-                       f"status, error, cost_usd, action, pseudonymized FROM audit{where} ORDER BY ts "
-                       f"LIMIT {int(limit)}", params)
+                       f"status, error, cost_usd, action, pseudonymized, id FROM audit{where} "
+                       f"ORDER BY ts {'DESC' if newest_first else ''} LIMIT {int(limit)}", params)
     return [{"ts": r[0], "request_id": r[1], "team": r[2], "key_id": r[3], "model": r[4], "policy_version": r[5],
              "route": r[6], "action": r[12], "rules": [x for x in r[7].split(",") if x],
              "entities": json.loads(r[8]), "pseudonymized": json.loads(r[13] or "{}"),
-             "status": r[9], "error": r[10], "cost_usd": r[11]} for r in rows]
+             "status": r[9], "error": r[10], "cost_usd": r[11], "id": r[14]} for r in rows]
+
+
+def audit_filters(*, team: str | None = None, rule: str | None = None, route: str | None = None,
+                  action: str | None = None, status: int | None = None, entity: str | None = None,
+                  since: str | None = None, until: str | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause for the audit trail's filters; `rule` and `entity` match one id or type exactly."""
+    where, params = _filters(team=team, route=route, action=action, status=status, since=since, until=until)
+    for column, pattern in (("rules", f"%,{rule},%" if rule else None),
+                            ("entities", f'%"{entity}":%' if entity else None)):
+        if pattern:
+            where += (" AND " if where else " WHERE ") + f"{column} LIKE ?"
+            params.append(pattern)
+    return where, params
+
+
+def audit_counts(db: Database, **filters: Any) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+    """Requests per (day, route), and per rule, for the audit records matching `filters`."""
+    where, params = audit_filters(**filters)
+    per_day = db.fetchall(f"SELECT substr(ts, 1, 10), COALESCE(route, 'none'), COUNT(*) FROM audit{where} "
+                          "GROUP BY substr(ts, 1, 10), COALESCE(route, 'none') ORDER BY 1, 2", params)
+    per_rule: dict[str, int] = {}
+    for rules, n in db.fetchall(f"SELECT rules, COUNT(*) FROM audit{where} GROUP BY rules", params):
+        for rule in filter(None, rules.split(",")):
+            per_rule[rule] = per_rule.get(rule, 0) + n
+    return [(d, r, int(n)) for d, r, n in per_day], sorted(per_rule.items(), key=lambda kv: -kv[1])
+
+
+def set_team_budget(db: Database, team: str, usd: float | None) -> None:
+    """A team's monthly budget; None removes it."""
+    if usd is None:
+        db.execute("DELETE FROM team_budgets WHERE team = ?", (team,))
+    else:
+        db.execute("INSERT INTO team_budgets (team, budget_usd) VALUES (?, ?) "
+                   "ON CONFLICT (team) DO UPDATE SET budget_usd = excluded.budget_usd", (team, usd))
+
+
+def team_budgets(db: Database) -> dict[str, float]:
+    return {team: float(usd) for team, usd in db.fetchall("SELECT team, budget_usd FROM team_budgets ORDER BY team")}
 
 
 def month_spend(db: Database, scope: str, name: str | None, month_start: str) -> float:

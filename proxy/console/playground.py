@@ -1,0 +1,75 @@
+"""The playground: a text or a whole request decided as `POST /v1/route/explain` decides it,
+with each finding marked in the text it came from; and the policy's test cases, run by the
+gateway's own router."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..extract import texts
+from ..keys import Principal
+from ..policy.cli import _cases
+from ..request import parse_chat
+from ..routing import Finding
+
+if TYPE_CHECKING:
+    from ..app import Gateway
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    finding: Finding | None = None
+
+
+def as_request(text: str, model: str) -> dict[str, Any]:
+    """A pasted chat request (a JSON object with `messages`) as it is; any other text as
+    the one user message of a request."""
+    if text.lstrip().startswith("{"):
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "messages" in body:
+            return {"model": model, **body}
+    return {"model": model, "messages": [{"role": "user", "content": text}]}
+
+
+async def explain(gw: "Gateway", text: str, principal: Principal) -> dict[str, Any]:
+    body = as_request(text, next(iter(gw.settings.models)))
+    req = parse_chat(body, gw.settings.models, len(text.encode()))
+    decision, redaction = await gw.chat.prepare(req, principal, {})
+    fields = [(f.path, marked(f.text, [x for x in decision.findings if x.path == f.path])) for f in texts(req.body)]
+    return {"decision": decision, "fields": fields,
+            "cloud_request": json.dumps(redaction.request.body, indent=2, ensure_ascii=False) if redaction else None}
+
+
+def marked(text: str, findings: list[Finding]) -> list[Piece]:
+    """The text cut into plain pieces and found ones; an overlapping finding is listed in
+    the findings table but marks no second time."""
+    pieces, at = [], 0
+    for f in sorted(findings, key=lambda f: (f.start, -f.end)):
+        if f.start < at:
+            continue
+        if f.start > at:
+            pieces.append(Piece(text[at:f.start]))
+        pieces.append(Piece(text[f.start:f.end], f))
+        at = f.end
+    if at < len(text):
+        pieces.append(Piece(text[at:]))
+    return pieces
+
+
+async def run_tests(gw: "Gateway") -> dict[str, Any]:
+    """The active policy's test cases (the `tests/` folder beside it), as `r1gate policy test` runs them."""
+    folder = Path(gw.settings.policy).parent / "tests"
+    rows = []
+    for file in sorted(folder.glob("*.yaml")):
+        for case in _cases(file):
+            decision = await gw.chat.router.decide(case["request"], case["ctx"])
+            ok = decision.route == case["expect"] and set(case["rules"]) <= set(decision.rules)
+            rows.append({"ok": ok, "case": f"{file.name}: {case['name']}", "expected": case["expect"],
+                         "got": decision.route, "rules": ",".join(decision.rules) or "-"})
+    return {"rows": rows, "failed": sum(not r["ok"] for r in rows), "version": gw.chat.router.version}
