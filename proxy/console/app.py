@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from .. import audit, ledger
 from ..errors import GatewayError, Unauthorized
 from ..keys import Principal
-from . import charts, playground
+from . import charts, editor, playground
 from .session import PRESESSION, SESSION, TTL_S, Sessions
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ class Console:
             Route("/spend", self._admin(self.spend), methods=["GET"]),
             Route("/keys", self._admin(self.keys), methods=["GET", "POST"]),
             Route("/report", self._admin(self.report), methods=["GET"]),
+            Route("/policy", self._admin(self.policy), methods=["GET", "POST"]),
             Mount("/static", static),
         ])
 
@@ -217,6 +218,20 @@ class Console:
         response = self.render(request, "keys.html", 400 if error else 200, keys=keys, budgets=budgets,
                                created=created, error=error, me=principal.key_id)
         return response
+
+    async def policy(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
+        """The editor: the active policy, or the edited copy with its lint, tests and diff."""
+        saving = self.gw.settings.console_policy_saving
+        text = form.get("text") or Path(self.gw.settings.policy).read_text("utf-8")
+        result, saved = None, False
+        if form.get("do") == "save" and saving:
+            result = await editor.save(self.gw, text, principal)
+            saved = result.passed
+        elif form.get("do") in ("check", "save"):
+            result, _ = await editor.check(self.gw, text)
+        status = 400 if result is not None and not result.passed else 200
+        return self.render(request, "policy.html", status, text=text, result=result, saved=saved, saving=saving,
+                           active=self.gw.chat.router.version)
 
     async def report(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
         q = request.query_params

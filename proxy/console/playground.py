@@ -1,6 +1,6 @@
 """The playground: a text or a whole request decided as `POST /v1/route/explain` decides it,
-with each finding marked in the text it came from; and the policy's test cases, run by the
-gateway's own router."""
+with each finding marked in the text it came from; and the policy's test cases, decided
+by the active policy or an edited one, with the gateway's own detectors."""
 from __future__ import annotations
 
 import json
@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from ..extract import texts
 from ..keys import Principal
 from ..policy.cli import _cases
+from ..policy.rules import CompiledPolicy
 from ..request import parse_chat
-from ..routing import Finding
+from ..routing import Decision, Finding, RouteContext
+from .divergence import summarize
 
 if TYPE_CHECKING:
     from ..app import Gateway
@@ -62,14 +64,42 @@ def marked(text: str, findings: list[Finding]) -> list[Piece]:
     return pieces
 
 
-async def run_tests(gw: "Gateway") -> dict[str, Any]:
-    """The active policy's test cases (the `tests/` folder beside it), as `r1gate policy test` runs them."""
+def cases(gw: "Gateway") -> list[dict[str, Any]]:
+    """The active policy's test cases: the `tests/` folder beside the policy file."""
     folder = Path(gw.settings.policy).parent / "tests"
+    return [dict(case, file=file.name) for file in sorted(folder.glob("*.yaml")) for case in _cases(file)]
+
+
+async def decide_with(gw: "Gateway", policy: CompiledPolicy | None, body: dict[str, Any],
+                      ctx: RouteContext) -> Decision:
+    """`policy`'s decision (None: the active one's), from its own detector settings."""
+    router = gw.policy_router
+    if policy is None or router is None:
+        return await gw.chat.router.decide(body, ctx)
+    fields = texts(body)
+    results = await router.service.inspect([f.text for f in fields], policy.settings)
+    return policy.decide([Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
+                          for f, hits in zip(fields, results) for h in hits], fields, ctx)
+
+
+async def run_tests(gw: "Gateway", policy: CompiledPolicy | None = None) -> dict[str, Any]:
+    """The test cases decided by `policy` (None: the active one), as `r1gate policy test` runs them."""
     rows = []
-    for file in sorted(folder.glob("*.yaml")):
-        for case in _cases(file):
-            decision = await gw.chat.router.decide(case["request"], case["ctx"])
-            ok = decision.route == case["expect"] and set(case["rules"]) <= set(decision.rules)
-            rows.append({"ok": ok, "case": f"{file.name}: {case['name']}", "expected": case["expect"],
-                         "got": decision.route, "rules": ",".join(decision.rules) or "-"})
-    return {"rows": rows, "failed": sum(not r["ok"] for r in rows), "version": gw.chat.router.version}
+    for case in cases(gw):
+        decision = await decide_with(gw, policy, case["request"], case["ctx"])
+        ok = decision.route == case["expect"] and set(case["rules"]) <= set(decision.rules)
+        rows.append({"ok": ok, "case": f"{case['file']}: {case['name']}", "expected": case["expect"],
+                     "got": decision.route, "rules": ",".join(decision.rules) or "-"})
+    return {"rows": rows, "failed": sum(not r["ok"] for r in rows),
+            "version": policy.version if policy else gw.chat.router.version}
+
+
+async def diff(gw: "Gateway", candidate: CompiledPolicy) -> dict[str, Any]:
+    """The requests the active policy and `candidate` decide differently, among the test
+    cases: routes and rule ids only."""
+    pairs = []
+    for case in cases(gw):
+        active = await decide_with(gw, None, case["request"], case["ctx"])
+        other = await decide_with(gw, candidate, case["request"], case["ctx"])
+        pairs.append((active.route, active.rules, other.route, other.rules))
+    return {"compared": len(pairs), "divergences": summarize(pairs)}
