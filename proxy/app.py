@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from starlette.applications import Starlette
@@ -230,9 +231,11 @@ def policy_router(settings: Settings) -> PolicyRouter:
     """The policy file's router; `ConfigError` with the lint messages if the file is broken."""
     try:
         return PolicyRouter(settings.policy, workers=settings.inspection_workers,
-                            timeout_s=settings.inspection_timeout_s)
+                            timeout_s=settings.inspection_timeout_s, shadow=settings.shadow_policy)
     except PolicyError as exc:
-        raise ConfigError(f"R1GATE_POLICY: {settings.policy} is not a valid policy: "
+        shadow = settings.shadow_policy and str(Path(settings.shadow_policy))
+        setting = "shadow_policy" if exc.problems[0].file == shadow else "R1GATE_POLICY"
+        raise ConfigError(f"{setting}: {exc.problems[0].file} is not a valid policy: "
                           + "; ".join(str(p) for p in exc.problems)) from None
 
 

@@ -21,7 +21,7 @@ from .errors import ConfigError
 
 # The chained columns, in hashing order; `seq`, `prev_hash` and `hash` follow them in a row.
 COLUMNS = ("id", "ts", "request_id", "team", "key_id", "model", "policy_version", "route", "rules", "entities",
-           "status", "error", "cost_usd", "action", "pseudonymized")
+           "status", "error", "cost_usd", "action", "pseudonymized", "shadow_version", "shadow_route", "shadow_rules")
 _INSERT = (f"INSERT INTO audit ({', '.join(COLUMNS)}, seq, prev_hash, hash) "
            f"VALUES ({', '.join('?' * (len(COLUMNS) + 3))})")
 _SELECT = f"SELECT {', '.join(COLUMNS)}, seq, prev_hash, hash FROM audit"
@@ -163,6 +163,7 @@ def _as_records(rows: Iterable[tuple]) -> Iterator[dict[str, Any]]:
         record["rules"] = [r for r in (record["rules"] or "").split(",") if r]
         record["entities"] = json.loads(record["entities"] or "{}")
         record["pseudonymized"] = json.loads(record["pseudonymized"] or "{}")
+        record["shadow_rules"] = [r for r in (record["shadow_rules"] or "").split(",") if r]
         yield record
 
 

@@ -273,7 +273,7 @@ class ChatService:
                 pseudonymized=outcome.redaction.counts if outcome.redaction else {},
                 policy_version=decision.policy_version if decision else None,
                 rules=decision.rules if decision else (),
-                entities=dict(decision.entity_counts) if decision else {},
+                entities=dict(decision.entity_counts) if decision else {}, shadow=decision.shadow if decision else None,
                 upstream_model=outcome.upstream_model, cache=outcome.cache, usage=usage, costs=costs, saved=saved))
         self._observe(outcome, usage, costs, saved)
         logs.request(outcome)

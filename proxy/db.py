@@ -76,6 +76,10 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE UNIQUE INDEX audit_seq ON audit (seq)",
     "CREATE TABLE audit_chain (name TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, ts TEXT)",
     f"INSERT INTO audit_chain (name, seq, hash) VALUES ('head', 0, '{GENESIS}'), ('anchor', 0, '{GENESIS}')",
+    # Where the shadow policy (its version) would have sent the request, and its rules.
+    "ALTER TABLE audit ADD COLUMN shadow_version TEXT",
+    "ALTER TABLE audit ADD COLUMN shadow_route TEXT",
+    "ALTER TABLE audit ADD COLUMN shadow_rules TEXT",
 )
 
 
@@ -206,15 +210,17 @@ class Database:
     def _migrate(self) -> None:
         with self._lock:
             conn = self._connection()
-            if self._placeholder == "%s":  # replicas starting together migrate one at a time
+            if self.postgres:  # replicas starting together migrate one at a time
                 conn.execute("SELECT pg_advisory_lock(7211)")
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            done = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-            for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
-                conn.execute(statement)
-                conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
-            if self._placeholder == "%s":
-                conn.execute("SELECT pg_advisory_unlock(7211)")
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                done = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
+                    conn.execute(statement)
+                    conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+            finally:  # a failed migration must not keep the other replicas waiting
+                if self.postgres:
+                    conn.execute("SELECT pg_advisory_unlock(7211)")
 
 
 class Transaction:

@@ -22,6 +22,7 @@ from . import audit as chain
 from . import logs
 from .db import Database
 from .prices import Costs, Usage
+from .routing import Decision
 
 _LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstream_model, route, status, cache, "
            "prompt_hit_tokens, prompt_miss_tokens, completion_tokens, reasoning_tokens, cost_usd, cloud_cost_usd, "
@@ -49,6 +50,7 @@ class Record:
     usage: Usage | None = None  # None: nothing was billed (an error before any upstream answered)
     costs: Costs | None = None
     saved: float = 0.0
+    shadow: Decision | None = None  # the shadow policy's decision, if one is set
     ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -63,7 +65,9 @@ class Record:
         rules = f",{','.join(self.rules)}," if self.rules else ""
         return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.policy_version,
                 self.route, rules, json.dumps(self.entities, sort_keys=True), self.status, self.error,
-                self.costs.cost if self.costs else 0.0, self.action, json.dumps(self.pseudonymized, sort_keys=True))
+                self.costs.cost if self.costs else 0.0, self.action, json.dumps(self.pseudonymized, sort_keys=True),
+                self.shadow.policy_version if self.shadow else None, self.shadow.route if self.shadow else None,
+                f",{','.join(self.shadow.rules)}," if self.shadow and self.shadow.rules else None)
 
 
 def _iso(ts: datetime) -> str:
@@ -203,6 +207,23 @@ def audit_counts(db: Database, **filters: Any) -> tuple[list[tuple[str, str, int
         for rule in filter(None, rules.split(",")):
             per_rule[rule] = per_rule.get(rule, 0) + n
     return [(d, r, int(n)) for d, r, n in per_day], sorted(per_rule.items(), key=lambda kv: -kv[1])
+
+
+def shadow_decisions(db: Database, version: str, since: str | None = None
+                     ) -> list[tuple[str, tuple[str, ...], str, tuple[str, ...]]]:
+    """(route, rules, shadow route, shadow rules) of each request the shadow policy `version` decided."""
+    where, params = _filters(shadow_version=version, since=since)
+    rows = db.fetchall(f"SELECT route, rules, shadow_route, shadow_rules FROM audit{where}", params)
+    split = lambda rules: tuple(r for r in (rules or "").split(",") if r)  # noqa: E731
+    return [(route or "none", split(rules), shadow or "none", split(shadow_rules))
+            for route, rules, shadow, shadow_rules in rows]
+
+
+def shadow_versions(db: Database) -> list[str]:
+    """The shadow policy versions the audit trail holds decisions of, the latest first."""
+    rows = db.fetchall("SELECT shadow_version, MAX(ts) FROM audit WHERE shadow_version IS NOT NULL "
+                       "GROUP BY shadow_version ORDER BY 2 DESC")
+    return [r[0] for r in rows]
 
 
 def set_team_budget(db: Database, team: str, usd: float | None) -> None:

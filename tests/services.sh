@@ -11,4 +11,9 @@ if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --logfile /tmp/r1gate-test-redis.log || true
 fi
+# The console's browser tests drive Debian's chromium (Playwright's own download is not
+# reachable); CI installs it when missing, elsewhere those tests skip without it.
+if [ -n "${CI:-}" ] && ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null || true
+fi
 exit 0

@@ -26,7 +26,7 @@ from starlette.staticfiles import StaticFiles
 from .. import audit, ledger
 from ..errors import GatewayError, Unauthorized
 from ..keys import Principal
-from . import charts, editor, playground
+from . import charts, divergence, editor, playground
 from .session import PRESESSION, SESSION, TTL_S, Sessions
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class Console:
             Route("/keys", self._admin(self.keys), methods=["GET", "POST"]),
             Route("/report", self._admin(self.report), methods=["GET"]),
             Route("/policy", self._admin(self.policy), methods=["GET", "POST"]),
+            Route("/shadow", self._admin(self.shadow), methods=["GET", "POST"]),
             Mount("/static", static),
         ])
 
@@ -223,15 +224,30 @@ class Console:
         """The editor: the active policy, or the edited copy with its lint, tests and diff."""
         saving = self.gw.settings.console_policy_saving
         text = form.get("text") or Path(self.gw.settings.policy).read_text("utf-8")
-        result, saved = None, False
+        result, saved, shadowed = None, False, False
         if form.get("do") == "save" and saving:
             result = await editor.save(self.gw, text, principal)
             saved = result.passed
-        elif form.get("do") in ("check", "save"):
-            result, _ = await editor.check(self.gw, text)
+        elif form.get("do") in ("check", "save", "shadow"):
+            result, candidate = await editor.check(self.gw, text)
+            if form["do"] == "shadow" and candidate is not None and self.gw.policy_router is not None:
+                self.gw.policy_router.shadow.policy = candidate
+                shadowed = True
         status = 400 if result is not None and not result.passed else 200
         return self.render(request, "policy.html", status, text=text, result=result, saved=saved, saving=saving,
-                           active=self.gw.chat.router.version)
+                           attempted=form.get("do") == "save", shadowed=shadowed, active=self.gw.chat.router.version)
+
+    async def shadow(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
+        """The shadow policy now decided, and where each candidate decided otherwise than the active policy."""
+        router = self.gw.policy_router
+        if form.get("do") == "stop" and router is not None:
+            router.shadow.policy = None
+        current = router.shadow.policy.version if router and router.shadow.policy else None
+        versions = await asyncio.to_thread(ledger.shadow_versions, self.gw.db)
+        version = request.query_params.get("version") or current or (versions[0] if versions else None)
+        pairs = await asyncio.to_thread(ledger.shadow_decisions, self.gw.db, version) if version else []
+        return self.render(request, "shadow.html", current=current, version=version, versions=versions,
+                           decided=len(pairs), divergences=divergence.summarize(pairs))
 
     async def report(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
         q = request.query_params

@@ -62,7 +62,7 @@ def stacked(labels: Sequence[str], series: dict[str, Sequence[float]]) -> Column
     """Columns per label (a day), each stacking one segment per series (a route)."""
     n = max(len(labels), 1)
     slot = (WIDTH - 40) / n
-    column_w = max(slot * 0.7, 2)
+    column_w = min(max(slot * 0.7, 2), 48)
     totals = [sum(values[i] for values in series.values()) for i in range(len(labels))]
     top = max(totals, default=0) or 1
     colors = {name: COLORS.get(name, PALETTE[i % len(PALETTE)]) for i, name in enumerate(series)}

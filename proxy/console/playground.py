@@ -72,10 +72,12 @@ def cases(gw: "Gateway") -> list[dict[str, Any]]:
 
 async def decide_with(gw: "Gateway", policy: CompiledPolicy | None, body: dict[str, Any],
                       ctx: RouteContext) -> Decision:
-    """`policy`'s decision (None: the active one's), from its own detector settings."""
+    """`policy`'s decision (None: the active one's), from its own detector settings, outside
+    the live path: nothing is kept as recent traffic, no shadow decides."""
     router = gw.policy_router
-    if policy is None or router is None:
+    if router is None:  # a gateway built with another router (tests): its own decision
         return await gw.chat.router.decide(body, ctx)
+    policy = policy or router.policy
     fields = texts(body)
     results = await router.service.inspect([f.text for f in fields], policy.settings)
     return policy.decide([Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
@@ -96,10 +98,17 @@ async def run_tests(gw: "Gateway", policy: CompiledPolicy | None = None) -> dict
 
 async def diff(gw: "Gateway", candidate: CompiledPolicy) -> dict[str, Any]:
     """The requests the active policy and `candidate` decide differently, among the test
-    cases: routes and rule ids only."""
+    cases and the recent requests this worker decided (their findings, re-decided: the
+    texts are not kept, so rules with text `patterns` cannot match there). Routes and rule
+    ids only."""
     pairs = []
     for case in cases(gw):
         active = await decide_with(gw, None, case["request"], case["ctx"])
         other = await decide_with(gw, candidate, case["request"], case["ctx"])
         pairs.append((active.route, active.rules, other.route, other.rules))
-    return {"compared": len(pairs), "divergences": summarize(pairs)}
+    compared = len(pairs)
+    recent = list(gw.policy_router.shadow.recent) if gw.policy_router else []
+    for seen in recent:
+        active, other = (p.decide(seen.findings, (), seen.ctx) for p in (gw.policy_router.policy, candidate))
+        pairs.append((active.route, active.rules, other.route, other.rules))
+    return {"compared": compared, "recent": len(recent), "divergences": summarize(pairs)}

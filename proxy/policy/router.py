@@ -17,6 +17,7 @@ from ..inspect import InspectionService
 from ..routing import ONPREM, Decision, Finding, RouteContext
 from .loader import PolicyError, load_policy
 from .rules import CompiledPolicy
+from .shadow import Shadow
 
 log = logging.getLogger("r1gate.policy")
 
@@ -29,12 +30,14 @@ class PolicyRouter:
     """
 
     def __init__(self, path: str | Path, *, workers: int | None = None, timeout_s: float = 2.0,
-                 cache_entries: int = 50_000, cache_key: bytes | None = None) -> None:
+                 cache_entries: int = 50_000, cache_key: bytes | None = None,
+                 shadow: str | Path | None = None) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
         self.service = InspectionService(workers=workers, cache_entries=cache_entries, cache_key=cache_key)
         self._stat = self._file_stat()
         self._active = self._load()  # a broken file at start-up is an error: nothing to fall back on
+        self.shadow = Shadow(_compile(shadow) if shadow else None)
 
     @property
     def version(self) -> str:
@@ -86,12 +89,16 @@ class PolicyRouter:
                             policy_version=policy.version)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
                     for f, hits in zip(fields, results) for h in hits]
-        return policy.decide(findings, fields, ctx)
+        return self.shadow.observe(policy, policy.decide(findings, fields, ctx), findings, fields, ctx)
 
     def _file_stat(self) -> tuple[int, int]:
         st = os.stat(self.path)
         return st.st_mtime_ns, st.st_size
 
     def _load(self) -> CompiledPolicy:
-        loaded = load_policy(self.path)
-        return CompiledPolicy.build(loaded.policy, loaded.version)
+        return _compile(self.path)
+
+
+def _compile(path: str | Path) -> CompiledPolicy:
+    loaded = load_policy(path)
+    return CompiledPolicy.build(loaded.policy, loaded.version)

@@ -39,7 +39,7 @@ def _chromium() -> str | None:
     return os.environ.get("R1GATE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop: not past this module
 def browser() -> Iterator[Any]:
     path = _chromium()
     if path is None:

@@ -236,3 +236,56 @@ def test_decisions_spend_and_keys_after_traffic(page, console):
         assert ledger.team_budgets(db)["team-new"] == 12.5
         shoot(page, "keys")
     db.close()
+
+
+def test_shadow_policy_divergences_after_traffic(page, make_gateway, cloud, onprem, tmp_path):
+    from proxy.keys import KeyStore
+    from tests.console.conftest import Console
+
+    source = (Path(__file__).resolve().parents[2] / "policies" / "default.yaml").read_text()
+    candidate = tmp_path / "candidate.yaml"  # e-mail addresses alone no longer kept on-prem
+    candidate.write_text(source.replace("type: [PERSON, EMAIL_ADDRESS, PHONE_NUMBER,", "type: [PERSON, PHONE_NUMBER,", 1))
+    gw = make_gateway(shadow_policy=str(candidate))
+    console = Console(gw, KeyStore(Database(gw.settings.database_url)).create("compliance", admin=True))
+    client = gw.client()
+    for text in ["Send the invoice to billing@example.org please.", "Mail accounts@example.com the report.",
+                 HARMLESS]:
+        answer = client.chat.completions.with_raw_response.create(
+            model="deepseek-chat", messages=[{"role": "user", "content": text}])
+        assert answer.headers["x-r1gate-route"] == ("cloud" if text == HARMLESS else "onprem")  # shadow never routes
+    assert len(cloud.bodies) == 1  # only the harmless request reached the cloud
+
+    sign_in(page, console)
+    page.goto(f"{console.url}/policy")  # the recent traffic re-decided with the edited policy
+    page.fill("textarea[name=text]", candidate.read_text())
+    page.click("button[value=check]")
+    assert "3 recent requests" in page.locator("#diff").inner_text()
+    gw.stop()  # flushes the audit records
+    from proxy.app import create_app
+    from tests.servers import ServerThread
+
+    db = Database(gw.settings.database_url)
+    rows = db.fetchall("SELECT route, shadow_route, shadow_rules FROM audit ORDER BY ts")
+    assert [(r[0], r[1]) for r in rows] == [("onprem", "cloud"), ("onprem", "cloud"), ("cloud", "cloud")]
+    from proxy import audit
+
+    assert audit.verify(db).intact
+    with ServerThread(create_app(gw.settings)) as server:
+        base = f"{server.url}/console"
+        sign_in(page, type("C", (), {"url": base, "admin_key": console.admin_key})())
+        page.goto(f"{base}/shadow")
+        assert page.locator("#decided").inner_text() == "3"
+        row = page.locator("#shadow .divergences tr").nth(1).inner_text().split("\t")
+        assert row[:4] == ["2", "onprem", "cloud", "personal-data"]
+        shoot(page, "shadow")
+        page.click("button[value=stop]")
+        assert page.locator("#no-shadow").is_visible()
+        # A candidate from the editor becomes the shadow policy.
+        page.goto(f"{base}/policy")
+        page.fill("textarea[name=text]", candidate.read_text())
+        page.click("button[value=shadow]")
+        assert page.locator("#shadowed").is_visible()
+        edited = page.locator("#lint-ok code").inner_text()
+        page.goto(f"{base}/shadow")
+        assert page.locator("#shadow-version").inner_text() == edited
+    db.close()
