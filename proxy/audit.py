@@ -28,21 +28,28 @@ _SELECT = f"SELECT {', '.join(COLUMNS)}, seq, prev_hash, hash FROM audit"
 PAGE = 5000
 
 
+_COST = COLUMNS.index("cost_usd")
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def link(prev_hash: str, seq: int, row: Sequence[Any]) -> str:
-    """The hash of one record: its seq, its content and the previous record's hash."""
-    values = list(row)
-    values[COLUMNS.index("cost_usd")] = float(values[COLUMNS.index("cost_usd")] or 0.0)
-    text = json.dumps([prev_hash, seq, *values], separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The hash of one record: the JSON array of the previous hash, its seq and its columns
+    (the cost as a float, as either database gives it back), UTF-8, SHA-256."""
+    values = [prev_hash, seq, *row]
+    values[_COST + 2] = float(values[_COST + 2] or 0.0)
+    return hashlib.sha256(_ENCODE(values).encode()).hexdigest()
 
 
-def append(tx: Transaction, rows: Sequence[Sequence[Any]], postgres: bool) -> None:
+def append(tx: Transaction, rows: Sequence[Sequence[Any]], postgres: bool, retry: bool = False) -> None:
     """Chains and inserts audit rows (in `COLUMNS` order) inside the caller's transaction.
-    Rows already written (a retried batch whose commit was lost) are skipped, not chained twice."""
+    On a `retry`, rows already written (the earlier attempt's commit landed but its answer
+    was lost) are skipped, not chained twice; otherwise a duplicate id fails the batch."""
     if not rows:
         return
-    ids = [r[0] for r in rows]
-    done = {r[0] for r in tx.fetchall(f"SELECT id FROM audit WHERE id IN ({', '.join('?' * len(ids))})", ids)}
+    done: set[str] = set()
+    if retry:
+        ids = [r[0] for r in rows]
+        done = {r[0] for r in tx.fetchall(f"SELECT id FROM audit WHERE id IN ({', '.join('?' * len(ids))})", ids)}
     head = tx.fetchone("SELECT seq, hash FROM audit_chain WHERE name = 'head'" + (" FOR UPDATE" if postgres else ""))
     assert head is not None, "the migrations create the chain's head"
     seq, prev = int(head[0]), head[1]

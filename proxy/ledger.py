@@ -135,7 +135,8 @@ class Ledger:
     def _write(self, batch: list[Record]) -> None:
         with self._db.transaction() as tx:
             tx.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
-            chain.append(tx, [r.audit_row() for r in batch], self._db.postgres)
+            # After a failed attempt, its commit may have landed all the same.
+            chain.append(tx, [r.audit_row() for r in batch], self._db.postgres, retry=not self.healthy)
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
         """Stops the writer and flushes, retrying until `timeout_s`; reports what is left."""
