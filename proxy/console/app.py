@@ -182,18 +182,18 @@ class Console:
     async def spend(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
         q = request.query_params
         by = q.get("by", "team")
-        if by not in ledger.GROUPS:
-            return self.render(request, "error.html", 400, message="bad_input", detail="by")
-        rows = await asyncio.to_thread(ledger.spend, self.gw.db, by=by, since=q.get("since") or None,
-                                       until=q.get("until") or None)
+        (since, until), bad = _period(q)
+        if by not in ledger.GROUPS or bad:
+            return self.render(request, "error.html", 400, message="bad_input", detail=bad or "by")
+        rows = await asyncio.to_thread(ledger.spend, self.gw.db, by=by, since=since, until=until)
         totals = {k: sum(r[k] for r in rows) for k in ("requests", "cost_usd", "all_cloud_usd", "reference_usd",
                                                         "cache_saved_usd")}
         budgets = await asyncio.to_thread(_budgets, self.gw)
         return self.render(request, "spend.html", by=by, rows=rows, totals=totals, budgets=budgets,
-                           groups=list(ledger.GROUPS), since=q.get("since", ""), until=q.get("until", ""),
-                           cost=charts.bars([(str(r[by]), r["cost_usd"]) for r in rows], "${:,.4f}"),
+                           groups=list(ledger.GROUPS), since=since or "", until=until or "",
+                           cost=charts.bars([(str(r[by]), r["cost_usd"]) for r in rows], "${:,.6f}"),
                            compare=charts.bars([("cost", totals["cost_usd"]), ("all-cloud", totals["all_cloud_usd"]),
-                                                ("reference", totals["reference_usd"])], "${:,.4f}"))
+                                                ("reference", totals["reference_usd"])], "${:,.6f}"))
 
     async def keys(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
         created, error = None, None
@@ -250,8 +250,9 @@ class Console:
                            decided=len(pairs), divergences=divergence.summarize(pairs))
 
     async def report(self, request: Request, principal: Principal, form: dict[str, str]) -> Response:
-        q = request.query_params
-        since, until = q.get("since") or None, q.get("until") or None
+        (since, until), bad = _period(request.query_params)
+        if bad:
+            return self.render(request, "error.html", 400, message="bad_input", detail=bad)
         rep = await asyncio.to_thread(audit.report, self.gw.db, audit.protected_types(self.gw.settings.policy),
                                       since, until)
         return self.render(request, "report.html", rep=rep, destinations=audit.DESTINATIONS,
@@ -286,13 +287,19 @@ def _audit_filters(q: Any) -> tuple[dict[str, Any], str | None]:
         filters["status"] = int(q["status"])
     if "entity" in filters and not filters["entity"].replace("_", "").isalnum():
         return {}, "entity"
-    for name in ("since", "until"):
-        if name in filters:
-            try:
-                datetime.fromisoformat(filters[name])
-            except ValueError:
-                return {}, name
-    return filters, None
+    return filters, _period(q)[1]
+
+
+def _period(q: Any) -> tuple[tuple[str | None, str | None], str | None]:
+    """`since` and `until` from a query (None when absent); the name of one that is not a date, if any."""
+    period = (q.get("since") or None, q.get("until") or None)
+    for name, value in zip(("since", "until"), period):
+        try:
+            if value is not None:
+                datetime.fromisoformat(value)
+        except ValueError:
+            return period, name
+    return period, None
 
 
 def _usd(value: str | None) -> float | None:

@@ -1,6 +1,6 @@
 """Console sessions and CSRF tokens, signed with a key every replica shares.
 
-The session cookie holds the admin key's id and an expiry, signed; it never holds the key.
+The session cookie holds the admin key's id, an expiry and a nonce, signed; never the key.
 Each request re-reads the key's row, so a revoked key or one that lost admin rights ends
 its sessions at once. A form's CSRF token is an HMAC of the session cookie (or, before
 sign-in, of a random pre-session cookie): a page on another site can neither read it nor
@@ -30,16 +30,18 @@ class Sessions:
         return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
 
     def issue(self, key_id: str) -> str:
-        payload = f"{key_id}.{int(time.time()) + TTL_S}"
+        """A new session's cookie; the nonce makes each session's CSRF token its own."""
+        payload = f"{key_id}.{int(time.time()) + TTL_S}.{secrets.token_hex(8)}"
         return f"{payload}.{self._sign('session|' + payload)}"
 
     def admin_of(self, cookie: str | None) -> Principal | None:
         """The admin key a valid, unexpired session cookie names, if it is still an active
         admin key; else None. Blocking (one database read)."""
-        if not cookie or cookie.count(".") != 2:
+        if not cookie or cookie.count(".") != 3:
             return None
-        key_id, expiry, signature = cookie.split(".")
-        if not hmac.compare_digest(signature, self._sign(f"session|{key_id}.{expiry}")):
+        payload, _, signature = cookie.rpartition(".")
+        key_id, expiry, _ = payload.split(".")
+        if not hmac.compare_digest(signature, self._sign(f"session|{payload}")):
             return None
         if not expiry.isdigit() or int(expiry) < time.time():
             return None

@@ -201,7 +201,7 @@ def test_decisions_spend_and_keys_after_traffic(page, console):
         bar = page.locator("#cost-chart .bar[data-label=team-a]")
         assert float(bar.get_attribute("data-value")) == pytest.approx(spent["team-a"]["cost_usd"])
         assert spent["team-a"]["cost_usd"] > 0
-        assert f"{spent['team-a']['all_cloud_usd'] - spent['team-a']['cost_usd']:.4f}" in page.locator(
+        assert f"{spent['team-a']['all_cloud_usd'] - spent['team-a']['cost_usd']:.6f}" in page.locator(
             "#savings").inner_text()
         assert "team-a" in page.locator("#budgets").inner_text()
         page.goto(f"{base}/spend?by=route")

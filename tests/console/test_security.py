@@ -37,12 +37,12 @@ def test_nothing_answers_without_an_admin_session(console):
         assert answer.status_code == 403, path
     # A made-up or tampered session cookie is no session.
     forged = httpx.Client(base_url=console.url, follow_redirects=False,
-                          cookies={"r1gate_console": "abc.9999999999.00"})
+                          cookies={"r1gate_console": "abc.9999999999.00.00"})
     assert forged.get("/keys").status_code == 303
     session = signed_in(console).cookies["r1gate_console"]
-    key_id, expiry, signature = session.split(".")
+    key_id, expiry, nonce, signature = session.split(".")
     longer = httpx.Client(base_url=console.url, follow_redirects=False,
-                          cookies={"r1gate_console": f"{key_id}.{int(expiry) + 86400}.{signature}"})
+                          cookies={"r1gate_console": f"{key_id}.{int(expiry) + 86400}.{nonce}.{signature}"})
     assert longer.get("/keys").status_code == 303
 
 
@@ -115,8 +115,9 @@ def test_decisions_pages_hold_no_detected_value(console):
         assert "EMAIL_ADDRESS" in html and "personal-data" in html
         for value in values + ["beatrice", "Dupont", "12 34 56"]:
             assert value not in html
-        bad = session.get("/decisions?since=yesterday")
-        assert bad.status_code == 400 and "since" in bad.text
+        for page in ("/decisions?since=yesterday", "/spend?since=yesterday", "/report?since=yesterday"):
+            bad = session.get(page)
+            assert bad.status_code == 400 and "since" in bad.text, page
 
 
 @pytest.mark.parametrize("lang, word", [("fr", "Bac à sable"), ("en", "Playground")])
