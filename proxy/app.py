@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 import uuid
+from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import anyio
@@ -21,11 +22,13 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Mount
 from starlette.routing import Route as Endpoint
 
 from . import anthropic, config, logs
 from .response_cache import ResponseCache
 from .chat import CHAT, ChatService, Exchange, Reply, Shape
+from .console import console_app
 from .config import Settings
 from .db import Database
 from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, PathNotFound,
@@ -316,6 +319,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         Endpoint("/healthz", healthz, methods=["GET"]),
         Endpoint("/readyz", readyz, methods=["GET"]),
         Endpoint("/metrics", metrics, methods=["GET"]),
+        Mount("/console", console_app(gw)),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, GatewayError: gateway_error})
@@ -327,9 +331,11 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 def policy_router(settings: Settings) -> PolicyRouter:
     """The policy file's router; `ConfigError` with the lint messages if the file is broken."""
     try:
-        return PolicyRouter(settings.policy, workers=settings.inspection_workers)
+        return PolicyRouter(settings.policy, workers=settings.inspection_workers, shadow=settings.shadow_policy)
     except PolicyError as exc:
-        raise ConfigError(f"R1GATE_POLICY: {settings.policy} is not a valid policy: "
+        shadow = settings.shadow_policy and str(Path(settings.shadow_policy))
+        setting = "shadow_policy" if exc.problems[0].file == shadow else "R1GATE_POLICY"
+        raise ConfigError(f"{setting}: {exc.problems[0].file} is not a valid policy: "
                           + "; ".join(str(p) for p in exc.problems)) from None
 
 

@@ -415,7 +415,7 @@ class ChatService:
                 else {},
                 policy_version=decision.policy_version if decision else None,
                 rules=decision.rules if decision else (),
-                entities=dict(decision.entity_counts) if decision else {},
+                entities=dict(decision.entity_counts) if decision else {}, shadow=decision.shadow if decision else None,
                 upstream_model=answer.upstream_model if answer else None, cache=exchange.cache, usage=usage,
                 costs=costs, saved=saved))
         self._observe(exchange, usage, costs, saved)

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 from engine import cli as engine_cli
 
-from . import config, ledger
+from . import audit, config, ledger
 from .db import Database
 from .errors import ConfigError
 from .keys import KeyStore, announce_revocation
@@ -72,15 +72,12 @@ def keys_create(args: argparse.Namespace) -> int:
 
 
 def budgets_set(args: argparse.Namespace) -> int:
-    db = _db(args)
+    if args.usd is not None and args.usd < 0:
+        raise ConfigError("--usd: must not be negative")
+    ledger.set_team_budget(_db(args), args.team, args.usd)
     if args.usd is None:
-        db.execute("DELETE FROM team_budgets WHERE team = ?", (args.team,))
         print(f"Team '{args.team}' has no budget now.")
         return 0
-    if args.usd < 0:
-        raise ConfigError("--usd: must not be negative")
-    db.execute("INSERT INTO team_budgets (team, budget_usd) VALUES (?, ?) "
-               "ON CONFLICT (team) DO UPDATE SET budget_usd = excluded.budget_usd", (args.team, args.usd))
     print(f"Team '{args.team}' may spend ${args.usd:.2f} per calendar month (UTC).")
     return 0
 
@@ -99,6 +96,50 @@ def audit_query(args: argparse.Namespace) -> int:
                         since=_day(args.since, "--since"), until=_day(args.until, "--until"), limit=args.limit)
     columns = ["ts", "request_id", "team", "model", "route", "status", "rules", "entities", "policy_version"]
     _print(rows, columns, args.format, total=False)
+    return 0
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    result = audit.verify(_db(args))
+    print(json.dumps(result.as_dict(), indent=2) if args.format == "json" else result.summary())
+    return 0 if result.intact else 1
+
+
+def audit_report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rep = audit.report(Database(settings.database_url), audit.protected_types(settings.policy),
+                       since=_day(args.since, "--since"), until=_day(args.until, "--until"))
+    if args.format == "json":
+        print(json.dumps(rep.as_dict(), indent=2))
+    else:
+        print_report(rep)
+    return 0 if rep.verification and rep.verification.intact else 1
+
+
+def print_report(rep: audit.Report) -> None:
+    print(f"Compliance report, {rep.since or 'the first record'} to {rep.until or 'now'} (UTC)\n")
+    print(f"Requests: {rep.requests}")
+    print_table(["route", "requests"], [[k, str(v)] for k, v in sorted(rep.by_route.items())])
+    print_table(["action", "requests"], [[k, str(v)] for k, v in sorted(rep.by_action.items())])
+    print("\nSensitive findings by entity type, and where they went (protected types marked *):")
+    print_table(["entity_type", *audit.DESTINATIONS],
+                [[t + (" *" if t in rep.protected_types else ""), *(str(c[d]) for d in audit.DESTINATIONS)]
+                 for t, c in sorted(rep.findings.items())])
+    print("\nPolicy versions that decided in the period (version = the policy file's content hash):")
+    print_table(["policy_version", "first", "last", "requests"],
+                [[v, i["first"], i["last"], str(i["requests"])] for v, i in rep.policy_versions.items()])
+    if rep.policy_changes:
+        print("\nPolicy changes saved from the console:")
+        print_table(["ts", "by key", "new version"],
+                    [[c["ts"], c["key_id"] or "-", c["policy_version"] or "-"] for c in rep.policy_changes])
+    assert rep.verification is not None
+    print(f"\nVerification: {rep.verification.summary()}")
+    print(f"\n{rep.statement()}")
+
+
+def audit_export(args: argparse.Namespace) -> int:
+    for record in audit.records(_db(args), since=_day(args.since, "--since"), until=_day(args.until, "--until")):
+        sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
     return 0
 
 
@@ -216,6 +257,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--until")
     p.add_argument("--limit", type=int, default=1000)
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    evidence = p.add_subparsers(dest="audit_command", metavar="{verify,report,export}")
+    p = command("verify", audit_verify, "re-compute the audit trail's hash chain; names the first broken "
+                "record and exits 1 if there is one", evidence)
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("report", audit_report, "the compliance summary for a period: requests by route and action, "
+                "findings by type and where they went, policy versions, the chain's verification", evidence)
+    p.add_argument("--since", help="first day (UTC), e.g. 2026-10-01")
+    p.add_argument("--until", help="day after the last (UTC)")
+    p.add_argument("--format", choices=["text", "json"], default="text")
+    p = command("export", audit_export, "the audit records as JSON lines (with their hashes), for a SIEM", evidence)
+    p.add_argument("--since")
+    p.add_argument("--until")
 
     policy_commands.register(sub)
     engine_cli.register(sub)  # imports torch only when an engine command runs

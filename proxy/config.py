@@ -158,6 +158,12 @@ class Settings(_Strict):
     onprem: UpstreamSettings = UpstreamSettings(url=DEFAULT_URLS["onprem"])
     models: dict[str, ModelSettings] = Field(default_factory=_default_models)
     policy: str = "policies/default.yaml"
+    # A candidate policy decided beside the active one on every request, never routing it;
+    # the audit trail records where it would have sent each request (see the console).
+    shadow_policy: str | None = None
+    # The console's editor may write the policy file; off where the file is managed by
+    # review (Git, a ConfigMap): the editor then shows the YAML to submit instead.
+    console_policy_saving: bool = True
     redis_url: str | None = None
     database_url: str = "sqlite:///r1gate.db"
     fallback_to_onprem: bool = True  # cloud failure → on-prem; never the other way round

@@ -9,9 +9,11 @@ import contextlib
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .errors import ConfigError
+
+GENESIS = "0" * 64  # the hash before the first audit record
 
 # Ordered schema migrations; the database records how many it has applied. Times are
 # ISO-8601 UTC text, which sorts and compares the same way on both engines.
@@ -66,6 +68,18 @@ MIGRATIONS: tuple[str, ...] = (
     "CREATE TABLE deployment (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "ALTER TABLE audit ADD COLUMN action TEXT",
     "ALTER TABLE audit ADD COLUMN pseudonymized TEXT",
+    # The hash chain (proxy/audit.py): each record's hash covers its content and the previous
+    # record's hash. `head` is the last chained record; `anchor` the last one pruned.
+    "ALTER TABLE audit ADD COLUMN seq BIGINT",
+    "ALTER TABLE audit ADD COLUMN prev_hash TEXT",
+    "ALTER TABLE audit ADD COLUMN hash TEXT",
+    "CREATE UNIQUE INDEX audit_seq ON audit (seq)",
+    "CREATE TABLE audit_chain (name TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL, ts TEXT)",
+    f"INSERT INTO audit_chain (name, seq, hash) VALUES ('head', 0, '{GENESIS}'), ('anchor', 0, '{GENESIS}')",
+    # Where the shadow policy (its version) would have sent the request, and its rules.
+    "ALTER TABLE audit ADD COLUMN shadow_version TEXT",
+    "ALTER TABLE audit ADD COLUMN shadow_route TEXT",
+    "ALTER TABLE audit ADD COLUMN shadow_rules TEXT",
 )
 
 
@@ -110,27 +124,14 @@ class Database:
                 raise DatabaseUnavailable(_first_line(exc)) from None
         return self._conn
 
-    def _run(self, sql: str, params: Sequence[Any], mode: str) -> Any:
-        """Runs one statement: `mode` "rowcount", "many" or "rows". A lost PostgreSQL
-        connection raises `DatabaseUnavailable` and is reopened on the next call."""
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[Any]:
+        """The open connection, under the lock. A lost PostgreSQL connection raises
+        `DatabaseUnavailable` and is reopened on the next call."""
         with self._lock:
             conn = self._connection()
             try:
-                if mode == "many":  # one transaction per batch: one commit, not one per row
-                    if self._placeholder == "?":
-                        conn.execute("BEGIN")
-                        try:
-                            conn.executemany(sql, params)
-                        except BaseException:
-                            conn.execute("ROLLBACK")
-                            raise
-                        conn.execute("COMMIT")
-                    else:
-                        with conn.transaction():
-                            conn.cursor().executemany(self._sql(sql), params)
-                    return None
-                cur = conn.execute(self._sql(sql), params)
-                return list(cur.fetchall()) if mode == "rows" else cur.rowcount
+                yield conn
             except sqlite3.Error:
                 raise
             except Exception as exc:
@@ -143,12 +144,41 @@ class Database:
                     raise DatabaseUnavailable(_first_line(exc)) from None
                 raise
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator["Transaction"]:
+        """One transaction, committed at the end of the block or rolled back on an error.
+        On SQLite it takes the write lock at once, so a read inside it is not stale by the
+        time the block writes (workers of one gateway share the file)."""
+        with self._guard() as conn:
+            if self.postgres:
+                with conn.transaction():
+                    yield Transaction(conn.cursor(), self._sql)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(conn, self._sql)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @property
+    def postgres(self) -> bool:
+        return self._placeholder == "%s"
+
+    def _run(self, sql: str, params: Sequence[Any], mode: str) -> Any:
+        """Runs one statement: `mode` "rowcount" or "rows"."""
+        with self._guard() as conn:
+            cur = conn.execute(self._sql(sql), params)
+            return list(cur.fetchall()) if mode == "rows" else cur.rowcount
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._run(sql, params, "rowcount")
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._run(sql, rows, "many")
+        if rows:  # one transaction per batch: one commit, not one per row
+            with self.transaction() as tx:
+                tx.executemany(sql, rows)
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         return self._run(sql, params, "rows")
@@ -180,15 +210,38 @@ class Database:
     def _migrate(self) -> None:
         with self._lock:
             conn = self._connection()
-            if self._placeholder == "%s":  # replicas starting together migrate one at a time
+            if self.postgres:  # replicas starting together migrate one at a time
                 conn.execute("SELECT pg_advisory_lock(7211)")
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            done = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
-            for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
-                conn.execute(statement)
-                conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
-            if self._placeholder == "%s":
-                conn.execute("SELECT pg_advisory_unlock(7211)")
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                done = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] or 0
+                for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
+                    conn.execute(statement)
+                    conn.execute(self._sql("INSERT INTO schema_version (version) VALUES (?)"), (version,))
+            finally:  # a failed migration must not keep the other replicas waiting
+                if self.postgres:
+                    conn.execute("SELECT pg_advisory_unlock(7211)")
+
+
+class Transaction:
+    """Statements inside `Database.transaction()`, with the same `?` placeholders."""
+
+    def __init__(self, cursor: Any, sql: Callable[[str], str]) -> None:
+        self._cur, self._sql = cursor, sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._cur.execute(self._sql(sql), params).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(self._sql(sql), rows)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return list(self._cur.execute(self._sql(sql), params).fetchall())
+
+    def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
 
 
 def _first_line(exc: BaseException) -> str:

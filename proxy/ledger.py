@@ -2,9 +2,10 @@
 
 Records queue in memory and a background task writes them in batches. When the database
 is unavailable the batch stays queued and is retried with backoff; shutdown flushes what
-is left. Inserts are idempotent (each record has its own id), so a retried batch that had
-partly landed is not counted twice. Audit records hold rule ids and entity types and
-counts, never a detected value (invariant 4).
+is left. A batch is one transaction, and inserts are idempotent (each record has its own
+id), so a retried batch whose commit was lost is not counted twice. Audit records hold
+rule ids and entity types and counts, never a detected value (invariant 4), and are hash
+chained (proxy/audit.py).
 """
 from __future__ import annotations
 
@@ -17,17 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import audit as chain
 from . import logs
 from .db import Database
 from .prices import Costs, Usage
+from .routing import Decision
 
 _LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstream_model, route, status, cache, "
            "prompt_hit_tokens, prompt_miss_tokens, completion_tokens, reasoning_tokens, cost_usd, cloud_cost_usd, "
            "reference_cost_usd, saved_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT (id) DO NOTHING")
-_AUDIT = ("INSERT INTO audit (id, ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-          "status, error, cost_usd, action, pseudonymized) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-          "ON CONFLICT (id) DO NOTHING")
 BATCH = 500
 
 
@@ -50,6 +50,7 @@ class Record:
     usage: Usage | None = None  # None: nothing was billed (an error before any upstream answered)
     costs: Costs | None = None
     saved: float = 0.0
+    shadow: Decision | None = None  # the shadow policy's decision, if one is set
     ts: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -59,12 +60,14 @@ class Record:
                 self.route, self.status, self.cache, u.prompt_hit, u.prompt_miss, u.completion, u.reasoning,
                 c.cost, c.cloud, c.reference, self.saved)
 
-    def audit_row(self) -> tuple:
+    def audit_row(self) -> tuple:  # in `audit.COLUMNS` order
         # Commas around the ids let `rules LIKE '%,id,%'` find one rule exactly.
         rules = f",{','.join(self.rules)}," if self.rules else ""
         return (self.id, _iso(self.ts), self.request_id, self.team, self.key_id, self.model, self.policy_version,
                 self.route, rules, json.dumps(self.entities, sort_keys=True), self.status, self.error,
-                self.costs.cost if self.costs else 0.0, self.action, json.dumps(self.pseudonymized, sort_keys=True))
+                self.costs.cost if self.costs else 0.0, self.action, json.dumps(self.pseudonymized, sort_keys=True),
+                self.shadow.policy_version if self.shadow else None, self.shadow.route if self.shadow else None,
+                f",{','.join(self.shadow.rules)}," if self.shadow and self.shadow.rules else None)
 
 
 def _iso(ts: datetime) -> str:
@@ -125,13 +128,15 @@ class Ledger:
             self.healthy = True
         if time.monotonic() - self._purged_at > 3600:
             self._purged_at = time.monotonic()
-            cutoff = _iso(datetime.now(timezone.utc) - self._retention)
-            await asyncio.to_thread(self._db.execute, "DELETE FROM audit WHERE ts < ?", (cutoff,))
+            now = datetime.now(timezone.utc)
+            await asyncio.to_thread(chain.prune, self._db, _iso(now - self._retention), _iso(now))
         return True
 
     def _write(self, batch: list[Record]) -> None:
-        self._db.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
-        self._db.executemany(_AUDIT, [r.audit_row() for r in batch])
+        with self._db.transaction() as tx:
+            tx.executemany(_LEDGER, [r.ledger_row() for r in batch if r.usage is not None])
+            # After a failed attempt, its commit may have landed all the same.
+            chain.append(tx, [r.audit_row() for r in batch], self._db.postgres, retry=not self.healthy)
 
     async def aclose(self, timeout_s: float = 10.0) -> None:
         """Stops the writer and flushes, retrying until `timeout_s`; reports what is left."""
@@ -168,19 +173,71 @@ def spend(db: Database, *, by: str = "team", team: str | None = None, since: str
             for r in rows]
 
 
-def audit(db: Database, *, team: str | None = None, rule: str | None = None, route: str | None = None,
-          since: str | None = None, until: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
-    where, params = _filters(team=team, since=since, until=until, route=route)
-    if rule:
-        where += (" AND " if where else " WHERE ") + "rules LIKE ?"
-        params.append(f"%,{rule},%")
+def audit(db: Database, *, limit: int = 1000, newest_first: bool = False, **filters: Any) -> list[dict[str, Any]]:
+    """Audit records matching `filters` (see `audit_filters`), oldest first unless `newest_first`."""
+    where, params = audit_filters(**filters)
     rows = db.fetchall("SELECT ts, request_id, team, key_id, model, policy_version, route, rules, entities, "
-                       f"status, error, cost_usd, action, pseudonymized FROM audit{where} ORDER BY ts "
-                       f"LIMIT {int(limit)}", params)
+                       f"status, error, cost_usd, action, pseudonymized, id FROM audit{where} "
+                       f"ORDER BY ts {'DESC' if newest_first else ''} LIMIT {int(limit)}", params)
     return [{"ts": r[0], "request_id": r[1], "team": r[2], "key_id": r[3], "model": r[4], "policy_version": r[5],
              "route": r[6], "action": r[12], "rules": [x for x in r[7].split(",") if x],
              "entities": json.loads(r[8]), "pseudonymized": json.loads(r[13] or "{}"),
-             "status": r[9], "error": r[10], "cost_usd": r[11]} for r in rows]
+             "status": r[9], "error": r[10], "cost_usd": r[11], "id": r[14]} for r in rows]
+
+
+def audit_filters(*, team: str | None = None, rule: str | None = None, route: str | None = None,
+                  action: str | None = None, status: int | None = None, entity: str | None = None,
+                  since: str | None = None, until: str | None = None) -> tuple[str, list[Any]]:
+    """The WHERE clause for the audit trail's filters; `rule` and `entity` match one id or type exactly."""
+    where, params = _filters(team=team, route=route, action=action, status=status, since=since, until=until)
+    for column, pattern in (("rules", f"%,{rule},%" if rule else None),
+                            ("entities", f'%"{entity}":%' if entity else None)):
+        if pattern:
+            where += (" AND " if where else " WHERE ") + f"{column} LIKE ?"
+            params.append(pattern)
+    return where, params
+
+
+def audit_counts(db: Database, **filters: Any) -> tuple[list[tuple[str, str, int]], list[tuple[str, int]]]:
+    """Requests per (day, route), and per rule, for the audit records matching `filters`."""
+    where, params = audit_filters(**filters)
+    per_day = db.fetchall(f"SELECT substr(ts, 1, 10), COALESCE(route, 'none'), COUNT(*) FROM audit{where} "
+                          "GROUP BY substr(ts, 1, 10), COALESCE(route, 'none') ORDER BY 1, 2", params)
+    per_rule: dict[str, int] = {}
+    for rules, n in db.fetchall(f"SELECT rules, COUNT(*) FROM audit{where} GROUP BY rules", params):
+        for rule in filter(None, rules.split(",")):
+            per_rule[rule] = per_rule.get(rule, 0) + n
+    return [(d, r, int(n)) for d, r, n in per_day], sorted(per_rule.items(), key=lambda kv: -kv[1])
+
+
+def shadow_decisions(db: Database, version: str, since: str | None = None
+                     ) -> list[tuple[str, tuple[str, ...], str, tuple[str, ...]]]:
+    """(route, rules, shadow route, shadow rules) of each request the shadow policy `version` decided."""
+    where, params = _filters(shadow_version=version, since=since)
+    rows = db.fetchall(f"SELECT route, rules, shadow_route, shadow_rules FROM audit{where}", params)
+    split = lambda rules: tuple(r for r in (rules or "").split(",") if r)  # noqa: E731
+    return [(route or "none", split(rules), shadow or "none", split(shadow_rules))
+            for route, rules, shadow, shadow_rules in rows]
+
+
+def shadow_versions(db: Database) -> list[str]:
+    """The shadow policy versions the audit trail holds decisions of, the latest first."""
+    rows = db.fetchall("SELECT shadow_version, MAX(ts) FROM audit WHERE shadow_version IS NOT NULL "
+                       "GROUP BY shadow_version ORDER BY 2 DESC")
+    return [r[0] for r in rows]
+
+
+def set_team_budget(db: Database, team: str, usd: float | None) -> None:
+    """A team's monthly budget; None removes it."""
+    if usd is None:
+        db.execute("DELETE FROM team_budgets WHERE team = ?", (team,))
+    else:
+        db.execute("INSERT INTO team_budgets (team, budget_usd) VALUES (?, ?) "
+                   "ON CONFLICT (team) DO UPDATE SET budget_usd = excluded.budget_usd", (team, usd))
+
+
+def team_budgets(db: Database) -> dict[str, float]:
+    return {team: float(usd) for team, usd in db.fetchall("SELECT team, budget_usd FROM team_budgets ORDER BY team")}
 
 
 def month_spend(db: Database, scope: str, name: str | None, month_start: str) -> float:

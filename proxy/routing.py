@@ -63,6 +63,7 @@ class Decision:
     redact: tuple[Finding, ...] = ()  # with action `redact`: the values to pseudonymize
     cache_ttl_s: float | None = None  # set by the rules that matched; 0: do not cache
     cache_onprem: bool = False  # the rules allow caching this on-prem answer (encrypted)
+    shadow: "Decision | None" = None  # the shadow policy's decision from the same findings; never routes
 
     def as_dict(self) -> dict[str, Any]:
         return {"route": self.route, "action": self.action or self.route, "rules": list(self.rules),

@@ -11,12 +11,14 @@ if command -v redis-server >/dev/null && ! redis-cli -h 127.0.0.1 -p 6379 ping >
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --logfile /tmp/r1gate-test-redis.log || true
 fi
-# The deploy tests need HAProxy and promtool (Debian packages); CI, running as root, installs
-# whichever is missing. Elsewhere those tests say so and skip.
-if [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ]; then
+# Debian packages some tests need: HAProxy and promtool (deploy/), chromium (the console's
+# browser tests; Playwright's own browser download is not reachable). CI, running as root,
+# installs whichever is missing; elsewhere those tests say so and skip.
+if [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   missing=""
   command -v haproxy >/dev/null || missing="$missing haproxy"
   command -v promtool >/dev/null || missing="$missing prometheus"
+  command -v chromium >/dev/null || missing="$missing chromium"
   if [ -n "$missing" ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
   fi

@@ -18,6 +18,7 @@ from ..inspect import InspectionService
 from ..routing import Decision, Finding, RouteContext
 from .loader import PolicyError, load_policy
 from .rules import CompiledPolicy
+from .shadow import Shadow
 
 
 class PolicyRouter:
@@ -28,15 +29,21 @@ class PolicyRouter:
     """
 
     def __init__(self, path: str | Path, *, workers: int | None = None, cache_entries: int = 50_000,
-                 cache_key: bytes | None = None) -> None:
+                 cache_key: bytes | None = None, shadow: str | Path | None = None) -> None:
         self.path = Path(path)
         self.service = InspectionService(workers=workers, cache_entries=cache_entries, cache_key=cache_key)
         self._stat = self._file_stat()
         self._active = self._load()  # a broken file at start-up is an error: nothing to fall back on
+        self.shadow = Shadow(_compile(shadow) if shadow else None)
 
     @property
     def version(self) -> str:
         return self._active.version
+
+    @property
+    def policy(self) -> CompiledPolicy:
+        """The active policy (the console's editor and shadow compare candidates with it)."""
+        return self._active
 
     def start(self) -> None:
         self.service.start(self._active.settings)
@@ -74,12 +81,16 @@ class PolicyRouter:
         results = await self.service.inspect([f.text for f in fields], policy.settings, ctx.team)
         findings = [Finding(h.entity, f.path, h.start, h.end, h.score, h.detector)
                     for f, hits in zip(fields, results) for h in hits if f.counts(h.start, h.end)]
-        return policy.decide(findings, fields, ctx)
+        return self.shadow.observe(policy, policy.decide(findings, fields, ctx), findings, fields, ctx)
 
     def _file_stat(self) -> tuple[int, int]:
         st = os.stat(self.path)
         return st.st_mtime_ns, st.st_size
 
     def _load(self) -> CompiledPolicy:
-        loaded = load_policy(self.path)
-        return CompiledPolicy.build(loaded.policy, loaded.version)
+        return _compile(self.path)
+
+
+def _compile(path: str | Path) -> CompiledPolicy:
+    loaded = load_policy(path)
+    return CompiledPolicy.build(loaded.policy, loaded.version)
