@@ -40,7 +40,7 @@ from .limits import Limits
 from .metrics import CONTENT_TYPE, Metrics
 from .prices import PriceTable, Pricing
 from .redis_link import RedisDown, RedisLink
-from .request import ChatRequest, parse_chat_body
+from .request import ChatRequest, parse_chat_body, parse_json
 from .policy.loader import PolicyError
 from .policy.router import PolicyRouter
 from .policy.decide import explain
@@ -102,7 +102,7 @@ class Gateway:
             try:
                 async with asyncio.timeout(self.settings.inspection_timeout_s):
                     found = await self.chat.router.decide({"x-request-id": given}, RouteContext("", ""))
-                if not found.findings:
+                if not found.entity_counts:  # no finding at the policy's thresholds
                     return given
             except Exception:  # not shown clean: not used (fail closed)
                 pass
@@ -200,7 +200,9 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
 
     async def _parse_messages(request: Request, counting: bool = False) -> anthropic.MessagesRequest:
         raw = await _read_body(request, settings.max_body_bytes)
-        return anthropic.parse_messages(raw, parse_json(raw), settings.models, counting=counting)
+        # Bounded and off the event loop, as for chat completions.
+        return await asyncio.to_thread(lambda: anthropic.parse_messages(
+            raw, parse_json(raw, settings.body_limits), settings.models, counting=counting))
 
     async def count_tokens(request: Request, principal: Principal, request_id: str) -> Response:
         # An estimate made here (about 4 bytes a token): counting upstream would send the text out.

@@ -23,4 +23,9 @@ if [ -n "${CI:-}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
   fi
 fi
+# The Anthropic client tests drive the TypeScript SDK and Claude Code itself (npm packages,
+# pinned by the lock file); CI installs them, elsewhere `npm ci` there is optional.
+if [ -n "${CI:-}" ] && command -v npm >/dev/null && [ ! -d tests/anthropic/clients/node_modules ]; then
+  npm ci --prefix tests/anthropic/clients --no-audit --no-fund --silent || true
+fi
 exit 0

@@ -129,7 +129,6 @@ def test_a_value_split_across_user_turns_is_found(gateway, cloud, onprem):
     assert [f["path"] for f in explained["findings"]] == ["messages[1].content"]
 
 
-@pytest.mark.xfail(strict=True, reason="the IBAN detector (proxy/inspect/) does not accept '/' as a separator yet")
 def test_an_iban_written_with_slashes_is_found(gateway, cloud, onprem):
     r = _post(gateway, _chat(messages=[{"role": "user", "content": f"Pay to {IBAN.replace(' ', '/')}"}]))
     assert r.headers["x-r1gate-route"] == "onprem" and cloud.received == []

@@ -3,8 +3,8 @@
 Language knowledge is data so that adding a language, or fixing one, is a file a speaker of
 it can review. Keys (all lists, matched ignoring case):
 
-- titles, openers, months, surnames, form_labels, documents: plain words or phrases;
-- person_cues, name_cues, closings, subjects, verbs, records, possessives, marking_labels,
+- titles, openers, months, surnames, determiners, form_labels, documents: plain words or phrases;
+- person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
@@ -43,6 +43,8 @@ class Language:
     records: tuple[str, ...]  # labels of a number that stands for a person (patient, staff no.)
     possessives: tuple[str, ...]
     special: dict[str, tuple[str, ...]]
+    determiners: frozenset[str]  # before two lower-case words: a noun phrase, not a name
+    prose_before: tuple[str, ...]  # words that make a marking phrase after them talk, not a marking
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
     address_cues: tuple[str, ...]
@@ -55,10 +57,10 @@ def language(code: str) -> Language:
     if code not in AVAILABLE:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml.safe_load(resources.files("proxy.inspect").joinpath(f"data/languages/{code}.yaml").read_text("utf-8"))
-    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames")}
+    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
-        "records", "possessives", "marking_labels", "documents", "address_cues", "business_ties")}
+        "records", "possessives", "prose_before", "marking_labels", "documents", "address_cues", "business_ties")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -42,30 +42,14 @@ def _with_user_text(text: str) -> bytes:
     return json.dumps(body).encode()
 
 
-def _without_detector_false_positives() -> bytes:
-    """The recording less two texts today's detectors misread (see the xfail test below)."""
-    body = json.loads(RECORDED)
-    body["tools"][3]["input_schema"]["properties"]["id"]["description"] = "The id CronCreate returned."
-    body["tools"][22]["description"] = body["tools"][22]["description"].replace("need to know", "know")
-    return json.dumps(body).encode()
-
-
 def test_claude_code_boilerplate_is_not_personal_data(gateway, cloud, onprem):
     """Role mailboxes, the product's names, the billing line, the device hash: none keeps a
     harmless turn on-prem, and the cloud gets the turn unchanged, byte for byte."""
-    body = _without_detector_false_positives()
+    body = RECORDED
     r = _post(gateway, body)
     assert r.status_code == 200 and r.headers["x-r1gate-route"] == "cloud", r.headers.get("x-r1gate-rules")
     assert "event: message_stop" in r.text
     assert cloud.messages[0]["raw"] == body and not onprem.received
-
-
-@pytest.mark.xfail(strict=True, reason="detectors (proxy/inspect): 'Job' in 'Job ID returned by CronCreate.' "
-                   "is taken for a given name, and 'You don't need to know the shape' for a confidentiality marking")
-def test_a_harmless_claude_code_turn_reaches_the_cloud_unchanged(gateway, cloud, onprem):
-    r = _post(gateway, RECORDED)
-    assert r.headers["x-r1gate-route"] == "cloud", r.headers.get("x-r1gate-rules")
-    assert cloud.messages[0]["raw"] == RECORDED and not onprem.received
 
 
 def test_a_customers_email_in_a_claude_code_turn_stays_onprem(gateway, cloud, onprem):
@@ -104,8 +88,8 @@ def test_claude_code_print_mode(gateway, cloud, onprem, tmp_path):
                           capture_output=True, text=True, timeout=40)
     assert done.returncode == 0, done.stderr[-2000:]
     assert ANSWER in done.stdout
-    # Today on-prem (see the xfail test above): translated to chat completions and back, streamed.
-    assert onprem.bodies and onprem.bodies[0]["stream"] and not cloud.received
+    # A harmless coding question: Claude Code's own preamble keeps nothing on-prem.
+    assert cloud.messages and not onprem.received
 
 
 NODE_SDK = HERE / "clients" / "node_modules" / "@anthropic-ai" / "sdk"

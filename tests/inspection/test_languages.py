@@ -17,7 +17,8 @@ def test_every_shipped_language_has_every_kind_of_knowledge():
     for code in SEVEN:
         data = language(code)
         for field in ("titles", "person_cues", "openers", "months", "subjects", "verbs", "possessives",
-                      "marking_labels", "form_labels", "clefts", "business_ties", "surnames"):
+                      "marking_labels", "form_labels", "clefts", "business_ties", "surnames", "determiners",
+                      "prose_before"):
             assert getattr(data, field), (code, field)
         assert set(data.special) == {"HEALTH_DATA", "SPECIAL_CATEGORY"}
 

@@ -7,8 +7,8 @@ from typing import Iterator
 from ..checksums import iban_ok
 from ..hit import Hit
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-.\u00a0]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
-_SEP = re.compile(r"[ \-.\u00a0]")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}\d{2}(?:[ \-./\u00a0]?[A-Za-z0-9]){11,30}(?![A-Za-z0-9])")
+_SEP = re.compile(r"[ \-./\u00a0]")
 
 
 class IbanDetector:

@@ -1,7 +1,8 @@
 """Confidentiality markings ("CONFIDENTIAL", « diffusion restreinte », VERTRAULICH…) from the
 policy's editable list.
 
-A phrase that only a marking uses ("ne pas diffuser", "internal only") counts wherever it is.
+A phrase that only a marking uses ("ne pas diffuser", "internal only") counts wherever it is,
+unless a subject or an auxiliary before it makes it talk ("you don't need to know the shape").
 A single word ("confidential", "intern", "riservato") counts when it is written as a marking:
 in capitals, in brackets ("[C3 - Restricted]"), after a classification label of any configured
 language ("Classification:", "Einstufung:", "Sensibilité :"), or standing alone as a header
@@ -38,6 +39,7 @@ class MarkingDetector:
         documents = alternation(languages.entries("documents"), regex=False)
         self._before = re.compile(
             rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
+        self._prose = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('prose_before'))})\s+$")
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]
         self._multi = _alternation(multi)
@@ -46,12 +48,15 @@ class MarkingDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         if self._multi:
             for m in self._multi.finditer(text):
-                yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9, "marking.phrase")
+                talk = self._prose.search(text[max(0, m.start() - 12):m.start()]) and not m.group().isupper()
+                yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.3 if talk else 0.9, "marking.phrase")
         if self._single:
             for m in self._single.finditer(text):
                 word = m.group()
                 if _CODE_AROUND.match(text[m.end():m.end() + 3]) or text[max(0, m.start() - 1):m.start()] == ".":
                     continue
+                if not word.isupper() and _glued(text, m.start(), m.end()):
+                    continue  # `rh-calm-sensitive-2`, `internal_api`: part of a name in code
                 as_marking = (word.isupper() and len(word) > 3) \
                     or self._labelled(text, m.start()) \
                     or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
@@ -60,6 +65,14 @@ class MarkingDetector:
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))
+
+
+def _glued(text: str, start: int, end: int) -> bool:
+    """Whether the word is glued into a longer identifier by a hyphen, an underscore or a
+    slash (`rh-calm-sensitive-2`, `internal_api`, `/secret/`): a name in code, not a marking."""
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    return (len(before) == 2 and before[1] in "-_/" and before[0].isalnum()) or \
+        (len(after) == 2 and after[0] in "-_" and after[1].isalnum())
 
 
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:

@@ -44,6 +44,7 @@ class NameShapeDetector:
         self._ner = ner
         self._surnames = languages.surnames
         self._titles = languages.titles
+        self._determiners = languages.union("determiners")
         labels = alternation(languages.entries("form_labels"), regex=False)
         # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`), then the
         # value up to the end of the line or of the field.
@@ -87,10 +88,14 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(group), m.end(group), 0.7, "name-shape.cleft")
 
     def _lower_case(self, text: str, lang: str) -> Iterator[Hit]:
-        """A given name and a surname in lower case, side by side: chat style."""
+        """A given name and a surname in lower case, side by side: chat style; not after an
+        article ("the job lives", "la rose fane")."""
         words = list(_LOWER.finditer(text))
-        for first, second in zip(words, words[1:]):
+        for before, first, second in zip([None] + words, words, words[1:]):
             if text[first.end():second.start()] != " ":
+                continue
+            if before is not None and before.group().lower() in self._determiners \
+                    and not text[before.end():first.start()].strip():
                 continue
             if self._is_name([first.group(), second.group()], lang):
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")

@@ -90,6 +90,12 @@ def first_names() -> frozenset[str]:
     return frozenset(line.strip().lower() for line in data.splitlines() if line and not line.startswith("#"))
 
 
+@lru_cache(maxsize=1)
+def acronyms() -> frozenset[str]:
+    data = resources.files("proxy.inspect").joinpath("data/acronyms.txt").read_text("utf-8")
+    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
+
+
 def is_given_name(word: str) -> bool:
     names = first_names()
     return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
@@ -156,7 +162,7 @@ class PersonDetector:
         for i, tok in enumerate(run[:-1]):
             if tok.text.lower() in self._titles:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
-            if is_given_name(tok.text) and _surname_like(run[i + 1].text):
+            if is_given_name(tok.text) and _surname_like(run[i + 1].text) and run[i + 1].text not in acronyms():
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         if any(t.text.lower() in _PLACE_JOINERS for t in run[1:-1]):
             return None, []

@@ -1,0 +1,34 @@
+"""Words that are names, markings or numbers in one place and ordinary words in another: each
+case stands for a kind of text (coding agents' tool descriptions, identifiers, prose), and its
+counterpart shows the sensitive reading still holds."""
+from __future__ import annotations
+
+import pytest
+
+from .conftest import found
+
+
+@pytest.mark.parametrize("text", [
+    "Job ID returned by CronCreate.",  # a given name before an acronym: a term
+    "Mark ID 4 as done before the release.",
+    "By default the job lives only in this session.",  # an article before two lower-case words
+    "Otherwise the edit fails and nothing is written.",
+    "You don't need to know the shape of the data.",  # a marking phrase after a subject: talk
+    "I need to know the deadline for the Q3 report.",
+    "Retry rh-calm-sensitive-2 and internal_api_v2 after the deploy.",  # marking words inside identifiers
+])
+def test_ordinary_words_are_not_findings(inspector, text):
+    assert found(inspector, text) == []
+
+
+@pytest.mark.parametrize("text,entity", [
+    ("Please write to Anna WU about the invoice.", "PERSON"),  # a surname in capitals stays a name
+    ("Send the contract to Jean DUPONT today.", "PERSON"),
+    ("omg sarah whitfield just replied-all to the whole company", "PERSON"),
+    ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
+    ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
+    ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),
+    ("Virement sur FR76/3000/6000/0112/3456/7890/189 demain", "IBAN_CODE"),  # slashes as separators
+])
+def test_the_sensitive_reading_still_holds(inspector, text, entity):
+    assert entity in {e for e, _ in found(inspector, text)}
