@@ -3,7 +3,8 @@
 Language knowledge is data so that adding a language, or fixing one, is a file a speaker of
 it can review. Keys (all lists, matched ignoring case):
 
-- titles, openers, months, surnames, determiners, form_labels, documents: plain words or phrases;
+- titles, openers, months, surnames, determiners, form_labels, documents, example_cues: plain words
+  or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -48,6 +49,7 @@ class Language:
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
     address_cues: tuple[str, ...]
+    example_cues: tuple[str, ...]  # words that frame a name as an example
     business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
     surnames: frozenset[str]
 
@@ -60,7 +62,7 @@ def language(code: str) -> Language:
     words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
-        "records", "possessives", "prose_before", "marking_labels", "documents", "address_cues", "business_ties")}
+        "records", "possessives", "prose_before", "marking_labels", "documents", "address_cues", "example_cues", "business_ties")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -7,8 +7,11 @@ A person hit whose words are such a name becomes a PUBLIC_NAME hit, labelled wit
 that decided (`public-name.athletes`), which the default policy lets go to the cloud. Unless
 the text ties the name to the company's own business (an e-mail to send, a contract, a
 salary, a ticket, "our", "my colleague", contact details nearby): then an employee who shares
-a famous name stays a PERSON (`public-name.tied-to-business`). Entries the lists mark
-`# ambiguous` (also common among private people: "John Smith") are never enough.
+a famous name stays a PERSON (`public-name.tied-to-business`). That tie is for public
+figures: placeholders, fictional characters and eponyms are nobody's name ("Max Mustermann"
+as the sample customer of a form). Entries the lists mark `# ambiguous` (also common among
+private people: "Mario Rossi") count only where the text frames them as an example ("for
+example", "test fixture", "nome fittizio").
 """
 from __future__ import annotations
 
@@ -26,12 +29,17 @@ _WINDOW = 120  # characters either side of a name in which a business tie counts
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
 
 
+_NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
+
+
 @lru_cache(maxsize=1)
-def _lists() -> tuple[dict[str, str], dict[str, list[str]]]:
-    """(normalised name -> list it is in, word -> eponymous terms that hold it)."""
+def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
+    """(normalised name -> list it is in, word -> eponymous terms that hold it, ambiguous
+    placeholder or fictional name -> its list)."""
     root = resources.files("proxy.inspect").joinpath("data/names")
     names: dict[str, str] = {}
     eponyms: dict[str, list[str]] = {}
+    ambiguous: dict[str, str] = {}
     files = [(f"public_figures/{p.name}", p) for p in root.joinpath("public_figures").iterdir()] + \
         [(p.name, p) for p in root.iterdir() if p.name.endswith(".txt")]
     for rel, path in sorted(files, key=lambda f: f[0]):
@@ -41,14 +49,18 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]]]:
         for line in path.read_text("utf-8").splitlines():
             entry, _, comment = line.partition("  #")
             entry = entry.strip()
-            if not entry or entry.startswith("#") or "ambiguous" in comment:
+            if not entry or entry.startswith("#"):
+                continue
+            if "ambiguous" in comment:
+                if kind in _NOBODY:
+                    ambiguous.setdefault(_norm(entry), kind)
                 continue
             if kind == "eponyms":
                 for word in entry.split():
                     eponyms.setdefault(_norm(word), []).append(entry)
             else:
                 names.setdefault(_norm(entry), kind)
-    return names, eponyms
+    return names, eponyms, ambiguous
 
 
 def _norm(name: str) -> str:
@@ -62,6 +74,8 @@ class PublicNames:
     def __init__(self, languages: Languages) -> None:
         self._titles = languages.titles
         self._ties = re.compile(rf"(?i)(?<!\w)(?:{alternation(languages.entries('business_ties'))})(?!\w)")
+        self._example = re.compile(
+            rf"(?i)(?<!\w)(?:{alternation(languages.entries('example_cues'), regex=False)})(?!\w)")
         _lists()
 
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
@@ -73,17 +87,20 @@ class PublicNames:
         if kind is None:
             return hit
         around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
-        if self._ties.search(around) or _CONTACT.search(around):
+        if kind not in _NOBODY and (self._ties.search(around) or _CONTACT.search(around)):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
 
     def _kind(self, text: str, hit: Hit) -> str | None:
-        names, eponyms = _lists()
+        names, eponyms, ambiguous = _lists()
         words = text[hit.start:hit.end].split()
         while len(words) > 1 and words[0].lower() in self._titles:
             words = words[1:]
         kind = names.get(_norm(" ".join(words)))
         if kind:
+            return kind
+        kind = ambiguous.get(_norm(" ".join(words)))
+        if kind and self._example.search(text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]):
             return kind
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         window = text[max(0, hit.start - 40):hit.end + 40]

@@ -32,3 +32,20 @@ def test_ordinary_words_are_not_findings(inspector, text):
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Use Max Mustermann as the sample customer in the form mock-up.",  # a placeholder in a business form
+    "Mario Rossi è il nome di esempio nel modulo di iscrizione.",  # a placeholder real people share: framed
+    "Write a test fixture with a user named Jan Jansen.",
+])
+def test_placeholder_names_are_nobodys(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Please send the signed contract to Mario Rossi by Friday.",  # the same name, not framed as an example
+    "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
+])
+def test_a_real_persons_name_stays_personal(inspector, text):
+    assert "PERSON" in {e for e, _ in found(inspector, text)}
