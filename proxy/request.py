@@ -184,15 +184,19 @@ def _check_messages(messages: Any, limits: BodyLimits) -> None:
                                  param=f"{where}.role")
         content = m.get("content")
         if isinstance(content, list):
-            for j, part in enumerate(content):
-                if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                    raise InvalidRequest(f"'{where}.content[{j}]' must be an object with a 'type'.",
-                                         param=f"{where}.content[{j}]")
+            check_typed_list(content, f"{where}.content")
         elif content is not None and not isinstance(content, str):
             raise InvalidRequest(f"'{where}.content' must be a string or a list of parts.",
                                  param=f"{where}.content")
         elif content is None and not m.get("tool_calls") and m["role"] != "assistant":
             raise InvalidRequest(f"'{where}.content' is required.", param=f"{where}.content")
+
+
+def check_typed_list(items: list[Any], where: str) -> None:
+    """Content parts (chat) or blocks (Anthropic): objects, each with a string `type`."""
+    for j, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+            raise InvalidRequest(f"'{where}[{j}]' must be an object with a 'type'.", param=f"{where}[{j}]")
 
 
 def upstream_body(req: ChatRequest, upstream_model: str) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import openai
 import pytest
 import redis
+import yaml
 
 from proxy import config
 from proxy.app import create_app
@@ -204,3 +205,17 @@ def log_lines(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
     caplog.set_level(logging.DEBUG)
     formatter = JsonFormatter()
     return lambda: [formatter.format(r) for r in caplog.records]
+
+
+@pytest.fixture
+def redact_gateway(make_gateway, tmp_path, cloud, onprem):
+    """The shipped policy, with personal data pseudonymized for the cloud instead of kept on-prem."""
+    policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
+    policy["redactable"] = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS"]
+    for rule in policy["rules"]:
+        if rule["id"] == "personal-data":
+            rule["action"] = "redact"
+    path = tmp_path / "redact.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True))
+    cloud.echo = True
+    return make_gateway(policy=str(path))

@@ -8,28 +8,12 @@ import random
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import ROOT
 
 NAME, MAIL, PHONE = "Marie Dupont", "marie.dupont@axa.fr", "+33 6 12 34 56 78"
 PROMPT = f"Write a reminder to {NAME} ({MAIL}, {PHONE}) about invoice 4411."
 TOOLS = [{"type": "function", "function": {"name": "send_mail", "description": "Send an e-mail",
                                            "parameters": {"type": "object", "properties": {}}}}]
-
-
-@pytest.fixture
-def redact_gateway(make_gateway, tmp_path, cloud, onprem):
-    """The shipped policy, with personal data pseudonymized for the cloud instead of kept on-prem."""
-    policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    policy["redactable"] = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS"]
-    for rule in policy["rules"]:
-        if rule["id"] == "personal-data":
-            rule["action"] = "redact"
-    path = tmp_path / "redact.yaml"
-    path.write_text(yaml.safe_dump(policy, allow_unicode=True))
-    cloud.echo = True
-    return make_gateway(policy=str(path))
 
 
 def _sent(cloud) -> str:

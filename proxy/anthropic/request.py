@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import ModelSettings
 from ..errors import InvalidRequest, NotFound
-from ..request import ChatRequest
+from ..request import ChatRequest, check_typed_list
 
 # Claude names as DeepSeek maps them, for deployments whose `models:` says nothing about
 # them; a `models:` entry (an exact name, or a pattern such as `claude-opus*`) wins.
@@ -168,14 +168,11 @@ def _check_messages(messages: Any) -> None:
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             raise InvalidRequest(f"'{where}' must be an object.", param=where)
-        if m.get("role") not in ROLES:
+        if not isinstance(m.get("role"), str) or m["role"] not in ROLES:
             raise InvalidRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}.", param=f"{where}.role")
         content = m.get("content")
         if isinstance(content, list):
-            for j, block in enumerate(content):
-                if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-                    raise InvalidRequest(f"'{where}.content[{j}]' must be an object with a 'type'.",
-                                         param=f"{where}.content[{j}]")
+            check_typed_list(content, f"{where}.content")
         elif not isinstance(content, str):
             raise InvalidRequest(f"'{where}.content' must be a string or a list of content blocks.",
                                  param=f"{where}.content")

@@ -7,28 +7,12 @@ import json
 
 import anthropic
 import pytest
-import yaml
 
 from proxy.keys import KeyStore
 from tests.anthropic.test_messages_sdk import HI, TOOLS, client
-from tests.conftest import ROOT
 
 NAME, MAIL = "Marie Dupont", "marie.dupont@axa.fr"
 PROMPT = f"Write a reminder to {NAME} ({MAIL}) about invoice 4411."
-
-
-@pytest.fixture
-def redact_gateway(make_gateway, tmp_path, cloud, onprem):
-    """The shipped policy, with personal data pseudonymized for the cloud instead of kept on-prem."""
-    policy = yaml.safe_load((ROOT / "policies" / "default.yaml").read_text())
-    policy["redactable"] = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "STREET_ADDRESS"]
-    for rule in policy["rules"]:
-        if rule["id"] == "personal-data":
-            rule["action"] = "redact"
-    path = tmp_path / "redact.yaml"
-    path.write_text(yaml.safe_dump(policy, allow_unicode=True))
-    cloud.echo = True
-    return make_gateway(policy=str(path))
 
 
 def _leaked(cloud) -> list[str]:

@@ -129,6 +129,10 @@ def test_errors_in_anthropic_shape(gateway, cloud, onprem):
                 b'FR7630006000011234567890189"}],"messages":' + json.dumps(HI).encode() + b"}")
     r = httpx.post(f"{gateway.url}/anthropic/v1/messages", content=smuggled, headers={"x-api-key": gateway.key})
     assert r.status_code == 400 and "twice" in r.json()["error"]["message"]  # never forwarded as it is
+    for bad in ([{"role": ["user"], "content": "hi"}], [{"role": "user", "content": [{"text": "no type"}]}]):
+        r = httpx.post(f"{gateway.url}/anthropic/v1/messages", headers={"x-api-key": gateway.key},
+                       json={"model": "claude-sonnet-4-5", "max_tokens": 8, "messages": bad})
+        assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
     cloud.fail(400, "messages: bad role order")
     with pytest.raises(anthropic.BadRequestError, match="bad role order"):
         client(gateway).messages.create(model="claude-sonnet-4-5", max_tokens=8, messages=HI)
