@@ -74,8 +74,9 @@ class PublicNames:
     def __init__(self, languages: Languages) -> None:
         self._titles = languages.titles
         self._ties = re.compile(rf"(?i)(?<!\w)(?:{alternation(languages.entries('business_ties'))})(?!\w)")
+        # Not inside an address: "example.fr", "test@…" frame nothing.
         self._example = re.compile(
-            rf"(?i)(?<!\w)(?:{alternation(languages.entries('example_cues'), regex=False)})(?!\w)")
+            rf"(?i)(?<![\w@.])(?:{alternation(languages.entries('example_cues'), regex=False)})(?![\w@]|\.\w)")
         _lists()
 
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
@@ -83,28 +84,29 @@ class PublicNames:
         return [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
 
     def _judge(self, text: str, hit: Hit) -> Hit:
-        kind = self._kind(text, hit)
+        kind, sure = self._kind(text, hit)
         if kind is None:
             return hit
         around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
-        if kind not in _NOBODY and (self._ties.search(around) or _CONTACT.search(around)):
+        if (kind not in _NOBODY or not sure) and (self._ties.search(around) or _CONTACT.search(around)):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
 
-    def _kind(self, text: str, hit: Hit) -> str | None:
+    def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
+        """The list the name is in, and whether it is surely that (not a name real people share)."""
         names, eponyms, ambiguous = _lists()
         words = text[hit.start:hit.end].split()
         while len(words) > 1 and words[0].lower() in self._titles:
             words = words[1:]
         kind = names.get(_norm(" ".join(words)))
         if kind:
-            return kind
+            return kind, True
         kind = ambiguous.get(_norm(" ".join(words)))
         if kind and self._example.search(text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]):
-            return kind
+            return kind, False
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         window = text[max(0, hit.start - 40):hit.end + 40]
         name = text[hit.start:hit.end]
         if any(name in term and term in window for term in eponyms.get(_norm(words[0]), ())):
-            return "eponyms"
-        return None
+            return "eponyms", True
+        return None, False

@@ -46,6 +46,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
 @pytest.mark.parametrize("text", [
     "Please send the signed contract to Mario Rossi by Friday.",  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
+    "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
+    "For example, Marie Dupont signs the contract in the demo.",  # a shared placeholder tied to the business
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
