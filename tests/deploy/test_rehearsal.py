@@ -355,8 +355,10 @@ def test_every_answered_request_has_one_ledger_record_matching_the_upstream(rehe
     assert survivors and all(r.id in rh.ledger for r in survivors)
     for r in survivors:
         (row,) = rh.ledger[r.id]
-        if r.cache != "hit":  # one upstream call, billed with the usage the upstream reported
-            assert rh.upstream_calls[r.id] == 1, r.id
+        if r.cache != "hit":  # billed with the usage of the upstream call that was answered
+            # HAProxy resends a request the killed replica took but never answered: if that
+            # replica had already called the upstream, the upstream saw it twice.
+            assert rh.upstream_calls[r.id] == 1 or (r.phase == "kill" and rh.upstream_calls[r.id] == 2), r.id
             assert (row[5], row[6]) == (r.prompt_tokens, r.completion_tokens), r.id
         else:
             assert rh.upstream_calls[r.id] == 0, r.id
