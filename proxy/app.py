@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount
 from starlette.routing import Route as Endpoint
 
-from . import anthropic, config, logs
+from . import anthropic, config, logs, sse
 from .response_cache import ResponseCache
 from .chat import CHAT, ChatService, Exchange, Reply, Shape
 from .console import console_app
@@ -74,7 +74,8 @@ class Gateway:
         self.chat = ChatService(
             settings, router or self.policy_router, self.upstreams, secret=secret,
             cache=ResponseCache(settings.cache, secret, self.redis, settings.timeouts.total_s),
-            limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits),
+            limits=Limits(self.db, self.redis, settings.global_budget_usd, settings.rate_limits,
+                          lease_s=settings.timeouts.total_s + 60),
             pricing=Pricing(PriceTable.load(settings.prices_file), settings.onprem_cost, settings.reference_price),
             ledger=self.ledger, metrics=self.metrics)
         self._ready: tuple[float, dict[str, Any]] | None = None
@@ -357,12 +358,20 @@ def _client_error(exc: Exception, request_id: str) -> GatewayError:
 
 async def _then(body: AsyncIterator[Any], finish: Callable[[Exchange], Awaitable[None]],
                 exchange: Exchange) -> AsyncIterator[Any]:
-    try:
-        async for part in body:
-            yield part
-    finally:
+    async def account() -> None:
         with anyio.CancelScope(shield=True):  # a client that went away cancels us: account for it all the same
             await finish(exchange)
+
+    finished = False
+    try:
+        async for part in body:
+            if isinstance(part, sse.Final) and not finished:  # the answer is whole: billed before it ends
+                finished = True
+                await account()
+            yield part
+    finally:
+        if not finished:
+            await account()
 
 
 def _error_response(error: GatewayError, request_id: str, body: ErrorBody = GatewayError.body) -> Response:

@@ -407,7 +407,7 @@ class ChatService:
             if usage is not None and exchange.cache != "hit":
                 await self._limits.count_tokens(principal.team, usage.prompt + usage.completion)
             failure = exchange.failure
-            self._ledger.record(Record(
+            await self._ledger.commit(Record(
                 request_id=exchange.request_id, team=principal.team, key_id=principal.key_id,
                 model=req.model if req else None, route=route, status=exchange.status,
                 error=failure.code if failure else None, action=decision.action if decision else None,

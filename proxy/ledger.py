@@ -1,8 +1,11 @@
-"""The spend ledger and the audit trail: one record per request, written off the request path.
+"""The spend ledger and the audit trail: one record per request.
 
-Records queue in memory and a background task writes them in batches. When the database
-is unavailable the batch stays queued and is retried with backoff; shutdown flushes what
-is left. A batch is one transaction, and inserts are idempotent (each record has its own
+Records queue in memory and a background task writes them in batches. A request's record
+is committed before its answer ends (`commit`): records that arrive while a batch is being
+written form the next batch, so under load the database sees one transaction per batch,
+not per request, and a replica killed right after answering has lost no record. When the
+database is unavailable answers stop waiting for it; the batch stays queued and is retried
+with backoff; shutdown flushes what is left. A batch is one transaction, and inserts are idempotent (each record has its own
 id), so a retried batch whose commit was lost is not counted twice. Audit records hold
 rule ids and entity types and counts, never a detected value (invariant 4), and are hash
 chained (proxy/audit.py).
@@ -29,6 +32,7 @@ _LEDGER = ("INSERT INTO ledger (id, ts, request_id, team, key_id, model, upstrea
            "reference_cost_usd, saved_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
            "ON CONFLICT (id) DO NOTHING")
 BATCH = 500
+COMMIT_WAIT_S = 1.0  # an answer waits at most this long for its record (a locked database)
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Ledger:
         self._db = db
         self._retention = timedelta(days=audit_retention_days)
         self._pending: list[Record] = []
+        self._committed: dict[str, asyncio.Future[None]] = {}  # record id → resolved once written (or failed)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._purged_at = 0.0
@@ -92,6 +97,21 @@ class Ledger:
         self._pending.append(record)
         if len(self._pending) >= BATCH:
             self._wake.set()
+
+    async def commit(self, record: Record) -> None:
+        """Queues a record and waits until it is written: at most `COMMIT_WAIT_S`, and not at
+        all while the database is failing (the record stays queued). Never fails the request."""
+        if not self.healthy or self._task is None:
+            self.record(record)
+            return
+        done = self._committed[record.id] = asyncio.get_running_loop().create_future()
+        self.record(record)
+        self._wake.set()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(done), COMMIT_WAIT_S)
+        finally:
+            self._committed.pop(record.id, None)
 
     @property
     def backlog(self) -> int:
@@ -121,8 +141,10 @@ class Ledger:
                 if self.healthy:
                     logs.event("ledger_write_failed", 30, pending=len(self._pending), error=type(exc).__name__)
                 self.healthy = False
+                self._release(self._pending)  # their answers go out; the records stay queued
                 return False
             del self._pending[:len(batch)]
+            self._release(batch)
             if not self.healthy:
                 logs.event("ledger_write_recovered", pending=len(self._pending))
             self.healthy = True
@@ -131,6 +153,12 @@ class Ledger:
             now = datetime.now(timezone.utc)
             await asyncio.to_thread(chain.prune, self._db, _iso(now - self._retention), _iso(now))
         return True
+
+    def _release(self, records: list[Record]) -> None:
+        for r in records:
+            done = self._committed.get(r.id)
+            if done is not None and not done.done():
+                done.set_result(None)
 
     def _write(self, batch: list[Record]) -> None:
         with self._db.transaction() as tx:

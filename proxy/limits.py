@@ -4,8 +4,10 @@ Before calling an upstream, a request reserves its maximum cost against every bu
 applies to it (its key's, its team's, the global one; per calendar month, UTC). After the
 answer the real cost replaces the reservation; a failed request releases it. A Lua script
 checks and reserves all budgets in one step, so concurrent requests on many replicas
-cannot overspend by more than one request's reservation. Without Redis (or while it is
-down) the same rules hold within this process.
+cannot overspend by more than one request's reservation. Each reservation is also a lease
+that lapses when no request can still be running (the upstream's total timeout), so a
+replica killed mid-request holds its budget back only that long. Without Redis (or while it
+is down) the same rules hold within this process.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import math
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -23,24 +26,37 @@ from .keys import Principal
 from .ledger import month_spend
 from .redis_link import RedisDown, RedisLink
 
+# KEYS: each budget's hash, then its leases (a sorted set: "id:amount" by expiry time).
 _RESERVE = """
-local amount = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local spent = redis.call('HGET', key, 'spent')
-  if not spent then return -i end
-  local reserved = tonumber(redis.call('HGET', key, 'reserved') or '0')
-  if tonumber(spent) + reserved + amount > tonumber(ARGV[i + 1]) + 1e-9 then return i end
+local amount, lease, ttl = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+for i = 1, #KEYS, 2 do
+  local spent = redis.call('HGET', KEYS[i], 'spent')
+  if not spent then return -(i + 1) / 2 end
+  -- Lapsed leases belong to requests that cannot still be running (their replica died).
+  for _, held in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i + 1], '-inf', now)) do
+    redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', -tonumber(string.match(held, ':(.*)$')))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[i + 1], '-inf', now)
+  local reserved = tonumber(redis.call('HGET', KEYS[i], 'reserved') or '0')
+  if tonumber(spent) + reserved + amount > tonumber(ARGV[(i + 1) / 2 + 3]) + 1e-9 then return (i + 1) / 2 end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('HINCRBYFLOAT', key, 'reserved', amount)
-  redis.call('EXPIRE', key, 3456000)
+for i = 1, #KEYS, 2 do
+  redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', ARGV[1])
+  redis.call('ZADD', KEYS[i + 1], now + ttl, lease .. ':' .. ARGV[1])
+  redis.call('EXPIRE', KEYS[i], 3456000)
+  redis.call('EXPIRE', KEYS[i + 1], 3456000)
 end
 return 0
 """
+# A lease that already lapsed was released by the sweep above: release it only once.
 _SETTLE = """
-for i, key in ipairs(KEYS) do
-  redis.call('HINCRBYFLOAT', key, 'reserved', -tonumber(ARGV[1]))
-  redis.call('HINCRBYFLOAT', key, 'spent', tonumber(ARGV[2]))
+for i = 1, #KEYS, 2 do
+  if redis.call('ZREM', KEYS[i + 1], ARGV[3] .. ':' .. ARGV[1]) == 1 then
+    redis.call('HINCRBYFLOAT', KEYS[i], 'reserved', '-' .. ARGV[1])
+  end
+  redis.call('HINCRBYFLOAT', KEYS[i], 'spent', ARGV[2])
 end
 return 0
 """
@@ -58,6 +74,10 @@ class Budget:
         # One hash tag: a Lua script may only touch keys of one Redis Cluster slot.
         return f"r1gate:{{budget}}:{self.month}:{self.scope}:{self.name or '*'}"
 
+    @property
+    def redis_keys(self) -> tuple[str, str]:
+        return self.redis_key, f"{self.redis_key}:leases"
+
     def describe(self) -> str:
         return {"key": "this key", "team": f"team '{self.name}'", "global": "the gateway"}[self.scope]
 
@@ -67,12 +87,14 @@ class Reservation:
     budgets: tuple[Budget, ...]
     amount: float
     shared: bool  # held in Redis (else in this process)
+    lease: str = ""  # its id in Redis
 
 
 class Limits:
     def __init__(self, db: Database, redis: RedisLink | None, global_budget_usd: float | None,
-                 rate_limits: dict[str, RateLimit]) -> None:
+                 rate_limits: dict[str, RateLimit], lease_s: float) -> None:
         self._db = db
+        self._lease_s = lease_s
         self._redis = redis
         self._global = global_budget_usd
         self._rates = rate_limits
@@ -88,8 +110,9 @@ class Limits:
             return None
         if self._redis is not None:
             try:
-                await self._reserve_shared(budgets, amount)
-                return Reservation(budgets, amount, shared=True)
+                lease = uuid.uuid4().hex
+                await self._reserve_shared(budgets, amount, lease)
+                return Reservation(budgets, amount, shared=True, lease=lease)
             except RedisDown:
                 pass  # enforced within this process until Redis is back
         for b in budgets:
@@ -103,9 +126,9 @@ class Limits:
             self._local[b.redis_key][1] += amount
         return Reservation(budgets, amount, shared=False)
 
-    async def _reserve_shared(self, budgets: tuple[Budget, ...], amount: float) -> None:
-        keys = [b.redis_key for b in budgets]
-        args = [amount, *(b.limit_usd for b in budgets)]
+    async def _reserve_shared(self, budgets: tuple[Budget, ...], amount: float, lease: str) -> None:
+        keys = [k for b in budgets for k in b.redis_keys]
+        args = [repr(amount), lease, self._lease_s, *(b.limit_usd for b in budgets)]
         for _ in range(len(budgets) + 1):
             result = int(await self._redis.call(lambda r: r.eval(_RESERVE, len(keys), *keys, *args)))
             if result == 0:
@@ -124,9 +147,10 @@ class Limits:
         if reservation is None:
             return
         if reservation.shared:
-            keys = [b.redis_key for b in reservation.budgets]
+            keys = [k for b in reservation.budgets for k in b.redis_keys]
+            args = [repr(reservation.amount), repr(cost), reservation.lease]
             with contextlib.suppress(RedisDown):  # the cost is in the ledger whatever happens here
-                await self._redis.call(lambda r: r.eval(_SETTLE, len(keys), *keys, reservation.amount, cost))
+                await self._redis.call(lambda r: r.eval(_SETTLE, len(keys), *keys, *args))
             return
         for b in reservation.budgets:
             entry = self._local[b.redis_key]

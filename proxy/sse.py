@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator
 
-DONE = b"data: [DONE]\n\n"
+
+
+class Final(bytes):
+    """A stream's closing part (`[DONE]`, Anthropic's `message_stop`). The edge accounts for
+    the request before sending it: a client that holds the whole answer was billed."""
+
+
+DONE = Final(b"data: [DONE]\n\n")
 
 
 async def events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:

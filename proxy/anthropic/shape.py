@@ -103,14 +103,19 @@ class Relay:
     async def _relay(self) -> AsyncIterator[bytes]:
         upstream = self._upstream
         source = self._onprem() if upstream.name == Route.ONPREM else self._cloud()
+        stop: events.Event | None = None  # goes out last, once the answer is whole
         try:
             async for event in source:
                 self._assembler.add(event)
                 for sent in self._restoring.event(event) if self._restoring else (event,):
-                    yield events.encode(sent)
+                    if sent.get("type") == "message_stop":
+                        stop = sent
+                    else:
+                        yield events.encode(sent)
             self._message = self._assembler.message()
-            if self._message is None:
+            if self._message is None or stop is None:
                 raise UpstreamFailure(upstream.name, Failure.PROTOCOL, detail="the stream ended early")
+            yield sse.Final(events.encode(stop))
         except UpstreamFailure as failure:
             self._metrics.upstream_errors.labels(upstream.name, failure.reason).inc()
             self._error = client_error([failure], mid_stream=True)
