@@ -163,9 +163,50 @@ def at_ssn_ok(value: str) -> bool:
     return total == int(value[3]) and 1 <= int(value[4:6]) <= 31 and 1 <= int(value[6:8]) <= 15
 
 
+def ie_pps_ok(value: str) -> bool:
+    """An Irish PPS number: seven digits, a check letter (weights 8..2, plus 9 times a second
+    letter's rank, mod 23; W stands for 0), and an optional second letter."""
+    if len(value) not in (8, 9) or not value[:7].isdigit() or not value[7:].isalpha() or not value.isupper():
+        return False
+    second = value[8:]
+    if second and second not in "ABCDEFGHIW":
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:7], range(8, 1, -1)))
+    total += 9 * (0 if second in ("", "W") else ord(second) - 64)
+    return value[7] == "WABCDEFGHIJKLMNOPQRSTUV"[total % 23]
+
+
+def uk_nino_ok(value: str) -> bool:
+    """A UK National Insurance number: two prefix letters from the issued set, six digits, a
+    suffix A–D. No check character: only the shape and the prefixes never issued."""
+    return (len(value) == 9 and value[:2].isalpha() and value[2:8].isdigit() and value[8] in "ABCD"
+            and value[0] not in "DFIQUV" and value[1] not in "DFIOQUV"
+            and value[:2] not in ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ"))
+
+
+def es_nss_ok(value: str) -> bool:
+    """A Spanish social security number (NSS, número de afiliación): a 2-digit province, the
+    serial, and two check digits, mod 97 of the province and serial read together."""
+    if len(value) != 12 or not value.isdigit():
+        return False
+    province, serial, check = int(value[:2]), int(value[2:10]), int(value[10:])
+    number = serial + province * 10_000_000 if serial < 10_000_000 else int(value[:10])
+    return number % 97 == check
+
+
+def pt_niss_ok(value: str) -> bool:
+    """A Portuguese social security number (NISS): 11 digits opening with 1 or 2; the last is
+    9 minus the weighted sum (29, 23, 19, 17, 13, 11, 7, 5, 3, 2) mod 10."""
+    if len(value) != 11 or not value.isdigit() or value[0] not in "12":
+        return False
+    total = sum(int(d) * w for d, w in zip(value, (29, 23, 19, 17, 13, 11, 7, 5, 3, 2)))
+    return int(value[10]) == 9 - total % 10
+
+
 # The one table that policies name validators from (`custom: - validator: es_dni`).
 VALIDATORS: dict[str, Callable[[str], bool]] = {
     "luhn": luhn_ok, "iban": iban_ok, "mod97": mod97_ok, "fr_nir": nir_ok, "es_dni": es_dni_ok,
     "it_cf": it_cf_ok, "de_tax_id": de_tax_id_ok, "de_id_card": de_id_card_ok, "nl_bsn": nl_bsn_ok,
-    "pt_nif": pt_nif_ok, "pt_cc": pt_cc_ok, "be_nrn": be_nrn_ok, "at_ssn": at_ssn_ok,
+    "pt_nif": pt_nif_ok, "pt_cc": pt_cc_ok, "be_nrn": be_nrn_ok, "at_ssn": at_ssn_ok, "ie_pps": ie_pps_ok,
+    "uk_nino": uk_nino_ok, "es_nss": es_nss_ok, "pt_niss": pt_niss_ok,
 }

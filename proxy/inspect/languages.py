@@ -3,8 +3,8 @@
 Language knowledge is data so that adding a language, or fixing one, is a file a speaker of
 it can review. Keys (all lists, matched ignoring case):
 
-- titles, openers, months, surnames, determiners, form_labels, documents, example_cues: plain words
-  or phrases;
+- titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
+  example_cues, addressing: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -34,6 +34,7 @@ class Language:
     titles: frozenset[str]
     person_cues: tuple[str, ...]
     name_cues: tuple[str, ...]
+    addressing: tuple[str, ...]  # "ask", "hi", "cc": after one, a lone given name is someone's
     closings: tuple[str, ...]
     form_labels: tuple[str, ...]
     clefts: tuple[str, ...]
@@ -48,6 +49,7 @@ class Language:
     prose_before: tuple[str, ...]  # words that make a marking phrase after them talk, not a marking
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
+    classification_levels: tuple[str, ...]  # public, internal, confidential…: a scheme's levels
     address_cues: tuple[str, ...]
     example_cues: tuple[str, ...]  # words that frame a name as an example
     business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
@@ -61,8 +63,9 @@ def language(code: str) -> Language:
     raw = yaml.safe_load(resources.files("proxy.inspect").joinpath(f"data/languages/{code}.yaml").read_text("utf-8"))
     words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
-        "person_cues", "name_cues", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
-        "records", "possessives", "prose_before", "marking_labels", "documents", "address_cues", "example_cues", "business_ties")}
+        "person_cues", "name_cues", "addressing", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
+        "records", "possessives", "prose_before", "marking_labels", "documents", "classification_levels", "address_cues",
+        "example_cues", "business_ties")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 
@@ -93,6 +96,19 @@ class Languages:
 
     def entries(self, key: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(e for lang in self.each.values() for e in getattr(lang, key)))
+
+    def person_cues(self, code: str) -> str:
+        """The words after which a name is someone's, in `code` and in English (which every
+        language's prompts borrow), as one regex alternation."""
+        return alternation(c for lang in self._with_english(code) for c in lang.person_cues)
+
+    def addressing(self, code: str) -> str:
+        """The greetings and verbs after which even a lone given name is someone's, in `code`
+        and in English, as one regex alternation."""
+        return alternation((c for lang in self._with_english(code) for c in lang.addressing), regex=False)
+
+    def _with_english(self, code: str) -> list[Language]:
+        return [self.get(code)] + ([self.each["en"]] if "en" in self.each and code != "en" else [])
 
     @cached_property
     def titles(self) -> frozenset[str]:

@@ -70,6 +70,12 @@ POSITIVE = [
     ("BE_NATIONAL_NUMBER", "Numéro de registre national : 85073003328.", "85073003328"),
     ("AT_SSN", "Meine Sozialversicherungsnummer ist 1237 010180.", "1237 010180"),
     ("AT_SSN", "SVNR: 1237010180 (e-card)", "1237010180"),
+    ("ES_NSS", "Número de la Seguridad Social: 28 12345678 40", "28 12345678 40"),
+    ("PT_NISS", "NISS 12034567897 do trabalhador, para o contrato.", "12034567897"),
+    ("IE_PPS", "Her PPS number is 1234567T and she starts Monday.", "1234567T"),
+    ("IE_PPS", "PPSN: 1234567FA", "1234567FA"),
+    ("UK_NINO", "My National Insurance number is AB 12 34 56 C, can you fill in the form?", "AB 12 34 56 C"),
+    ("UK_NINO", "Payroll needs SJ612844B before Friday.", "SJ612844B"),
     ("PATIENT_ID", "IPP 594726692 : la biopsie est revenue positive.", "594726692"),
     ("PATIENT_ID", "Patient no. A-20931 was readmitted after surgery.", "A-20931"),
     ("PATIENT_ID", "Número de historia clínica 88231004, resultados del análisis.", "88231004"),
@@ -96,10 +102,14 @@ NOT_COUNTED = [
     "The patient was 45 years old in the case study.",
     "Our staff of 2024 grew by 12 percent.",
     "How many employees 1200 or more count as a large company?",
+    "Order 1234567T shipped on Monday.",  # a valid PPS shape, but nothing says it is one
+    "Seguridad Social: 28 12345678 41",
+    "NI number GB123456C",  # a prefix never issued
+    "NI number QQ123456C",  # the prefix of examples
 ]
 
 ID_TYPES = {"ES_NIF", "IT_FISCAL_CODE", "DE_TAX_ID", "DE_ID_CARD", "NL_BSN", "PT_NIF", "PT_CC",
-            "BE_NATIONAL_NUMBER", "AT_SSN", "PATIENT_ID", "EMPLOYEE_ID"}
+            "BE_NATIONAL_NUMBER", "AT_SSN", "ES_NSS", "PT_NISS", "IE_PPS", "UK_NINO", "PATIENT_ID", "EMPLOYEE_ID"}
 
 
 @pytest.mark.parametrize("entity,text,value", POSITIVE, ids=[f"{p[0]}-{i}" for i, p in enumerate(POSITIVE)])

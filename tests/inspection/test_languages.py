@@ -45,6 +45,8 @@ def test_language_is_detected_among_all_configured(lang, text):
     ("Apenas para uso interno: tabela de preços.", "Apenas para uso interno"),
     ("Sensitivity: Internal\nQ3 plan", "Internal"),
     ("[C2 - Restricted] outage report", "Restricted"),
+    # a marked document that also lists the scheme still carries its own header
+    ("CONFIDENTIAL\nLevels: public, internal, confidential. This memo is the Q3 pricing.", "CONFIDENTIAL"),
 ])
 def test_markings_and_classification_headers_in_every_language(inspector, text, value):
     assert ("CONFIDENTIAL_MARKING", value) in found(inspector, text)
@@ -55,6 +57,12 @@ def test_markings_and_classification_headers_in_every_language(inspector, text, 
     "Intern nutzen wir Jira: welche Alternativen gibt es?",
     "How do I mark a SharePoint folder as confidential?",
     "Qual è la differenza tra audit interno ed esterno?",
+    # the levels of a scheme, listed together or heading their definitions: a text about the scheme
+    "Rédige une charte de classification des documents (public, interne, confidentiel, secret).",
+    "Suggest labels (Public, Internal, Confidential, Restricted) with a definition for each.",
+    "Stel een classificatie op (openbaar, intern, vertrouwelijk, geheim) voor een gemeente.",
+    "Niveaux :\n- Interne : à usage des collaborateurs.\n- Confidentiel : divulgation préjudiciable.\n"
+    "Les données RH relèvent au minimum du niveau Confidentiel.",
 ])
 def test_talk_about_confidentiality_is_no_marking(inspector, text):
     assert not [f for f in found(inspector, text) if f[0] == "CONFIDENTIAL_MARKING"]
@@ -77,6 +85,11 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # chat-style lower case
     ("lol kevin okafor replied-all again", "kevin okafor"),
     ("tu peux relancer sophie mercier stp", "sophie mercier"),
+    # a given name that is no word of any language, alone after a person cue, in any case
+    ("Can you ask Marta to send the Q3 numbers?", "Marta"),
+    ("btw ping giulia about the invoice", "giulia"),
+    ("ik heb met sanne gebeld over het contract", "sanne"),
+    ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     # home directories, also after JSON escaping ate a backslash
     ('File "/home/jbrunet/app/main.py", line 3', "jbrunet"),
     ("open C:\\Users\\rmarchetti\\Desktop\\x.csv failed", "rmarchetti"),

@@ -36,6 +36,16 @@ SECRETS = [
     ("<password>Hunter2!x</password>", "Hunter2!x"),
     ('SECRET_KEY = "h7$k2!pQz9@xW4m"', "h7$k2!pQz9@xW4m"),
     ("authtoken: 2Qx7bLm9KpZ3vN8cR1sT4wY6uA0", "2Qx7bLm9KpZ3vN8cR1sT4wY6uA0"),  # a word inside a word, a random value
+    # a password as people make one, a few words after a credential word of any language
+    ("Het wachtwoord voor de VPN is tijdelijk Zomer2024!Vpn tot vrijdag", "Zomer2024!Vpn"),
+    ("Das WLAN-Passwort hab ich geändert, das neue ist Kaffee&Kuchen77 ok?", "Kaffee&Kuchen77"),
+    ("Mi contraseña del portal de nóminas ahora es Barcelona.2024! por si acaso", "Barcelona.2024!"),
+    ("mysql -u admin -p'Prod!Pass2024' -h db.internal shop", "Prod!Pass2024"),
+    ('conn.setPassword("Pa_S9ss_Word_2024");', "Pa_S9ss_Word_2024"),
+    # tokens whose long random part outweighs their snake_case or dotted shape
+    ('headers={"x-api-token": "a9x7bqe_kd8fm21zqwerty4xy88"}', "a9x7bqe_kd8fm21zqwerty4xy88"),
+    ("Authorization: Bearer abCdeFgh12JkLmn34OpqRs.tuVwx56YzAbc78DefGhi90.jKlMn12OpQrS34",
+     "abCdeFgh12JkLmn34OpqRs.tuVwx56YzAbc78DefGhi90.jKlMn12OpQrS34"),
     # connection strings
     ("mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net/shop", "mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net"),
     ("REDIS_URL=redis://:S3cretPw9@cache:6379/0", "redis://:S3cretPw9@cache"),
@@ -75,6 +85,10 @@ HARMLESS = [
     "Use the token: it expires in 10 minutes.",
     "The password must be at least 12 characters long.",
     "Das Passwort ist zu kurz.",
+    "The password must contain at least one digit, e.g. Abcdefg1 is too weak",
+    "Reset your password at https://Accounts.example.com/Reset2024",
+    "password_hash = bcrypt.hashpw(UserInput1, salt)",
+    "docker run -p 3306:3306 -e MYSQL_ROOT_PASSWORD mysql:8",
     "Set token = request.headers['X-Token']",
     # code: names, types, templates and expressions after a credential-like key
     "    credentials_provider: AwsCredentialsProvider | None = None",

@@ -16,6 +16,8 @@ from .conftest import found
     "You don't need to know the shape of the data.",  # a marking phrase after a subject: talk
     "I need to know the deadline for the Q3 report.",
     "Retry rh-calm-sensitive-2 and internal_api_v2 after the deploy.",  # marking words inside identifiers
+    "Propose un plan marketing pour Lefèvre, une PME de Cohen.",  # a given name after "de": a place
+    "Decorate the view with @app.route and the test with @pytest.fixture.",  # mentions of code
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []

@@ -8,7 +8,10 @@ in capitals, in brackets ("[C3 - Restricted]"), after a classification label of 
 language ("Classification:", "Einstufung:", "Sensibilité :"), or standing alone as a header
 (before a colon, a dash or the end of its line). Elsewhere ("how do I keep files
 confidential?", "Internal tools we use") it is talk, with a low score that the policy's
-threshold keeps below the line.
+threshold keeps below the line. So is a level named beside the other levels of a scheme, in
+a list ("public, internal, confidential, secret") or as the heads of definitions ("- Interne :
+…", "- Confidentiel : …"): a text about the scheme, unless the level stands alone in capitals
+on its own line, as a document's header.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ _BRACKET_BEFORE = r"[\[(*_#«\"“|]\s*(?:[A-Z]{1,4}\d?\s*[-–:]\s*)?"
 _MARKING_CONTEXT_AFTER = re.compile(r"^[ \t]*(?:[:\-—–|\])*_»\"”]|\n|$)")
 # `SECRET = os.environ[…]`, `Level.CONFIDENTIAL`: code, not a marking.
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")
+# What separates the items of a list, in the configured languages' words for "and", "or", "vs".
+_LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 
@@ -44,11 +49,17 @@ class MarkingDetector:
         multi = [p for p in phrases if " " in p.strip()]
         self._multi = _alternation(multi)
         self._single = _alternation(single)
+        levels = alternation(languages.entries("classification_levels"), regex=False)
+        self._levels = frozenset(w.lower() for w in languages.entries("classification_levels"))
+        self._level_list = re.compile(rf"(?i)(?<!\w)(?:{levels})(?:{_LIST_JOIN}(?:{levels})){{2,}}(?!\w)")
+        self._level_head = re.compile(rf"(?im)^[ \t]*(?:[-*•]|\d+[.)])?[ \t]*({levels})[ \t]*[:–—-]")
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        scheme = self._about_a_scheme(text)
         if self._multi:
             for m in self._multi.finditer(text):
                 talk = self._prose.search(text[max(0, m.start() - 12):m.start()]) and not m.group().isupper()
+                talk = talk or (scheme and self._scheme_level(text, m))
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.3 if talk else 0.9, "marking.phrase")
         if self._single:
             for m in self._single.finditer(text):
@@ -57,11 +68,24 @@ class MarkingDetector:
                     continue
                 if not word.isupper() and _glued(text, m.start(), m.end()):
                     continue  # `rh-calm-sensitive-2`, `internal_api`: part of a name in code
-                as_marking = (word.isupper() and len(word) > 3) \
-                    or self._labelled(text, m.start()) \
-                    or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
+                as_marking = ((word.isupper() and len(word) > 3)
+                              or self._labelled(text, m.start())
+                              or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])) \
+                    and not (scheme and self._scheme_level(text, m))
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
+
+    def _about_a_scheme(self, text: str) -> bool:
+        """Three levels listed together, or two heading definitions."""
+        heads = {m.group(1).lower() for m in self._level_head.finditer(text)}
+        return len(heads) >= 2 or bool(self._level_list.search(text))
+
+    def _scheme_level(self, text: str, m: re.Match[str]) -> bool:
+        """A level of the scheme the text is about; not one standing alone on its line in capitals."""
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = len(text) if (end := text.find("\n", m.end())) < 0 else end
+        header = m.group().isupper() and not text[line_start:line_end].replace(m.group(), "").strip(" \t*_#[]():-–—|")
+        return " ".join(m.group().lower().split()) in self._levels and not header
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))

@@ -2,6 +2,8 @@
 (`Nom : Durand`, `Apellidos: García López`), a user name in a home-directory path
 (`/Users/jdoe/`, `C:\\Users\\jdoe\\`), the focus of a cleft sentence ("c'est Dupont qui",
 "it was okafor who"), a full name typed in lower case ("omg sarah whitfield just replied"),
+a chat mention made of a name ("@dmitri.volkov"), a lone given name after a greeting or a
+verb of addressing someone ("ping marta"),
 and a text that is nothing but a name handle (a message's `name` field: "sarah_whitfield").
 """
 from __future__ import annotations
@@ -13,7 +15,7 @@ import regex
 
 from ..hit import Hit
 from ..languages import Languages, alternation
-from .person import Ner, is_given_name
+from .person import Ner, addressed, is_given_name, lone_given_name
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -32,6 +34,7 @@ _ACCOUNTS = frozenset({
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
+_MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
 _LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-])")
 
@@ -51,6 +54,8 @@ class NameShapeDetector:
         self._form = regex.compile(
             rf"(?im)(?:^|[\n,;{{|]|\t)[ \t]*(?:[-*•>][ \t]*)?[\"']?(?:{labels})[\"']?[ \t]*[:=][ \t]*[\"']?"
             rf"({_NAME_VALUE})(?=[ \t]*(?:$|[\n\"',;|}}(]))")
+        # A lone given name in lower case after a person cue ("ping marta", "chiedi a giulia").
+        self._cued = {code: addressed(languages, code) for code in languages.codes}
         self._clefts = {code: regex.compile(
             "(?i)(?<!\\w)(?:" + "|".join(_cleft(c) for c in languages.get(code).clefts) + ")")
             for code in languages.codes if languages.get(code).clefts}
@@ -61,6 +66,9 @@ class NameShapeDetector:
             if m.group(1).strip().lower() not in _ACCOUNTS:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.home-dir")
         yield from self._cleft(text, lang)
+        for m in _MENTION.finditer(text) if "@" in text else ():
+            if self._is_name([m.group(1), m.group(2)], lang):
+                yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and self._is_name([w for w in handle.groups() if w], lang):
@@ -91,6 +99,8 @@ class NameShapeDetector:
         """A given name and a surname in lower case, side by side: chat style; not after an
         article ("the job lives", "la rose fane")."""
         words = list(_LOWER.finditer(text))
+        cued = self._cued.get(lang) or next(iter(self._cued.values()))
+        paired: set[int] = set()
         for before, first, second in zip([None] + words, words, words[1:]):
             if text[first.end():second.start()] != " ":
                 continue
@@ -98,7 +108,12 @@ class NameShapeDetector:
                     and not text[before.end():first.start()].strip():
                 continue
             if self._is_name([first.group(), second.group()], lang):
+                paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
+        for word in words:
+            if word.start() not in paired and lone_given_name(word.group(), self._ner) \
+                    and cued.search(text[max(0, word.start() - 24):word.start()]):
+                yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
 
     def _is_name(self, words: list[str], lang: str) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured

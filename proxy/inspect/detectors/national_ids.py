@@ -1,7 +1,8 @@
-"""National identifiers that carry a check character (Spanish DNI/NIE, Italian codice fiscale,
-German Steuer-ID and identity card, Dutch BSN, Portuguese NIF and cartão de cidadão, Belgian
-national register number, Austrian social insurance number), and the numbers a hospital or an
-employer identifies a person by.
+"""National identifiers that carry a check character (Spanish DNI/NIE and social security
+number, Italian codice fiscale, German Steuer-ID and identity card, Dutch BSN, Portuguese NIF,
+cartão de cidadão and social security number, Belgian national register number, Austrian
+social insurance number, Irish PPS number) or an unmistakable shape (UK National Insurance
+number), and the numbers a hospital or an employer identifies a person by.
 
 Every run of letters and digits joined by single separators is collected once; the run, or a
 run of its pieces (two numbers side by side), is compacted and tried against each identifier's
@@ -22,10 +23,11 @@ from ..checksums import VALIDATORS
 from ..context import alternation, lowered, near, words_pattern
 from ..hit import Hit
 
-# Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…") or a
-# trailing one (DNI "…678-Z") belongs to the run too.
+# Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…"), two
+# leading capitals (National Insurance "AB 12 34 56 C") or a trailing letter (DNI "…678-Z")
+# belong to the run too.
 _PIECE = r"[A-Za-z]*\d[A-Za-z0-9]*"
-_RUN = re.compile(rf"(?<![\w.\-/])(?:[XYZxyz][ .\-])?{_PIECE}(?:[ .\-/]{_PIECE})*(?:[ .\-][A-Za-z](?![\w]))?(?![\w\-])")
+_RUN = re.compile(rf"(?<![\w.\-/])(?:[XYZxyz][ .\-]|[A-Z]{{2}} )?{_PIECE}(?:[ .\-/]{_PIECE})*(?:[ .\-][A-Za-z](?![\w]))?(?![\w\-])")
 _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
 _EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI and its neighbour

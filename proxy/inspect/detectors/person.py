@@ -101,6 +101,17 @@ def is_given_name(word: str) -> bool:
     return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
 
 
+def addressed(languages: Languages, code: str) -> re.Pattern[str]:
+    """A greeting or a verb of addressing someone, right before the end of the text searched."""
+    return re.compile(rf"(?i)(?<![\w'’])(?:{languages.addressing(code)})\s*[,:]?\s+$")
+
+
+def lone_given_name(word: str, ner: "Ner | None") -> bool:
+    """A given name that is a word in no configured language ("Marta", "Sanne"; not "Will",
+    "Rose", "Grace"): alone after a person cue, it names someone."""
+    return ner is not None and is_given_name(word) and not ner.is_common_anywhere(word)
+
+
 class Ner(Protocol):
     def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]: ...
 
@@ -126,9 +137,11 @@ class PersonDetector:
         # it; or the name under a closing formula, in a signature.
         self._context: dict[str, re.Pattern[str]] = {}
         self._name_cues: dict[str, re.Pattern[str]] = {}
+        self._addressed: dict[str, re.Pattern[str]] = {}
         for code in languages.codes:
             langs = [languages.get(code)] + ([languages.get("en")] if "en" in languages.codes else [])
-            cues = alternation(c for lang in langs for c in lang.person_cues)
+            cues = languages.person_cues(code)
+            self._addressed[code] = addressed(languages, code)
             self._context[code] = re.compile(
                 rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
             self._name_cues[code] = re.compile(
@@ -188,6 +201,10 @@ class PersonDetector:
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
                 and context.search(text[max(0, run[0].start - 24):run[0].start])):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
+        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and addressing.search(
+                text[max(0, run[0].start - 24):run[0].start]):
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []  # "ask Marta"
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return None, [(run[0].start, run[0].end)]  # a person or a company named after one
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]

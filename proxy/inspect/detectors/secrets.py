@@ -56,6 +56,8 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
     # Oracle's user/password@host
     ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
+    # mysql -pPASSWORD (the password joined to the flag; `-p` alone prompts for it)
+    ("mysql-password", ("mysql", "mariadb"), r"(?:^|\s)-p(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
     # curl -u user:password, --user=user:password (`--password=…` is an assignment)
     ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
     ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
@@ -69,6 +71,12 @@ _BASIC = re.compile(r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=]
 # A string given to a client: `Client("…")`, `Github(url, "…")`, `connect("…")`.
 _CALL = re.compile(r"(?<![\w.])(?P<callee>[A-Za-z_][\w.]{0,60})\((?:[^()\n]{0,80}?,)?\s*(?P<q>[\"'])"
                    r"(?P<value>[A-Za-z0-9_\-.+/=:~]{16,200})(?P=q)")
+# A password as people make one, when a credential word stands before it on the same line
+# ("the VPN password, valid until Friday, is Zomer2024!Vpn"): upper and lower case and a digit.
+_PASSWORD = re.compile(r"(?<![^\s\"'`(=:])(?=[^\s\"'`]*[a-z])(?=[^\s\"'`]*[A-Z])(?=[^\s\"'`]*\d)"
+                       r"[^\s\"'`,;()<>\[\]{}]{8,64}")
+_NEARBY = 80  # characters after the credential word
+_EMAIL_LIKE = re.compile(r"@[\w-]+\.[a-z]")
 _CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
 # Constructors that take an identifier or a digest, not a credential.
 _NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
@@ -90,6 +98,9 @@ class _Words:
     # (a credential's name, searched in the lower-cased text; what joins it to its value, up
     # to the value, matched on the text itself): in code and config, then in prose.
     assignments: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
+    code_name: re.Pattern[str]  # a credential fragment of code (`setPassword`), in the lower-cased text
+    word: re.Pattern[str]  # a credential word of code or prose standing alone, in the lower-cased text
+    example: re.Pattern[str]  # a word that makes what follows an example, in the lower-cased text
     suffixes: frozenset[str]
     placeholder: re.Pattern[str]
 
@@ -117,7 +128,12 @@ def _words() -> _Words:
     placeholder = re.compile(
         rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|(?:{fillers})[\W_]?\d{{0,3}})$"
         rf"|example|sample|placeholder|dummy|changeme|redacted|_here|xxx")
-    return _Words(assignments, frozenset(data["name_suffixes"]), placeholder)
+    # Words of six letters or more may end a compound ("WLAN-Passwort", "Datenbankpasswort").
+    names = [t.lower() for lang in langs.values() for key in ("code", "prose") for t in lang[key]]
+    word = re.compile(rf"(?:(?<!\w)(?:{alternation(n for n in names if len(n) < 6)})"
+                      rf"|(?:{alternation(n for n in names if len(n) >= 6)}))(?!\w)")
+    example = re.compile(rf"(?<!\w)(?:{words('examples')})(?!\w)")
+    return _Words(assignments, assignments[0][0], word, example, frozenset(data["name_suffixes"]), placeholder)
 
 
 def _entropy(s: str) -> float:
@@ -149,6 +165,7 @@ class SecretDetector:
                 named = _names_a_credential(text, *name.span("word"), name.end(), words.suffixes)
                 if (_looks_secret if named else _looks_random)(m.group("value")):
                     yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+        yield from _passwords_nearby(text, low, words)
         for name, triggers, pattern in _PLACES:
             if not any(t in low for t in triggers):
                 continue
@@ -163,8 +180,33 @@ class SecretDetector:
         for m in _CALL.finditer(text):
             callee = m.group("callee").rsplit(".", 1)[-1]
             constructor = callee[:1].isupper() and not _NOT_CLIENT.search(callee)
-            if (constructor or _CLIENT.search(callee)) and _looks_random(m.group("value")):
+            if words.code_name.search(callee.lower()):  # set_password("…"), withToken("…")
+                looks = _looks_secret
+            elif constructor or _CLIENT.search(callee):
+                looks = _looks_random
+            else:
+                continue
+            if looks(m.group("value")):
                 yield Hit("SECRET", m.start("value"), m.end("value"), 0.8, "secrets.client-argument")
+
+
+def _passwords_nearby(text: str, low: str, words: _Words) -> Iterator[Hit]:
+    """Password-shaped values within `_NEARBY` characters after a credential word, on its line,
+    unless the words between make it an example."""
+    done = 0
+    for name in words.word.finditer(low):
+        start = max(name.end(), done)
+        line_end = text.find("\n", start)
+        end = min(name.end() + _NEARBY, len(text) if line_end < 0 else line_end)
+        for m in _PASSWORD.finditer(text, start, end):
+            value = m.group()
+            if value.endswith(("...", "…")):  # an elided example
+                continue
+            value = value[:-1] if value[-1] in ".,:;" else value  # the sentence's own punctuation
+            if ("://" not in value and not _EMAIL_LIKE.search(value) and _looks_secret(value)
+                    and not words.example.search(low, name.end(), m.start())):
+                yield Hit("SECRET", m.start(), m.start() + len(value), 0.8, "secrets.password-nearby")
+            done = m.end()
 
 
 def _decoded(value: str) -> str:
@@ -201,8 +243,9 @@ def _names_a_credential(text: str, start: int, end: int, key_end: int, suffixes:
 def _is_code_name(value: str) -> bool:
     """A name in code: a variable (`sigv4_auth_cls`), an attribute (`config.api_token`), a
     type (`AwsCredentialsProvider`, `_V1ValidatorType`); not "Xk29fjQ0pLm" or "Summer2024"."""
-    if _SNAKE.fullmatch(value) or _DOTTED.fullmatch(value) or value.count("/") >= 2 and not _random_stretch(value):
-        return True  # a resource path ("projects/my-project/secrets/my-token/versions/1") too
+    if (_SNAKE.fullmatch(value) or _DOTTED.fullmatch(value) or value.count("/") >= 2) and not _random_stretch(value):
+        return True  # a resource path ("projects/my-project/secrets/my-token/versions/1") too; a
+        # long random part makes a token of it ("ghx_9f8e7d6c5b4a3928f7e6", "eyJ….eyJ….sig")
     core = value.strip("_")
     words = _CAMEL_WORD.findall(core)
     named = [w for w in words if not w.isdigit() and not w.isupper()]  # kEnumerableProperty's "k" aside
