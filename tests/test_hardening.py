@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 HELLO = [{"role": "user", "content": "Say hello."}]
-IBAN = "FR76 3000 6000 0112 3456 7890 189"
-CARD = 4111111111111111
+IBAN = "FR76 1010 7001 7500 0101 2345 690"
+CARD = 4970101234567893
 
 
 def _post(gw, body: bytes | dict, path="/v1/chat/completions", **headers):
@@ -116,7 +116,7 @@ def test_numbers_are_inspected(gateway, cloud, onprem, extra):
 
 
 def test_a_value_split_across_user_turns_is_found(gateway, cloud, onprem):
-    half = len(IBAN) // 2 + 1  # "FR76 3000 6000 01" | "12 3456 7890 189"
+    half = len(IBAN) // 2 + 1  # "FR76 1010 7001 75" | "00 0101 2345 690"
     messages = [{"role": "user", "content": f"Pay to {IBAN[:half]}"}, {"role": "assistant", "content": "Go on."},
                 {"role": "user", "content": f"{IBAN[half:]} please."}]
     r = _post(gateway, _chat(messages=messages))
@@ -136,7 +136,7 @@ def test_an_iban_written_with_slashes_is_found(gateway, cloud, onprem):
 
 @pytest.mark.parametrize("given,kept", [
     ("req-2026.12.01_abc", True),
-    ("FR7630006000011234567890189", False),  # an IBAN: shaped like an id, but found by inspection
+    ("FR7610107001750001012345690", False),  # an IBAN: shaped like an id, but found by inspection
     ("bob@example.com", False),  # not an id's shape
     ("x" * 65, False),
 ])

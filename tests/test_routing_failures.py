@@ -23,8 +23,8 @@ def test_personal_data_goes_onprem(gateway, cloud, onprem):
     assert len(onprem.bodies) == 1 and cloud.received == []
 
 
-@pytest.mark.parametrize("text", ["Call me on +33 6 12 34 56 78", "IBAN FR76 3000 6000 0112 3456 7890 189",
-                                  "card 4111 1111 1111 1111 please"])
+@pytest.mark.parametrize("text", ["Call me on +33 6 12 34 56 78", "IBAN FR76 1010 7001 7500 0101 2345 690",
+                                  "card 4970 1012 3456 7893 please"])
 def test_each_kind_of_personal_data(gateway, cloud, onprem, text):
     gateway.client().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": text}])
     assert cloud.received == [] and len(onprem.bodies) == 1

@@ -81,7 +81,7 @@ def test_cloud_streaming_garbage_ends_in_an_error_event(make_gateway, onprem):
 def test_onprem_answering_no_stream_is_an_error(make_gateway, cloud, kind):
     with ServerThread(_not_a_stream(kind)) as bad:
         gw = make_gateway(onprem={"url": f"{bad.url}"}, fallback_to_onprem=False)
-        sensitive = [{"role": "user", "content": "My IBAN is FR76 3000 6000 0112 3456 7890 189."}]
+        sensitive = [{"role": "user", "content": "My IBAN is FR76 1010 7001 7500 0101 2345 690."}]
         with pytest.raises(openai.APIError):
             stream = gw.client().chat.completions.create(model="deepseek-chat", messages=sensitive, stream=True)
             list(stream)

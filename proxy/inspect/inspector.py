@@ -1,8 +1,9 @@
 """Text in, findings out: the inspection of one text, in the calling process.
 
 Deobfuscate (evasions), pick the language, run every registered detector that knows it over
-bounded pieces, drop what the allow list covers, turn public figures and other public names
-into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
+bounded pieces, drop what the allow list covers, a phone number read inside an account or
+card number, and values published as examples (`examples.py`), turn public figures and other
+public names into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
 `pool.py` runs this off the event loop; the CLI and tests may call it directly.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Iterable, Sequence
 
 from .chunks import chunks
 from .deobfuscate import deobfuscate
+from .examples import published
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
@@ -52,11 +54,21 @@ class Inspector:
         found = [hit for languages, detector in self._detectors if languages is None or lang in languages
                  for hit in detector.detect(clear.text, lang)
                  if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
+        found = [hit for hit in _outside_accounts(found) if not published(clear.text[hit.start:hit.end])]
         hits: list[Hit] = []
         for hit in self._public.judge(clear.text, found):
             start, end = clear.span(hit.start, hit.end)
             hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
         return hits
+
+
+_ACCOUNTS = frozenset({"IBAN_CODE", "CREDIT_CARD"})
+
+
+def _outside_accounts(hits: list[Hit]) -> list[Hit]:
+    """Without the phone numbers read inside an IBAN or a card number: pieces of it."""
+    accounts = [(h.start, h.end) for h in hits if h.entity in _ACCOUNTS]
+    return [h for h in hits if h.entity != "PHONE_NUMBER" or not any(a <= h.start and h.end <= b for a, b in accounts)]
 
 
 def merge(groups: Iterable[list[Hit]]) -> list[Hit]:

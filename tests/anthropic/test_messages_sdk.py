@@ -126,7 +126,7 @@ def test_errors_in_anthropic_shape(gateway, cloud, onprem):
                    headers={"x-api-key": gateway.key})
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
     smuggled = (b'{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"my IBAN is '
-                b'FR7630006000011234567890189"}],"messages":' + json.dumps(HI).encode() + b"}")
+                b'FR7610107001750001012345690"}],"messages":' + json.dumps(HI).encode() + b"}")
     r = httpx.post(f"{gateway.url}/anthropic/v1/messages", content=smuggled, headers={"x-api-key": gateway.key})
     assert r.status_code == 400 and "twice" in r.json()["error"]["message"]  # never forwarded as it is
     for bad in ([{"role": ["user"], "content": "hi"}], [{"role": "user", "content": [{"text": "no type"}]}]):

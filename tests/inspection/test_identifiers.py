@@ -28,7 +28,7 @@ CHECKS = [
     ("at_ssn", "1237010180", "1238010180"),
     ("mod97", "539007547034RF18", "539007547034RF19"),
     ("luhn", "79927398713", "79927398714"),
-    ("iban", "DE89370400440532013000", "DE89370400440532013001"),
+    ("iban", "DE64370400440532014711", "DE64370400440532014712"),
     ("fr_nir", "248017940038917", "248017940038918"),
 ]
 
@@ -58,7 +58,7 @@ POSITIVE = [
     ("ES_NIF", "Mi DNI es 12345678Z, ¿puedes rellenar el formulario?", "12345678Z"),
     ("ES_NIF", "NIE: X-1234567-L, permiso de residencia en trámite.", "X-1234567-L"),
     ("ES_NIF", "Please update the file: 12.345.678-Z belongs to the new hire.", "12.345.678-Z"),
-    ("IT_FISCAL_CODE", "Il mio codice fiscale è RSSMRA85T10A562S, compila il modulo.", "RSSMRA85T10A562S"),
+    ("IT_FISCAL_CODE", "Il mio codice fiscale è BNCGLI90A41H501E, compila il modulo.", "BNCGLI90A41H501E"),
     ("IT_FISCAL_CODE", "Send the form for rccmnl83s18d969h today.", "rccmnl83s18d969h"),
     ("DE_TAX_ID", "Meine Steuer-ID lautet 36 574 261 809.", "36 574 261 809"),
     ("DE_ID_CARD", "Personalausweis Nr. T220001293, gültig bis 2031.", "T220001293"),
@@ -93,7 +93,7 @@ NOT_COUNTED = [
     "Reference 111222333 was shipped on Monday.",
     "Order 36574261809 is delayed.",
     "Steuer-ID 36 574 261 808 stimmt nicht.",
-    "IBAN DE89 3704 0044 0532 0130 00",  # an IBAN, found as such, is no identity number
+    "IBAN DE64 3704 0044 0532 0147 11",  # an IBAN, found as such, is no identity number
     "Compute the checksum of ISBN 978-2-07-036760-7.",
     "Call 06 12 34 56 78 tomorrow.",
     "The build 1700000000 took 20240101 seconds.",

@@ -47,6 +47,7 @@ def test_language_is_detected_among_all_configured(lang, text):
     ("[C2 - Restricted] outage report", "Restricted"),
     # a marked document that also lists the scheme still carries its own header
     ("CONFIDENTIAL\nLevels: public, internal, confidential. This memo is the Q3 pricing.", "CONFIDENTIAL"),
+    ('{"sensitivity": "Confidential", "body": "Q3 pricing for Acme"}', "Confidential"),  # quoted, but labelled
 ])
 def test_markings_and_classification_headers_in_every_language(inspector, text, value):
     assert ("CONFIDENTIAL_MARKING", value) in found(inspector, text)
@@ -63,6 +64,10 @@ def test_markings_and_classification_headers_in_every_language(inspector, text, 
     "Stel een classificatie op (openbaar, intern, vertrouwelijk, geheim) voor een gemeente.",
     "Niveaux :\n- Interne : à usage des collaborateurs.\n- Confidentiel : divulgation préjudiciable.\n"
     "Les données RH relèvent au minimum du niveau Confidentiel.",
+    # a marking in quotation marks inside a sentence is mentioned, not applied
+    "Wir wollen Dokumente künftig mit „VERTRAULICH“ oder „Streng vertraulich“ kennzeichnen.",
+    "¿Qué diferencia hay entre marcar un documento como «Confidencial» y como «Uso interno»?",
+    'Hoe labelen andere bedrijven documenten als "Vertrouwelijk" of "Intern gebruik" in SharePoint?',
 ])
 def test_talk_about_confidentiality_is_no_marking(inspector, text):
     assert not [f for f in found(inspector, text) if f[0] == "CONFIDENTIAL_MARKING"]

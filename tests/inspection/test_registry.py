@@ -15,7 +15,7 @@ def test_each_detector_is_registered_once_under_its_own_name():
 
 def test_hits_are_labelled_by_their_detector_and_typed_as_it_declares(inspector):
     text = ("CONFIDENTIAL: call Dr. Okafor on +33 6 12 34 56 78, mail rachel@proton.me, "
-            "IBAN DE89370400440532013000, password=Hunter2!x, host 84.23.117.9, "
+            "IBAN DE64370400440532014711, password=Hunter2!x, host 84.23.117.9, "
             "she has diabetes, born 14/07/1988, 12 rue des Lilas, 69003 Lyon.")
     entries = {entry.name: entry for entry in REGISTRY}
     hits = inspector.inspect(text)

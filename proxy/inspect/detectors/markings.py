@@ -11,7 +11,9 @@ confidential?", "Internal tools we use") it is talk, with a low score that the p
 threshold keeps below the line. So is a level named beside the other levels of a scheme, in
 a list ("public, internal, confidential, secret") or as the heads of definitions ("- Interne :
 …", "- Confidentiel : …"): a text about the scheme, unless the level stands alone in capitals
-on its own line, as a document's header.
+on its own line, as a document's header. A marking in quotation marks inside a sentence
+(„VERTRAULICH“ oder „Intern“ kennzeichnen, «Uso interno») is mentioned, not applied, unless a
+label says it is the document's (`"sensitivity": "Confidential"`).
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ _MARKING_CONTEXT_AFTER = re.compile(r"^[ \t]*(?:[:\-—–|\])*_»\"”]|\n|$)")
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")
 # What separates the items of a list, in the configured languages' words for "and", "or", "vs".
 _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
+# A short quotation on one line ("Intern gebruik", «Uso interno», „VERTRAULICH“).
+_QUOTATION = re.compile(r"[\"„“«‘‹]\s?([^\"„“”«»‘’‹›\n]{1,40}?)\s?[\"“”»’›]")
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 
@@ -59,7 +63,7 @@ class MarkingDetector:
         if self._multi:
             for m in self._multi.finditer(text):
                 talk = self._prose.search(text[max(0, m.start() - 12):m.start()]) and not m.group().isupper()
-                talk = talk or (scheme and self._scheme_level(text, m))
+                talk = talk or (scheme and self._scheme_level(text, m)) or self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.3 if talk else 0.9, "marking.phrase")
         if self._single:
             for m in self._single.finditer(text):
@@ -71,9 +75,20 @@ class MarkingDetector:
                 as_marking = ((word.isupper() and len(word) > 3)
                               or self._labelled(text, m.start())
                               or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])) \
-                    and not (scheme and self._scheme_level(text, m))
+                    and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
+
+    def _quoted(self, text: str, m: re.Match[str]) -> bool:
+        """Inside a short quotation, with more of the sentence on its line, and no label before."""
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        line_end = len(text) if (end := text.find("\n", m.end())) < 0 else end
+        for q in _QUOTATION.finditer(text, line_start, line_end):
+            if q.start(1) <= m.start() and m.end() <= q.end(1):
+                alone = not (text[line_start:q.start()] + text[q.end():line_end]).strip(" \t*_#[]():-–—|")
+                before = text[max(0, q.start() - 40):q.start()].replace('"', "").replace("'", "")
+                return not alone and not self._before.search(before)
+        return False
 
     def _about_a_scheme(self, text: str) -> bool:
         """Three levels listed together, or two heading definitions."""
