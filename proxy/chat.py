@@ -236,6 +236,7 @@ class Exchange:
     principal: Principal | None = None
     reply: Reply | None = None
     error: GatewayError | None = None  # the error the client received
+    api: str = CHAT.name  # the API the client called: a `Shape`'s name
 
     @property
     def request(self) -> ChatRequest | None:
@@ -424,8 +425,8 @@ class ChatService:
     def _observe(self, exchange: Exchange, usage: Usage | None, costs: Costs | None, saved: float) -> None:
         m, team = self._metrics, exchange.principal.team if exchange.principal else ""
         route, answer, failure = exchange.route or "none", exchange.answer, exchange.failure
-        m.requests.labels(route, team, str(exchange.status)).inc()
-        m.latency.labels(route).observe(time.monotonic() - exchange.started)
+        m.requests.labels(route, team, str(exchange.status), exchange.api).inc()
+        m.latency.labels(route, exchange.api).observe(time.monotonic() - exchange.started)
         m.cache.labels(exchange.cache).inc()
         m.ledger_backlog.set(self._ledger.backlog)
         if failure and failure.code in ("insufficient_quota", "rate_limit_exceeded") and (
