@@ -63,8 +63,11 @@ class Gateway:
         self.db = Database(settings.database_url)
         self.upstreams = {
             Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
-                            required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
-            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries),
+                                  required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY",
+                                  messages_path=anthropic.CLOUD_PATH),
+            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries,
+                                   messages_path=anthropic.ONPREM_PATH
+                                   if settings.onprem.messages_api == "native" else None),
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None

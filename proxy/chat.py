@@ -140,7 +140,7 @@ class Shape(Protocol):
     def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
         """What of the body the policy inspects (`policy.decide`)."""
 
-    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+    def upstream_request(self, req: ChatRequest, upstream: Upstream, model: str,
                          redaction: Redaction | None) -> tuple[str, bytes]:
         """The path under the upstream's base URL and the body it receives."""
 
@@ -167,7 +167,7 @@ class ChatShape:
     def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
         return body
 
-    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+    def upstream_request(self, req: ChatRequest, upstream: Upstream, model: str,
                          redaction: Redaction | None) -> tuple[str, bytes]:
         sent = dataclasses.replace(req, body=redaction.body) if redaction else req
         return "chat/completions", upstream_body(sent, model)
@@ -360,7 +360,7 @@ class ChatService:
             mapping = redaction.mapping if redaction else None
             started = time.monotonic()
             try:
-                path, body = shape.upstream_request(req, name, model, redaction)
+                path, body = shape.upstream_request(req, upstream, model, redaction)
                 response = await upstream.open(body, forwarded, deadline, path)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 if req.stream:

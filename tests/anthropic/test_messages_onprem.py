@@ -1,6 +1,7 @@
-"""The Messages API on the on-prem route: an engine that speaks only OpenAI's chat API gets
-`top_k` and the text of documents, and a document it cannot read (a PDF) is a 400, never
-dropped. Documents sent as base64 text are inspected."""
+"""The Messages API on the on-prem route: an engine that serves `/v1/messages` itself
+(`onprem.messages_api: native`) gets the Anthropic body under its served model name; one
+that speaks only OpenAI's chat API gets `top_k` and the text of documents, and a document
+it cannot read (a PDF) is a 400, never dropped. Documents sent as base64 text are inspected."""
 from __future__ import annotations
 
 import base64
@@ -10,10 +11,11 @@ import anthropic
 import httpx
 import pytest
 
-from tests.anthropic.test_messages_sdk import client
-from tests.fake_deepseek import ANSWER
+from tests.anthropic.test_messages_sdk import TOOLS, client
+from tests.fake_deepseek import ANSWER, REASONING
 
 MAIL = "jeanne.martin@example-clinic.fr"
+SENSITIVE = [{"role": "user", "content": f"Weather for {MAIL}?"}]
 NOTES = "Meeting notes: the release moves to Thursday."
 PDF = base64.b64encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n").decode()
 
@@ -24,6 +26,48 @@ def _document(source: dict) -> dict:
 
 def _b64_text(text: str) -> dict:
     return _document({"type": "base64", "media_type": "text/plain", "data": base64.b64encode(text.encode()).decode()})
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_native_engine_gets_the_anthropic_body(make_gateway, cloud, onprem, stream):
+    gw = make_gateway(onprem={"messages_api": "native"})
+    kw = dict(model="claude-sonnet-4-5", max_tokens=256, messages=SENSITIVE, tools=TOOLS, extra_body={"top_k": 7},
+              thinking={"type": "enabled", "budget_tokens": 512}, metadata={"user_id": "session_42"})
+    c = client(gw)
+    if stream:
+        with c.messages.stream(**kw) as s:
+            kinds = [e.type for e in s]
+            message = s.get_final_message()
+        assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    else:
+        message = c.messages.create(**kw)
+    assert not cloud.received and not onprem.bodies  # nothing translated, nothing to the cloud
+    [sent] = onprem.messages
+    assert sent["path"] == "/v1/messages"
+    expected = {**{k: v for k, v in kw.items() if k != "extra_body"}, "top_k": 7, "model": "deepseek-chat"}
+    assert sent["body"] == {**expected, **({"stream": True} if stream else {})}
+    assert message.model == "claude-sonnet-4-5"
+    assert [b.type for b in message.content] == ["thinking", "text", "tool_use"]
+    assert message.content[0].thinking == REASONING and message.content[1].text == ANSWER
+    assert message.content[2].input == {"city": "Paris", "unit": "celsius"} and message.stop_reason == "tool_use"
+    gw.stop()
+    [row] = gw.db().fetchall("SELECT route, upstream_model, prompt_hit_tokens, prompt_miss_tokens, completion_tokens, "
+                             "cost_usd FROM ledger")
+    [usage] = onprem.reported
+    assert row[:5] == ("onprem", "deepseek-chat", usage["cache_read_input_tokens"], usage["input_tokens"],
+                       usage["output_tokens"])
+    assert row[5] > 0
+
+
+def test_native_engine_errors_stay_onprem(make_gateway, cloud, onprem):
+    gw = make_gateway(onprem={"messages_api": "native"})
+    onprem.fail(400, "messages: tool_choice is not supported")
+    with pytest.raises(anthropic.BadRequestError, match="tool_choice is not supported"):
+        client(gw).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=SENSITIVE)
+    onprem.fail(503, "overloaded", times=3)
+    with pytest.raises(anthropic.InternalServerError) as err:
+        client(gw).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=SENSITIVE)
+    assert "never sent to the cloud" in err.value.message and not cloud.received
 
 
 def test_top_k_and_text_documents_reach_a_chat_engine(gateway, cloud, onprem):
