@@ -63,8 +63,11 @@ class Gateway:
         self.db = Database(settings.database_url)
         self.upstreams = {
             Route.CLOUD: Upstream(Route.CLOUD, settings.cloud, settings.timeouts, settings.retries,
-                            required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY"),
-            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries),
+                                  required_key_setting="R1GATE_CLOUD_API_KEY or DEEPSEEK_API_KEY",
+                                  messages_path=anthropic.CLOUD_PATH),
+            Route.ONPREM: Upstream(Route.ONPREM, settings.onprem, settings.timeouts, settings.retries,
+                                   messages_path=anthropic.ONPREM_PATH
+                                   if settings.onprem.messages_api == "native" else None),
         }
         secret = (settings.secret or self.db.deployment_value("secret", lambda: secrets.token_hex(32))).encode()
         self.redis = RedisLink(settings.redis_url, settings.cache.redis_timeout_s) if settings.redis_url else None
@@ -267,7 +270,8 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         logs.request(exchange)
 
     def edge(handler: Handler, finish: Callable[[Exchange], Awaitable[None]], *, in_flight: bool = False,
-             error_body: ErrorBody = GatewayError.body) -> Callable[[Request], Awaitable[Response]]:
+             error_body: ErrorBody = GatewayError.body,
+             api: str = CHAT.name) -> Callable[[Request], Awaitable[Response]]:
         """Authenticates, runs `handler`, maps what went wrong to HTTP, sets the headers, and
         runs `finish` once the whole answer has been sent (after the last chunk of a stream)."""
 
@@ -287,7 +291,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
             reply = result if isinstance(result, Reply) else None
             failed = failed or (reply.error if reply else None)
             error = _client_error(failed, request_id) if failed else None
-            exchange = Exchange(request_id, started, principal, reply, error)
+            exchange = Exchange(request_id, started, principal, reply, error, api)
             response = _error_response(error, request_id, error_body) if error else (
                 reply.response if reply else result)
             assert response is not None
@@ -307,7 +311,7 @@ def create_app(settings: Settings, router: Router | None = None) -> Starlette:
         return endpoint
 
     chat_endpoint = edge(chat_completions, finish_chat, in_flight=True)
-    anthropic_edge = functools.partial(edge, error_body=anthropic.error_body)
+    anthropic_edge = functools.partial(edge, error_body=anthropic.error_body, api=anthropic.MESSAGES.name)
     routes = [
         Endpoint("/anthropic/v1/messages", anthropic_edge(messages, finish_chat, in_flight=True), methods=["POST"]),
         Endpoint("/anthropic/v1/messages/count_tokens", anthropic_edge(count_tokens, log_only), methods=["POST"]),

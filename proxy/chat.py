@@ -140,7 +140,7 @@ class Shape(Protocol):
     def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
         """What of the body the policy inspects (`policy.decide`)."""
 
-    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+    def upstream_request(self, req: ChatRequest, upstream: Upstream, model: str,
                          redaction: Redaction | None) -> tuple[str, bytes]:
         """The path under the upstream's base URL and the body it receives."""
 
@@ -167,7 +167,7 @@ class ChatShape:
     def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
         return body
 
-    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+    def upstream_request(self, req: ChatRequest, upstream: Upstream, model: str,
                          redaction: Redaction | None) -> tuple[str, bytes]:
         sent = dataclasses.replace(req, body=redaction.body) if redaction else req
         return "chat/completions", upstream_body(sent, model)
@@ -236,6 +236,7 @@ class Exchange:
     principal: Principal | None = None
     reply: Reply | None = None
     error: GatewayError | None = None  # the error the client received
+    api: str = CHAT.name  # the API the client called: a `Shape`'s name
 
     @property
     def request(self) -> ChatRequest | None:
@@ -359,7 +360,7 @@ class ChatService:
             mapping = redaction.mapping if redaction else None
             started = time.monotonic()
             try:
-                path, body = shape.upstream_request(req, name, model, redaction)
+                path, body = shape.upstream_request(req, upstream, model, redaction)
                 response = await upstream.open(body, forwarded, deadline, path)
                 self._metrics.upstream_latency.labels(name).observe(time.monotonic() - started)
                 if req.stream:
@@ -424,8 +425,8 @@ class ChatService:
     def _observe(self, exchange: Exchange, usage: Usage | None, costs: Costs | None, saved: float) -> None:
         m, team = self._metrics, exchange.principal.team if exchange.principal else ""
         route, answer, failure = exchange.route or "none", exchange.answer, exchange.failure
-        m.requests.labels(route, team, str(exchange.status)).inc()
-        m.latency.labels(route).observe(time.monotonic() - exchange.started)
+        m.requests.labels(route, team, str(exchange.status), exchange.api).inc()
+        m.latency.labels(route, exchange.api).observe(time.monotonic() - exchange.started)
         m.cache.labels(exchange.cache).inc()
         m.ledger_backlog.set(self._ledger.backlog)
         if failure and failure.code in ("insufficient_quota", "rate_limit_exceeded") and (

@@ -20,6 +20,7 @@ ENV = {
     "R1GATE_CLOUD_API_KEY": "cloud.api_key",
     "R1GATE_ONPREM_URL": "onprem.url",
     "R1GATE_ONPREM_API_KEY": "onprem.api_key",
+    "R1GATE_ONPREM_MESSAGES_API": "onprem.messages_api",
     "R1GATE_POLICY": "policy",
     "R1GATE_REDIS_URL": "redis_url",
     "R1GATE_DATABASE_URL": "database_url",
@@ -62,6 +63,12 @@ class UpstreamSettings(_Strict):
         if not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+
+class OnpremSettings(UpstreamSettings):
+    # Anthropic's Messages API: `translate` to the engine's chat API and back; `native` for
+    # engines that serve `{url}/messages` themselves (recent vLLM and SGLang).
+    messages_api: Literal["translate", "native"] = "translate"
 
 
 class ModelSettings(_Strict):
@@ -155,7 +162,7 @@ def _default_models() -> dict[str, ModelSettings]:
 
 class Settings(_Strict):
     cloud: UpstreamSettings = UpstreamSettings(url=DEFAULT_URLS["cloud"])
-    onprem: UpstreamSettings = UpstreamSettings(url=DEFAULT_URLS["onprem"])
+    onprem: OnpremSettings = OnpremSettings(url=DEFAULT_URLS["onprem"])
     models: dict[str, ModelSettings] = Field(default_factory=_default_models)
     policy: str = "policies/default.yaml"
     # A candidate policy decided beside the active one on every request, never routing it;

@@ -3,8 +3,9 @@
 `r1gate serve` gives its workers a shared PROMETHEUS_MULTIPROC_DIR, where each process
 writes its own values and a scrape adds them up (the API port's `/metrics`, or the
 `metrics.listen` port served by the parent process); a gateway inside another program
-keeps its metrics in its own registry. Labels hold teams, routes, rule ids and statuses
-only, and `render(teams=False)` sums the teams away for a caller who may not see them.
+keeps its metrics in its own registry. Labels hold teams, routes, rule ids, statuses and
+the API called (`chat`, `messages`) only, and `render(teams=False)` sums the teams away for
+a caller who may not see them.
 """
 from __future__ import annotations
 
@@ -43,8 +44,10 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("r1gate_requests", "Requests answered", ["route", "team", "status"], registry=r)
-        self.latency = Histogram("r1gate_request_seconds", "Time to the whole answer", ["route"],
+        # `api`: chat (OpenAI's chat completions) or messages (Anthropic's Messages API)
+        self.requests = Counter("r1gate_requests", "Requests answered", ["route", "team", "status", "api"],
+                                registry=r)
+        self.latency = Histogram("r1gate_request_seconds", "Time to the whole answer", ["route", "api"],
                                  buckets=_LATENCY, registry=r)
         self.upstream_latency = Histogram("r1gate_upstream_seconds", "Time to the upstream's first byte",
                                           ["upstream"], buckets=_LATENCY, registry=r)

@@ -24,10 +24,13 @@ RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
 
 class Upstream:
     def __init__(self, name: str, settings: UpstreamSettings, timeouts: Timeouts,
-                 retries: Retries, *, required_key_setting: str | None = None) -> None:
+                 retries: Retries, *, required_key_setting: str | None = None,
+                 messages_path: str | None = None) -> None:
         self.name = name
         self.url = settings.url
         self.think_tags = settings.think_tags
+        # Where it serves Anthropic's Messages API under its base URL; None: only the chat API.
+        self.messages_path = messages_path
         self._timeouts = timeouts
         self._retries = retries
         # Set when the upstream cannot work without a key; names the setting to fix.

@@ -1,6 +1,7 @@
 """A fake DeepSeek API (and on-prem engine) for tests: the outside world, written by us.
 
-It serves OpenAI's chat API and DeepSeek's Anthropic Messages API (`/anthropic/v1/messages`).
+It serves OpenAI's chat API and DeepSeek's Anthropic Messages API (`/anthropic/v1/messages`;
+as an on-prem engine, vLLM's and SGLang's `/v1/messages`).
 It behaves like the real thing where clients can tell: reasoner-style answers with
 `reasoning_content` (or vLLM's `reasoning`, or raw `</think>` text), SSE streams with
 `: keep-alive` comments and usage on the last chunk, tool calls streamed in argument
@@ -119,6 +120,7 @@ def app(fake: Fake) -> Starlette:
         Route("/v1/chat/completions", chat, methods=["POST"]),
         Route("/models", models), Route("/v1/models", models),
         Route("/anthropic/v1/messages", messages, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
     ])
 
 

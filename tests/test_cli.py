@@ -195,7 +195,7 @@ def test_serve_cuts_slow_clients_and_counts_metrics_with_one_worker(tmp_path, cl
             {"role": "user", "content": "hello"}]).choices[0].message.content == ANSWER
         # One worker (the default): /metrics shows what it counted.
         scraped = httpx.get(f"{base}/metrics").text
-        assert 'r1gate_requests_total{route="cloud",status="200",team="ops"} 1.0' in scraped
+        assert 'r1gate_requests_total{api="chat",route="cloud",status="200",team="ops"} 1.0' in scraped
         # Idle, slow headers, slow body: each is cut, while normal requests are answered.
         slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(9)]
         for i, sock in enumerate(slow):
@@ -241,7 +241,7 @@ def test_serve_metrics_on_a_private_listener(tmp_path, cloud, onprem):
         client.chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "hello"}])
         assert httpx.get(f"{base}/metrics").status_code == 404
         scraped = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-        assert 'r1gate_requests_total{route="cloud",status="200",team="ops"} 1.0' in scraped
+        assert 'r1gate_requests_total{api="chat",route="cloud",status="200",team="ops"} 1.0' in scraped
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from proxy import config
+from proxy.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,3 +30,10 @@ def test_deepseek_api_key_is_the_fallback():
     assert config.load(None, {"DEEPSEEK_API_KEY": "a"}).cloud.api_key == "a"
     assert config.load(None, {"DEEPSEEK_API_KEY": "a", "R1GATE_CLOUD_API_KEY": "b"}).cloud.api_key == "b"
     assert config.load(None, {}).cloud.api_key is None
+
+
+def test_onprem_messages_api():
+    assert config.load(None, {}).onprem.messages_api == "translate"
+    assert config.load(None, {"R1GATE_ONPREM_MESSAGES_API": "native"}).onprem.messages_api == "native"
+    with pytest.raises(ConfigError, match="R1GATE_ONPREM_MESSAGES_API: onprem.messages_api"):
+        config.load(None, {"R1GATE_ONPREM_MESSAGES_API": "yes"})

@@ -1,6 +1,8 @@
-"""The gateway end to end with r1gate's own engine as its on-prem upstream."""
+"""The gateway end to end with r1gate's own engine as its on-prem upstream (chat completions,
+and Anthropic's Messages API translated for it, `top_k` and documents included)."""
 from __future__ import annotations
 
+import anthropic
 import pytest
 
 pytest.importorskip("torch")  # the [engine] extra
@@ -49,3 +51,16 @@ def test_streamed_from_the_engine(gw, cloud):
     assert "".join(d.content or "" for d in deltas) == ANSWER
     assert chunks[-1].usage.completion_tokens > 0 and all(c.model == "deepseek-reasoner" for c in chunks)
     assert cloud.received == []
+
+
+def test_anthropic_request_with_top_k_and_a_document(gw, cloud):
+    c = anthropic.Anthropic(base_url=f"{gw.url}/anthropic", api_key=gw.key, max_retries=0)
+    turn = [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "invoice 4411"}},
+        {"type": "text", "text": SENSITIVE[0]["content"]}]}]
+    raw = c.messages.with_raw_response.create(model="deepseek-reasoner", max_tokens=64, messages=turn,
+                                              extra_body={"top_k": 1})
+    message = raw.parse()
+    assert raw.headers["x-r1gate-route"] == "onprem" and cloud.received == []
+    assert [(b.type, getattr(b, "thinking", None) or getattr(b, "text", None)) for b in message.content] == [
+        ("thinking", REASONING), ("text", ANSWER)]

@@ -179,7 +179,8 @@ def test_metrics_scrape(gateway, cloud):
     text = httpx.get(f"{gateway.url}/metrics").text
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in text_string_to_metric_families(text) for s in family.samples}
-    assert samples[("r1gate_requests_total", (("route", "cloud"), ("status", "200"), ("team", "team-a")))] == 2
+    assert samples[("r1gate_requests_total", (("api", "chat"), ("route", "cloud"), ("status", "200"),
+                                              ("team", "team-a")))] == 2
     assert samples[("r1gate_cache_requests_total", (("result", "hit"),))] == 1
     assert samples[("r1gate_cost_usd_total", (("route", "cloud"), ("team", "team-a")))] > 0
     assert samples[("r1gate_in_flight", ())] == 0

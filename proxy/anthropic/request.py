@@ -6,6 +6,8 @@ offending `param`; DeepSeek judges the rest. Fields DeepSeek ignores (`context_m
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 import json
 import re
@@ -114,7 +116,9 @@ def inspected(body: dict[str, Any]) -> dict[str, Any]:
     an opaque id (Claude Code's device hash and session id), and thinking signatures (the
     upstream's own opaque tokens) are left out, and what an agent's boilerplate says that is
     nobody's data is masked (`_BOILERPLATE`). Lengths and paths stay as they are, so findings
-    still point into the body itself."""
+    still point into the body itself; only a document sent as base64 text is also shown
+    decoded, beside it (`source.decoded`): a value found there cannot be pseudonymized in
+    place, so `redact` keeps such a request on-prem."""
     view = dict(body)
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str) and (
@@ -125,7 +129,7 @@ def inspected(body: dict[str, Any]) -> dict[str, Any]:
     if isinstance(body.get("tools"), list):
         view["tools"] = _masked(body["tools"])
     if isinstance(body.get("messages"), list):
-        view["messages"] = [_masked(m) if isinstance(m, dict) and m.get("role") == "system" else _unsigned(m)
+        view["messages"] = [_masked(m) if isinstance(m, dict) and m.get("role") == "system" else _blocks_seen(m)
                             for m in body["messages"]]
     return view
 
@@ -144,13 +148,34 @@ def _masked(node: Any) -> Any:
     return node
 
 
-def _unsigned(message: Any) -> Any:
-    if not isinstance(message, dict) or not isinstance(message.get("content"), list):
-        return message
-    return {**message, "content": [
-        {k: v for k, v in block.items() if k != "signature"}
-        if isinstance(block, dict) and block.get("type") in ("thinking", "redacted_thinking") else block
-        for block in message["content"]]}
+def _blocks_seen(node: Any) -> Any:
+    """A message (or a tool result) with its blocks as the policy sees them."""
+    if not isinstance(node, dict) or not isinstance(node.get("content"), list):
+        return node
+    return {**node, "content": [_block_seen(block) for block in node["content"]]}
+
+
+def _block_seen(block: Any) -> Any:
+    if not isinstance(block, dict):
+        return block
+    if block.get("type") in ("thinking", "redacted_thinking"):
+        return {k: v for k, v in block.items() if k != "signature"}
+    if block.get("type") == "tool_result":
+        return _blocks_seen(block)
+    source = block.get("source")
+    if block.get("type") == "document" and (text := base64_text(source)) is not None:
+        return {**block, "source": {**source, "decoded": text}}
+    return block
+
+
+def base64_text(source: Any) -> str | None:
+    """A base64 source's bytes as text, or None when it holds none (a PDF, an image)."""
+    if not isinstance(source, dict) or source.get("type") != "base64" or not isinstance(source.get("data"), str):
+        return None
+    try:
+        return base64.b64decode(source["data"], validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 def _check_system(system: Any) -> None:

@@ -21,6 +21,7 @@ from .request import MessagesRequest, dumps, inspected
 from .translate import from_anthropic_usage, from_chat, to_chat
 
 CLOUD_PATH = "anthropic/v1/messages"  # under the cloud's base URL, as DeepSeek serves it
+ONPREM_PATH = "messages"  # under an engine's base URL (`…/v1`), as vLLM and SGLang serve it
 
 
 class MessagesShape:
@@ -29,20 +30,23 @@ class MessagesShape:
     def inspected(self, body: dict[str, Any]) -> dict[str, Any]:
         return inspected(body)
 
-    def upstream_request(self, req: ChatRequest, route: Route, model: str,
+    def upstream_request(self, req: ChatRequest, upstream: Upstream, model: str,
                          redaction: Redaction | None) -> tuple[str, bytes]:
         assert isinstance(req, MessagesRequest)
-        if route == Route.CLOUD:
-            if redaction is None and req.rename is None:
-                return CLOUD_PATH, req.raw  # nothing to change: the client's own bytes
-            body = redaction.body if redaction else req.body
-            return CLOUD_PATH, dumps({**body, "model": req.rename} if req.rename else body)
-        chat = dataclasses.replace(req, body=to_chat(req.body, model))
-        return "chat/completions", upstream_body(chat, model)
+        path = upstream.messages_path
+        if path is None:  # an engine that speaks only OpenAI's chat API
+            chat = dataclasses.replace(req, body=to_chat(req.body, model))
+            return "chat/completions", upstream_body(chat, model)
+        if upstream.name == Route.ONPREM:  # the engine's own Messages API, under its served name
+            return path, dumps({**req.body, "model": model})
+        if redaction is None and req.rename is None:
+            return path, req.raw  # nothing to change: the client's own bytes
+        body = redaction.body if redaction else req.body
+        return path, dumps({**body, "model": req.rename} if req.rename else body)
 
     def answer(self, req: ChatRequest, upstream: Upstream, model: str, data: dict[str, Any],
                mapping: dict[str, str] | None) -> tuple[dict[str, Any], Answer]:
-        if upstream.name == Route.ONPREM:  # the engine's own usage, reasoning tokens included
+        if upstream.messages_path is None:  # translated: the engine's own usage, reasoning tokens included
             normalized = normalizer(req, upstream)
             message = from_chat(normalized.completion(data), req.model)
             usage = normalized.usage
@@ -75,9 +79,10 @@ MESSAGES = MessagesShape()
 
 
 class Relay:
-    """A stream of Anthropic events for the client: the cloud's own events, with the values
-    restored, or an on-prem engine's chunks translated one by one. An upstream that dies
-    mid-stream ends it with an `error` event, which the Anthropic SDK raises."""
+    """A stream of Anthropic events for the client: the upstream's own events (the cloud's, or
+    an engine's that serves Messages), with the values restored, or an engine's chat chunks
+    translated one by one. An upstream that dies mid-stream ends it with an `error` event,
+    which the Anthropic SDK raises."""
 
     def __init__(self, req: ChatRequest, upstream: Upstream, response: Any, model: str,
                  mapping: dict[str, str] | None, deadline: float, *, assemble: bool, metrics: Metrics) -> None:
@@ -87,7 +92,7 @@ class Relay:
         self._assembler = events.Assembler()  # also what the ledger reads the usage from
         self._assemble = assemble
         self._message: dict[str, Any] | None = None
-        self._engine_usage: dict[str, Any] | None = None  # on-prem: the engine's own, reasoning tokens included
+        self._engine_usage: dict[str, Any] | None = None  # translated: the engine's own, reasoning tokens included
         self._error: GatewayError | None = None
 
     @property
@@ -102,7 +107,7 @@ class Relay:
 
     async def _relay(self) -> AsyncIterator[bytes]:
         upstream = self._upstream
-        source = self._onprem() if upstream.name == Route.ONPREM else self._cloud()
+        source = self._translated() if upstream.messages_path is None else self._native()
         stop: events.Event | None = None  # goes out last, once the answer is whole
         try:
             async for event in source:
@@ -123,7 +128,7 @@ class Relay:
         finally:
             await self._response.aclose()
 
-    async def _cloud(self) -> AsyncIterator[events.Event]:
+    async def _native(self) -> AsyncIterator[events.Event]:
         async for kind, payload in sse.events(self._upstream.lines(self._response, self._deadline)):
             if kind == "comment":
                 continue
@@ -135,7 +140,7 @@ class Relay:
                 event = {**event, "message": {**event["message"], "model": self._req.model}}
             yield event
 
-    async def _onprem(self) -> AsyncIterator[events.Event]:
+    async def _translated(self) -> AsyncIterator[events.Event]:
         normalize, translate = normalizer(self._req, self._upstream).chunk, events.FromChat(self._req.model)
         async for kind, payload in sse.events(self._upstream.lines(self._response, self._deadline)):
             if kind == "comment":

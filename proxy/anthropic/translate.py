@@ -12,6 +12,7 @@ from typing import Any
 
 from ..answer_shape import complete_usage
 from ..errors import InvalidRequest
+from .request import base64_text
 
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
                 "function_call": "tool_use", "content_filter": "refusal"}
@@ -22,7 +23,7 @@ def to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     """The chat-completions body that asks an OpenAI-compatible engine the same thing."""
     messages: list[dict[str, Any]] = []
     if body.get("system"):
-        messages.append({"role": "system", "content": _text(body["system"])})
+        messages.append({"role": "system", "content": _text(body["system"], "system")})
     for i, m in enumerate(body["messages"]):
         messages += _messages(m, f"messages[{i}]")
     chat: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": body["max_tokens"],
@@ -30,6 +31,8 @@ def to_chat(body: dict[str, Any], model: str) -> dict[str, Any]:
     for name in ("temperature", "top_p"):
         if body.get(name) is not None:
             chat[name] = body[name]
+    if body.get("top_k"):  # an extra field vLLM, SGLang and r1gate's engine take; 0 restricts nothing
+        chat["top_k"] = body["top_k"]
     if body.get("stop_sequences"):
         chat["stop"] = body["stop_sequences"]
     if body.get("tools"):
@@ -61,8 +64,9 @@ def _messages(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
             message["tool_calls"] = calls
         return [message]
     # Tool results answer the previous assistant turn's calls, so they come first, each its own message.
-    out = [{"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": _text(b.get("content") or "")}
-           for b in content if b["type"] == "tool_result"]
+    out = [{"role": "tool", "tool_call_id": b.get("tool_use_id"),
+            "content": _text(b.get("content") or "", f"{where}.content[{j}].content")}
+           for j, b in enumerate(content) if b["type"] == "tool_result"]
     parts = []
     for j, b in enumerate(content):
         if b["type"] == "text":
@@ -71,8 +75,8 @@ def _messages(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
             source = b["source"]
             url = source.get("url") or f"data:{source.get('media_type')};base64,{source.get('data')}"
             parts.append({"type": "image_url", "image_url": {"url": url}})
-        elif b["type"] == "document" and isinstance(b.get("source"), dict) and source_text(b["source"]):
-            parts.append({"type": "text", "text": source_text(b["source"])})
+        elif b["type"] == "document":
+            parts.append({"type": "text", "text": _document(b, f"{where}.content[{j}]")})
         elif b["type"] != "tool_result":
             raise InvalidRequest(f"'{where}.content[{j}]': '{b['type'][:40]}' blocks cannot be answered on-prem.",
                                  param=f"{where}.content[{j}]")
@@ -81,15 +85,31 @@ def _messages(m: dict[str, Any], where: str) -> list[dict[str, Any]]:
     return out
 
 
-def source_text(source: dict[str, Any]) -> str:
-    return source.get("data", "") if source.get("type") == "text" else ""
+def _document(block: dict[str, Any], where: str) -> str:
+    """A document's text. An engine reads text only, and the gateway fetches nothing: a PDF,
+    a URL or a file id is refused with a 400 rather than left out of what the model sees."""
+    source = block.get("source")
+    kind = source.get("type") if isinstance(source, dict) else None
+    if kind == "text" and isinstance(source.get("data"), str):
+        return source["data"]
+    if kind == "content" and isinstance(source.get("content"), (str, list)):
+        return _text(source["content"], f"{where}.source.content")
+    if kind == "base64" and str(source.get("media_type", "")).startswith("text/"):
+        text = base64_text(source)
+        if text is None:
+            raise InvalidRequest(f"'{where}.source.data' is not UTF-8 text in base64.", param=f"{where}.source.data")
+        return text
+    what = str(source.get("media_type") if kind == "base64" else kind)[:40]
+    raise InvalidRequest(f"'{where}': a '{what}' document cannot be answered on-prem: engines read text "
+                         f"documents only (text, content, or base64 text/* sources).", param=f"{where}.source")
 
 
-def _text(content: Any) -> str:
-    """A system prompt or tool result (a string or blocks) as one text."""
+def _text(content: Any, where: str) -> str:
+    """A system prompt or tool result (a string or blocks) as one text, documents included."""
     if isinstance(content, str):
         return content
-    return "\n".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return "\n".join(b.get("text", "") if b.get("type") == "text" else _document(b, f"{where}[{j}]")
+                     for j, b in enumerate(content) if isinstance(b, dict) and b.get("type") in ("text", "document"))
 
 
 def from_chat(data: dict[str, Any], model: str) -> dict[str, Any]:

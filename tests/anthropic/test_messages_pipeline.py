@@ -1,12 +1,15 @@
 """The Messages API through the shared pipeline: pseudonymization with the values restored
 in text, thinking and tool input (also mid-stream), the cache replayed as a valid stream,
-budgets reserved from `max_tokens`, and the ledger counting Anthropic's usage exactly."""
+budgets reserved from `max_tokens`, the ledger counting Anthropic's usage exactly, and
+metrics that tell Messages traffic from chat completions."""
 from __future__ import annotations
 
 import json
 
 import anthropic
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.keys import KeyStore
 from tests.anthropic.test_messages_sdk import HI, TOOLS, client
@@ -86,3 +89,17 @@ def test_ledger_counts_anthropic_usage_exactly(make_gateway, cloud, onprem):
     assert rows[2][0] + rows[2][1] == chat_usage[0]["prompt_tokens"] and rows[2][2] == chat_usage[0]["completion_tokens"]
     assert [r[5] for r in rows] == ["deepseek-flash", "deepseek-v4-pro", "deepseek-chat"]
     assert all(r[3] > 0 for r in rows)
+
+
+def test_metrics_tell_messages_from_chat(gateway, cloud, onprem):
+    client(gateway).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=HI)
+    with pytest.raises(anthropic.BadRequestError):
+        client(gateway).messages.create(model="claude-sonnet-4-5", max_tokens=0, messages=HI)
+    gateway.client().chat.completions.create(model="deepseek-chat", messages=[{"role": "user", "content": "hi"}])
+    text = httpx.get(f"{gateway.url}/metrics").text
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    requests = {(s.labels["api"], s.labels["route"], s.labels["status"]): s.value
+                for s in samples if s.name == "r1gate_requests_total"}
+    assert requests == {("messages", "cloud", "200"): 1, ("messages", "none", "400"): 1, ("chat", "cloud", "200"): 1}
+    timed = {(s.labels["api"], s.labels["route"]): s.value for s in samples if s.name == "r1gate_request_seconds_count"}
+    assert timed == {("messages", "cloud"): 1, ("messages", "none"): 1, ("chat", "cloud"): 1}

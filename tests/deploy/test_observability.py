@@ -2,8 +2,9 @@
 
 A real `r1gate serve --workers 2` (as the compose and Kubernetes gateways run) answers mixed
 traffic (cloud, on-prem, streamed, a cache hit, a failing upstream, an exhausted budget,
-Redis), then its /metrics is scraped: every metric name the dashboard or the alerts query
-must be there. promtool checks the rules, and every dashboard query as PromQL.
+Redis, Anthropic's Messages API), then its /metrics is scraped: every metric name the
+dashboard or the alerts query must be there, with every label they group by. promtool
+checks the rules, and every dashboard query as PromQL.
 """
 from __future__ import annotations
 
@@ -15,15 +16,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import CLOUD_KEY, ROOT, free_port, wait_healthy
 
 OBS = ROOT / "deploy" / "observability"
 R1GATE = [sys.executable, "-m", "proxy.cli"]
 PROMETHEUS_OWN = {"up"}  # recorded by Prometheus for each scrape target, not by the gateway
+PROMETHEUS_LABELS = {"instance", "job"}  # added by Prometheus to every series it scrapes
 # Grafana's variables, given values so that the queries are plain PromQL.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "6h", "$team": ".*"}
 
@@ -55,6 +59,12 @@ def metric_names(query: str) -> set[str]:
     names = set(re.findall(r"\b(r1gate_[a-z0-9_]+)", query))
     names |= {n for n in PROMETHEUS_OWN if re.search(rf"\b{n}\{{", query)}
     return names
+
+
+def grouped_labels(query: str) -> set[tuple[str, str]]:
+    """(metric, label) for each label a query groups by: `sum by (route, api) (rate(r1gate_…`."""
+    grouped = re.findall(r"by \(([^)]*)\) \((?:\w+\()?(r1gate_[a-z0-9_]+)", query)
+    return {(metric, label.strip()) for labels, metric in grouped for label in labels.split(",")}
 
 
 def test_alert_rules_pass_promtool() -> None:
@@ -111,6 +121,8 @@ def test_dashboard_and_alerts_use_only_metrics_the_gateway_exports(tmp_path, clo
         with pytest.raises(openai.RateLimitError):
             openai.OpenAI(base_url=f"{base}/v1", api_key=broke, max_retries=0).chat.completions.create(
                 model="deepseek-chat", messages=ask)
+        anthropic.Anthropic(base_url=f"{base}/anthropic", api_key=key, max_retries=0).messages.create(
+            model="claude-sonnet-4-5", max_tokens=64, messages=ask)
         httpx.get(f"{base}/readyz")  # reports Redis (r1gate_redis_up)
         scraped = httpx.get(f"{base}/metrics").text
     finally:
@@ -120,3 +132,9 @@ def test_dashboard_and_alerts_use_only_metrics_the_gateway_exports(tmp_path, clo
     used = set().union(*map(metric_names, dashboard_queries() + alert_queries()))
     assert used - PROMETHEUS_OWN, "the dashboard queries gateway metrics"
     assert used - PROMETHEUS_OWN <= exported, sorted(used - PROMETHEUS_OWN - exported)
+    samples = [s for family in text_string_to_metric_families(scraped) for s in family.samples]
+    grouped = set().union(*map(grouped_labels, dashboard_queries() + alert_queries()))
+    missing = {(m, label) for m, label in grouped if label not in PROMETHEUS_LABELS} - {
+        (s.name, label) for s in samples for label in s.labels}
+    assert grouped and not missing, sorted(missing)
+    assert {s.labels["api"] for s in samples if s.name == "r1gate_requests_total"} == {"chat", "messages"}
