@@ -11,7 +11,9 @@ a famous name stays a PERSON (`public-name.tied-to-business`). That tie is for p
 figures: placeholders, fictional characters and eponyms are nobody's name ("Max Mustermann"
 as the sample customer of a form). Entries the lists mark `# ambiguous` (also common among
 private people: "Mario Rossi") count only where the text frames them as an example ("for
-example", "test fixture", "nome fittizio").
+example", "test fixture", "nome fittizio"). The fields that follow a placeholder on its line
+("Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris") are its sample record
+where the text frames it as an example: they are dropped too.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ from .languages import Languages, alternation
 
 ENTITY = "PUBLIC_NAME"
 _WINDOW = 120  # characters either side of a name in which a business tie counts
+_RECORD = 120  # characters after a placeholder, on its line, that hold its sample record
+# What a sample record holds; identifiers, accounts and secrets are judged on their own.
+_RECORD_FIELDS = frozenset({"STREET_ADDRESS", "DATE_OF_BIRTH", "PHONE_NUMBER", "EMAIL_ADDRESS"})
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
 
 
@@ -80,8 +85,13 @@ class PublicNames:
         _lists()
 
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
-        """The hits, each person whose name is public turned into a PUBLIC_NAME hit."""
-        return [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
+        """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
+        the fields of a placeholder's sample record."""
+        judged = [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
+        records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
+                   if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
+        return [h for h in judged
+                if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
     def _judge(self, text: str, hit: Hit) -> Hit:
         kind, sure = self._kind(text, hit)
@@ -110,3 +120,8 @@ class PublicNames:
         if any(name in term and term in window for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
         return None, False
+
+
+def _line_end(text: str, start: int, limit: int) -> int:
+    end = text.find("\n", start, start + limit)
+    return min(start + limit, len(text)) if end < 0 else end

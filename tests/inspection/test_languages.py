@@ -95,6 +95,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("btw ping giulia about the invoice", "giulia"),
     ("ik heb met sanne gebeld over het contract", "sanne"),
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
+    ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
     # home directories, also after JSON escaping ate a backslash
     ('File "/home/jbrunet/app/main.py", line 3', "jbrunet"),
     ("open C:\\Users\\rmarchetti\\Desktop\\x.csv failed", "rmarchetti"),

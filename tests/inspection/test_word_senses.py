@@ -18,6 +18,8 @@ from .conftest import found
     "Retry rh-calm-sensitive-2 and internal_api_v2 after the deploy.",  # marking words inside identifiers
     "Propose un plan marketing pour Lefèvre, une PME de Cohen.",  # a given name after "de": a place
     "Decorate the view with @app.route and the test with @pytest.fixture.",  # mentions of code
+    'Case study: "Mr. A, a 54-year-old lorry driver, presents with chest pain."',  # an anonymised patient
+    "Cas clinique : « Mme X, 67 ans, consulte pour une dyspnée ».",
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -31,6 +33,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),
     ("Virement sur FR76/1010/7001/7500/0101/2345/690 demain", "IBAN_CODE"),  # slashes as separators
+    ("Send the contract to our customer Max Mustermann, Hauptstraße 5, 10115 Berlin.", "STREET_ADDRESS"),
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}
@@ -64,3 +67,11 @@ def test_a_real_persons_name_stays_personal(inspector, text):
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []
+
+
+@pytest.mark.parametrize("text", [
+    "Propose des données fictives : Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris.",
+    "Bitte Datensätze im Stil von Max Mustermann, Musterstraße 1, 12345 Musterstadt – fiktiv.",
+])
+def test_a_placeholders_sample_record_is_nobodys(inspector, text):
+    assert {e for e, _ in found(inspector, text)} == {"PUBLIC_NAME"}

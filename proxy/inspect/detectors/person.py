@@ -52,6 +52,7 @@ _PLACE_PREFIX = frozenset({
 })
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
+_INITIALS = regex.compile(r"(?<![\w.])(?:\p{Lu}\.[ -]?){1,2} $")  # "K. ", "J.-P. " before a surname
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
@@ -168,6 +169,11 @@ class PersonDetector:
         if run[0].text.lower() in _PLACE_PREFIX:
             return None, []
         context = self._context.get(lang) or self._context[self._default]
+        if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
+            return None, []  # "Mr. A", "Mme X", "Patient B": a case study's anonymised person
+        initials = _INITIALS.search(text[max(0, run[0].start - 8):run[0].start])
+        if initials and self._surname(run[0].text):
+            return Hit("PERSON", run[0].start - len(initials.group()), run[-1].end, 0.75, "person.initial"), []
         title = _WORD_BEFORE.search(text[max(0, run[0].start - 16):run[0].start])
         # "mevrouw Hoogendijk", "dott.ssa Bellandi"; not a bare two-letter word ("me", "pr").
         if title and title.group(1).lower() in self._titles and (len(title.group(1)) > 2 or title.group(1).endswith(".")):
@@ -212,6 +218,11 @@ class PersonDetector:
             return None, [(run[0].start, run[-1].end)]
         return None, []
 
+
+    def _surname(self, word: str) -> bool:
+        """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
+        return len(word) > 1 and (word.lower() in self._surnames or (
+            self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
 
     def _lone_surname(self, text: str, tok: _Tok) -> bool:
         """A known surname alone, opening a sentence before a lower-case word ("Whitfield
