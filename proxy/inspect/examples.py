@@ -1,6 +1,7 @@
 """Values that documentation publishes as examples (`data/examples.txt`): the SEPA example
 IBANs, the card networks' test numbers, the AWS and jwt.io sample keys. They are nobody's
-data, so a finding whose value is one of them is dropped wherever it stands."""
+data where the text frames them as examples ("the sample IBAN", "Stripe test card"); the
+inspector then drops them. Elsewhere they count: someone may have typed one as theirs."""
 from __future__ import annotations
 
 import re

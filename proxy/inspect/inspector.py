@@ -2,7 +2,8 @@
 
 Deobfuscate (evasions), pick the language, run every registered detector that knows it over
 bounded pieces, drop what the allow list covers, a phone number read inside an account or
-card number, and values published as examples (`examples.py`), turn public figures and other
+card number, and values published as examples where the text frames them as examples
+(`examples.py`), turn public figures and other
 public names into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
 `pool.py` runs this off the event loop; the CLI and tests may call it directly.
 """
@@ -54,7 +55,8 @@ class Inspector:
         found = [hit for languages, detector in self._detectors if languages is None or lang in languages
                  for hit in detector.detect(clear.text, lang)
                  if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
-        found = [hit for hit in _outside_accounts(found) if not published(clear.text[hit.start:hit.end])]
+        found = [hit for hit in _outside_accounts(found) if not (
+            published(clear.text[hit.start:hit.end]) and self._public.framed_as_example(clear.text, hit.start, hit.end))]
         hits: list[Hit] = []
         for hit in self._public.judge(clear.text, found):
             start, end = clear.span(hit.start, hit.end)

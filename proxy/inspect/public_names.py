@@ -84,6 +84,10 @@ class PublicNames:
             rf"(?i)(?<![\w@.])(?:{alternation(languages.entries('example_cues'), regex=False)})(?![\w@]|\.\w)")
         _lists()
 
+    def framed_as_example(self, text: str, start: int, end: int) -> bool:
+        """Whether the words around text[start:end] frame it as an example ("sample", "z. B.")."""
+        return bool(self._example.search(text[max(0, start - _WINDOW):end + _WINDOW]))
+
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
         the fields of a placeholder's sample record."""

@@ -79,6 +79,8 @@ POSITIVE = [
     ("PATIENT_ID", "IPP 594726692 : la biopsie est revenue positive.", "594726692"),
     ("PATIENT_ID", "Patient no. A-20931 was readmitted after surgery.", "A-20931"),
     ("PATIENT_ID", "Número de historia clínica 88231004, resultados del análisis.", "88231004"),
+    ("PATIENT_ID", '{"patnr": "7730158", "diagnose": "pneumonie, COPD"}', "7730158"),  # keys of structured data
+    ("PATIENT_ID", '{"patient_id": "A-20931", "dx": "diabetes"}', "A-20931"),
     ("EMPLOYEE_ID", "Staff no. 02-4098 has joined Unite.", "02-4098"),
     ("EMPLOYEE_ID", "Personalnummer: 47110815, Krankmeldung seit Montag.", "47110815"),
     ("EMPLOYEE_ID", "Le matricule 00451872 a demandé un rendez-vous avec le délégué syndical.", "00451872"),

@@ -32,8 +32,9 @@ _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
 _EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI and its neighbour
 CONTEXT_SCORE = 0.95
-# "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931".
-_NUMBER = re.compile(r"(?:\s*(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|-))*\s*"
+# "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931", and as a
+# key of structured data: `"patient_id": "7730158"`, `patnr=7730158`.
+_NUMBER = re.compile(r"(?:[\"']?\s*[_-]?(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|=|-))*\s*[\"']?"
                      r"(?P<code>[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])", re.IGNORECASE)
 _MIN_DIGITS = 4
 _YEAR = re.compile(r"(?:19|20)\d\d")
@@ -66,7 +67,7 @@ def national_ids() -> tuple[NationalId, ...]:
 def _person_numbers() -> tuple[tuple[str, re.Pattern[str]], ...]:
     """(entity, its labels): searched in the lower-cased text (see ..context)."""
     return tuple(
-        (entity, re.compile(rf"(?<![\w])(?:{alternation(w.lower() for ws in langs.values() for w in ws)})(?![\w])"))
+        (entity, re.compile(rf"(?<![\w])(?:{alternation(w.lower() for ws in langs.values() for w in ws)})(?![^\W_])"))
         for entity, langs in _data()["person_numbers"].items())
 
 
