@@ -113,3 +113,31 @@ def _user_texts(content: Any) -> list[Any]:
     if isinstance(content, list):
         return [p.get("text") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
     return [content] if isinstance(content, str) else []
+
+
+# Parts whose content is not text: the policy cannot see what they hold (invariant 3).
+_OPAQUE = frozenset({"image", "image_url", "input_image", "input_audio", "audio", "file", "input_file"})
+
+
+def unreadable(body: dict[str, Any]) -> bool:
+    """Whether a message carries a part the gateway cannot read: an image, audio, a file, or a
+    document that is not text (OpenAI content parts, Anthropic blocks, inside tool results too)."""
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(m, dict) and _opaque_parts(m.get("content")) for m in messages)
+
+
+def _opaque_parts(content: Any) -> bool:
+    if not isinstance(content, list):
+        return False
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        kind, source = part.get("type"), part.get("source")
+        if kind in _OPAQUE or (kind == "tool_result" and _opaque_parts(part.get("content"))):
+            return True
+        if kind == "document" and not (isinstance(source, dict) and (
+                source.get("type") == "text" or str(source.get("media_type", "")).startswith("text/")
+                or (source.get("type") == "content" and not _opaque_parts(source.get("content"))))):
+            return True
+    return False

@@ -30,6 +30,14 @@ def test_each_kind_of_personal_data(gateway, cloud, onprem, text):
     assert cloud.received == [] and len(onprem.bodies) == 1
 
 
+def test_an_image_the_gateway_cannot_read_goes_onprem(gateway, cloud, onprem):
+    scan = [{"role": "user", "content": [{"type": "text", "text": "What does this scan say?"},
+                                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]
+    raw = gateway.client().chat.completions.with_raw_response.create(model="deepseek-chat", messages=scan)
+    assert raw.headers["x-r1gate-route"] == "onprem" and raw.headers["x-r1gate-rules"] == "unreadable-content"
+    assert cloud.received == [] and len(onprem.bodies) == 1
+
+
 def test_every_field_is_inspected(gateway, cloud, onprem):
     # Hidden in a tool definition and in the `user` field: both reach the upstream, so both count.
     tools = [{"type": "function", "function": {"name": "notify", "description": "mail paul.girard@dupont-industries.fr",

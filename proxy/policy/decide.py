@@ -2,8 +2,9 @@
 `redact` the pseudonymized request, verified before the cloud may see it.
 
 This is the one place a decision is turned to on-prem after the policy made it: when
-deciding fails or times out (invariant 2), and when a pseudonymized request cannot be
-shown to hold no value any more (invariant 5).
+deciding fails or times out (invariant 2), when the request carries content the gateway
+cannot read (an image, a PDF: invariant 3), and when a pseudonymized request cannot be shown
+to hold no value any more (invariant 5).
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import logs
-from ..extract import texts
+from ..extract import texts, unreadable
 from ..pseudonym import Pseudonymizer, counts
 from ..routing import Action, Decision, Route, RouteContext, Router
 
 _UNVERIFIED = "the pseudonymized request could not be verified: answered on-prem"
+_UNREADABLE = "the request holds an image, audio, a file or a document that is not text, which the gateway cannot inspect: answered on-prem"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ async def decide(router: Router, body: dict[str, Any], ctx: RouteContext, pseudo
     are opaque ids, never text (an Anthropic `metadata.user_id`), but the paths into the
     body must stay the same: findings are redacted in the body itself."""
     decision = await _decide(router, inspected(body), ctx, timeout_s)
+    if decision.route == Route.CLOUD and unreadable(body):
+        return Routed(_onprem(decision, "unreadable-content", _UNREADABLE))
     if decision.action != Action.REDACT or decision.route != Route.CLOUD:
         return Routed(decision)
     try:

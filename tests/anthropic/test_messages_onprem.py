@@ -102,9 +102,9 @@ def test_a_pdf_cannot_be_answered_by_a_chat_engine(gateway, cloud, onprem):
     assert not onprem.received and not cloud.received
 
 
-def test_documents_go_to_the_cloud_as_sent_and_base64_text_is_inspected(gateway, cloud, onprem):
+def test_text_documents_go_to_the_cloud_as_sent_and_base64_text_is_inspected(gateway, cloud, onprem):
     body = json.dumps({"model": "claude-sonnet-4-5", "max_tokens": 64, "top_k": 3, "messages": [
-        {"role": "user", "content": [_document({"type": "base64", "media_type": "application/pdf", "data": PDF}),
+        {"role": "user", "content": [_document({"type": "text", "media_type": "text/plain", "data": NOTES}),
                                      _b64_text(NOTES), {"type": "text", "text": "Summarize these."}]}]}).encode()
     r = httpx.post(f"{gateway.url}/anthropic/v1/messages", content=body, headers={"x-api-key": gateway.key})
     assert r.status_code == 200 and r.headers["x-r1gate-route"] == "cloud"
@@ -113,6 +113,29 @@ def test_documents_go_to_the_cloud_as_sent_and_base64_text_is_inspected(gateway,
     raw = client(gateway).messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64, messages=hidden)
     assert raw.headers["x-r1gate-route"] == "onprem" and len(cloud.messages) == 1
     assert onprem.bodies[0]["messages"][0]["content"][0]["text"] == f"Customer: {MAIL}"
+
+
+@pytest.mark.parametrize("part", [
+    _document({"type": "base64", "media_type": "application/pdf", "data": PDF}),
+    {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}},
+    {"type": "tool_result", "tool_use_id": "t1", "content": [
+        {"type": "image", "source": {"type": "url", "url": "https://intranet.example/scan.png"}}]},
+])
+def test_content_the_gateway_cannot_read_never_reaches_the_cloud(native_gateway, cloud, onprem, part):
+    turn = [{"role": "user", "content": [part, {"type": "text", "text": "What does this say?"}]}]
+    if part["type"] == "tool_result":
+        turn = [{"role": "user", "content": "Scan it."},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "scan", "input": {}}]},
+                {"role": "user", "content": [part]}]
+    raw = client(native_gateway).messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=64,
+                                                                   messages=turn)
+    assert raw.headers["x-r1gate-route"] == "onprem" and "unreadable-content" in raw.headers["x-r1gate-rules"]
+    assert not cloud.received and len(onprem.messages) == 1
+
+
+@pytest.fixture
+def native_gateway(make_gateway):
+    return make_gateway(onprem={"messages_api": "native"})
 
 
 def test_base64_text_is_never_pseudonymized_for_the_cloud(redact_gateway, cloud, onprem):
