@@ -18,6 +18,7 @@ class ModelInputs:
     positions: torch.Tensor  # [T]
     meta: AttnMeta
     sample_rows: torch.Tensor | slice | None  # rows whose logits are sampled, in batch order
+    graph: tuple | None = None  # a decode-only step padded for decode_graphs.py: (ids, positions, tables, lengths)
 
 
 class Buffer:
@@ -58,6 +59,11 @@ class ModelRunner:
         # A step holds at most max_seqs sequences and max_batched_tokens tokens.
         self.buffers = StepBuffers(config.max_batched_tokens, config.max_seqs, max_blocks, self.block_size,
                                    self.device)
+        self.graphs = None
+        if config.compile:
+            from .decode_graphs import DecodeGraphs
+
+            self.graphs = DecodeGraphs(model, self.buffers, min(config.max_seqs, config.max_batched_tokens))
 
     def run(self, batch: Batch) -> torch.Tensor | None:
         """Compute K/V for the scheduled tokens. Returns logits [S, V], one row per sequence
@@ -66,6 +72,8 @@ class ModelRunner:
 
     @torch.inference_mode()
     def forward(self, inputs: "ModelInputs") -> torch.Tensor | None:
+        if inputs.graph is not None:
+            return self.graphs.run(inputs.graph, inputs.meta.slot_mapping)[inputs.sample_rows]
         hidden = self.model(inputs.ids, inputs.positions, inputs.meta)
         if inputs.sample_rows is None:
             return None
@@ -111,6 +119,9 @@ class ModelRunner:
         sample_rows = slice(0, tokens) if len(rows) == tokens else (
             torch.tensor(rows, device=self.device) if rows else None)
         meta = AttnMeta(slot_mapping=buf.slots.take(slice(0, tokens)), num_decode=decodes, prefills=prefills)
+        if self.graphs is not None and decodes == tokens:
+            return ModelInputs(buf.ids.take(slice(0, tokens)), buf.positions.take(slice(0, tokens)), meta,
+                               sample_rows, self.graphs.pad(decodes, width))
         if decodes:
             self._decode_layout(meta, decodes, width, first_table)
         return ModelInputs(buf.ids.take(slice(0, tokens)), buf.positions.take(slice(0, tokens)), meta, sample_rows)
