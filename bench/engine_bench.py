@@ -50,7 +50,7 @@ def make_checkpoint(shape: str = "125m") -> Path:
     return ck
 
 
-def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> list[tuple]:
+def bench_transformers(ck: Path, tokens: int, n_single: int, device: str, dtype: str) -> list[tuple]:
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.generation.streamers import BaseStreamer
@@ -62,7 +62,7 @@ def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> lis
     c = load_checkpoint(ck)
     fmt = ChatFormatter(c.chat_template, c.bos_token, c.eos_token)
     ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(max(8, n_single))]
-    model = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.bfloat16).to(device).eval()
+    model = AutoModelForCausalLM.from_pretrained(ck, dtype=getattr(torch, dtype)).to(device).eval()
     pad = c.tokenizer.token_to_id("<｜end▁of▁sentence｜>")
 
     class FirstToken(BaseStreamer):
@@ -110,9 +110,10 @@ def bench_transformers(ck: Path, tokens: int, n_single: int, device: str) -> lis
     return rows
 
 
-def bench_step(ck: Path, tokens: int, device: str, sizes=(1, 32), repeats: int = 2) -> None:
-    """In-process: the engine's decode step against its floor (a bare forward + lm_head +
-    argmax with inputs built once), per batch size, best of `repeats` (the least disturbed)."""
+def bench_step(ck: Path, tokens: int, device: str, dtype: str, sizes=(1, 32), rounds: int = 3) -> None:
+    """In-process: the engine's decode step, eager and compiled (--compile), against the floor
+    (a bare eager forward + lm_head + argmax with inputs built once), per batch size. The two
+    engines step in turn; each figure is a range over `rounds` runs' medians."""
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -121,39 +122,62 @@ def bench_step(ck: Path, tokens: int, device: str, sizes=(1, 32), repeats: int =
     from engine.llm_engine import LLMEngine
     from engine.sampling_params import SamplingParams
 
-    config = EngineConfig(str(ck), device=device, dtype="bfloat16", max_kv_tokens=65536)
-    eng = LLMEngine.from_config(config)
-    c = eng.ckpt
+    engines = {}
+    for compiled in (False, True):  # a model each: the KV cache lives on the model
+        config = EngineConfig(str(ck), device=device, dtype=dtype, max_kv_tokens=65536, max_seqs=max(sizes),
+                              compile=compiled)
+        t0 = time.perf_counter()
+        engines["compiled" if compiled else "eager"] = LLMEngine.from_config(config)
+        if compiled:
+            print(f"compiled decode graphs for batch sizes {engines['compiled'].runner.graphs.sizes}: "
+                  f"load + compile {time.perf_counter() - t0:.0f} s", flush=True)
+    c = engines["eager"].ckpt
     fmt = ChatFormatter(c.chat_template, c.bos_token, c.eos_token)
-    print(f"in-process, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, load {os.getloadavg()[0]:.1f}")
-    for size in sizes:
-        ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(size)]
-        best_step = best_floor = float("inf")
-        for _ in range(repeats):
-            seqs = [eng.add_request(x, SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True)) for x in ids]
+    print(f"in-process, {dtype}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, load {os.getloadavg()[0]:.1f}")
+
+    def lockstep(ids) -> dict[str, tuple[float, float]]:
+        """Per engine, the median decode step while `ids` generate and the median forward over
+        one step's inputs built once, the engines stepping in turn (so both see the same load)."""
+        params = SamplingParams(max_tokens=tokens, temperature=0, ignore_eos=True)
+        seqs = {name: [eng.add_request(x, params) for x in ids] for name, eng in engines.items()}
+        steps, forwards = {name: [] for name in engines}, {name: [] for name in engines}
+        for eng in engines.values():
             eng.step()  # prefill
-            times = []
-            while eng.has_work():
+        while any(eng.has_work() for eng in engines.values()):
+            for name, eng in engines.items():
                 t0 = time.perf_counter()
                 eng.step()
-                times.append(time.perf_counter() - t0)
-            best_step = min(best_step, statistics.median(times))
-            # Floor: one decode forward at the same context, its inputs built once and reused.
+                steps[name].append(time.perf_counter() - t0)
+        inputs = {}
+        for name, eng in engines.items():  # the same context again, stopped after its prefill
             again = [eng.add_request(s.token_ids[:-1], SamplingParams(max_tokens=2, temperature=0, ignore_eos=True))
-                     for s in seqs]
+                     for s in seqs[name]]
             while any(s.num_output == 0 for s in again):
                 eng.step()
-            inputs = eng.runner.prepare(eng.scheduler.schedule())
-            times = []
-            for _ in range(tokens):
+            inputs[name] = eng.runner.prepare(eng.scheduler.schedule())
+        for _ in range(tokens):
+            for name, eng in engines.items():
                 t0 = time.perf_counter()
-                eng.runner.forward(inputs).argmax(dim=-1).tolist()
-                times.append(time.perf_counter() - t0)
-            best_floor = min(best_floor, statistics.median(times))
+                eng.runner.forward(inputs[name]).argmax(dim=-1).tolist()
+                forwards[name].append(time.perf_counter() - t0)
+        for eng in engines.values():
             for s in list(eng.seqs.values()):
                 eng.abort(s)
-        print(f"  batch {size}: decode step {best_step * 1e3:.1f} ms, floor {best_floor * 1e3:.1f} ms "
-              f"(+{(best_step - best_floor) * 1e3:.1f} ms), {size / best_step:.0f} tok/s in-process", flush=True)
+        return {name: (statistics.median(steps[name]), statistics.median(forwards[name])) for name in engines}
+
+    def span(xs, scale=1e3, digits=1) -> str:
+        lo, hi = (f"{x * scale:.{digits}f}" for x in (min(xs), max(xs)))
+        return lo if lo == hi else f"{lo} to {hi}"
+
+    for size in sizes:
+        ids = [c.tokenizer.encode(fmt.render(prompt(i)), add_special_tokens=False).ids for i in range(size)]
+        rounds_got = [lockstep(ids) for _ in range(rounds)]
+        (es, ef), (cs, cf) = ([[r[name][k] for r in rounds_got] for k in (0, 1)] for name in ("eager", "compiled"))
+        print(f"  batch {size}: eager step {span(es)} ms, floor {span(ef)} ms, step - floor "
+              f"{span([a - b for a, b in zip(es, ef)])} ms | compiled step {span(cs)} ms, its forward {span(cf)} ms, "
+              f"step - eager floor {span([a - b for a, b in zip(cs, ef)])} ms | compiled / eager step "
+              f"{span([a / b for a, b in zip(cs, es)], 1, 2)}", flush=True)
 
 
 def _prod(shape) -> int:
@@ -258,7 +282,12 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", help="cpu or cuda (for both transformers and the engine)")
     ap.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report batch-1 decode against "
                     "the weights-streaming limit (e.g. 4800 for an H200)")
-    ap.add_argument("--step", action="store_true", help="only the in-process decode step against its floor")
+    ap.add_argument("--step", action="store_true", help="only the in-process decode step, eager and compiled, "
+                    "against its floor")
+    ap.add_argument("--dtype", default="bfloat16", help="for every system (float32 where the CPU has no native bf16)")
+    ap.add_argument("--compiled", action="store_true", help="this engine also with --compile, beside each wait policy")
+    ap.add_argument("--sizes", default="1,32", help="batch sizes for --step, comma-separated")
+    ap.add_argument("--step-rounds", type=int, default=3, help="for --step: eager and compiled in turn, this often")
     ap.add_argument("--baseline", metavar="DIR", help="a source tree of an earlier commit (git archive): its engine "
                     "runs side by side with this one")
     ap.add_argument("--wait-policies", default="passive", help="this engine once per --wait-policy, comma-separated")
@@ -268,18 +297,18 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     ck = make_checkpoint(args.shape)
     if args.step:
-        bench_step(ck, args.tokens, args.device)
+        bench_step(ck, args.tokens, args.device, args.dtype, [int(x) for x in args.sizes.split(",")], args.step_rounds)
         return 0
     # Other work on the machine skews every number: report the load around the run.
     load_before = os.getloadavg()[0]
     rows = []
     if not args.skip_transformers:
-        rows += bench_transformers(ck, args.tokens, args.single, args.device)
+        rows += bench_transformers(ck, args.tokens, args.single, args.device, args.dtype)
         for r in rows:
             print(f"  {r[0]}: {r[2]:.0f} tok/s", flush=True)
     levels = [int(x) for x in args.levels.split(",")]
     serve = ["-m", "proxy.cli", "engine", "serve", "--model", str(ck), "--served-model-name", "bench",
-             "--dtype", "bfloat16", "--max-kv-tokens", "65536", "--device", args.device]
+             "--dtype", args.dtype, "--max-kv-tokens", "65536", "--device", args.device, "--max-seqs", str(max(levels))]
     servers = []  # (name, command without the port, working directory)
     if args.baseline:
         base = Path(args.baseline)
@@ -287,9 +316,12 @@ def main() -> int:
     for policy in args.wait_policies.split(","):
         servers.append((f"r1gate engine, --wait-policy {policy}", [sys.executable, *serve, "--wait-policy", policy],
                         ROOT))
+        if args.compiled:
+            servers.append((f"r1gate engine, --wait-policy {policy} --compile",
+                            [sys.executable, *serve, "--wait-policy", policy, "--compile"], ROOT))
     if args.vllm_python:
         servers.append(("vLLM CPU", [args.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(ck),
-                                     "--served-model-name", "bench", "--dtype", "bfloat16"], ROOT))
+                                     "--served-model-name", "bench", "--dtype", args.dtype], ROOT))
     vllm_env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "2"}
     for _ in range(args.rounds):  # interleaved, so that the machine's load falls on every system alike
         for name, cmd, cwd in servers:
@@ -301,12 +333,12 @@ def main() -> int:
         from safetensors import safe_open
 
         with safe_open(str(ck / "model.safetensors"), framework="pt") as f:
-            nbytes = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys()) * 2  # bf16
+            nbytes = sum(_prod(f.get_slice(k).get_shape()) for k in f.keys()) * (4 if args.dtype == "float32" else 2)
         limit = args.bandwidth_gbs * 1e9 / nbytes
         c1 = next(r for r in rows if r[0].startswith("r1gate engine, --wait") and r[1] == 1)
         print(f"weights {nbytes / 1e9:.2f} GB: bandwidth limit {limit:.0f} tok/s at batch 1; "
               f"engine at concurrency 1: {c1[2]:.0f} tok/s = {100 * c1[2] / limit:.0f}% of it")
-    print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, bf16, "
+    print(f"\nnproc={os.cpu_count()}, {args.tokens} output tokens per request, temperature 0.6, {args.dtype}, "
           f"1-min load average {load_before:.2f} before / {os.getloadavg()[0]:.2f} after\n")
     print("| system | concurrency | output tok/s | TTFT p50 |")
     print("|---|---|---|---|")

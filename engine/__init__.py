@@ -6,8 +6,9 @@ loader.py          checkpoint directory → tokenizer, chat template, weights (n
 sampling_params.py how a request wants its tokens chosen; sequence.py a request's state
 scheduler.py       continuous batching over block_manager.py (which cache blocks a sequence holds,
                    prefix sharing), and the postprocess that appends tokens and finishes sequences
-model_runner.py    batch → model inputs → logits; model.py the decoder and its KV tensors,
-                   attention.py its paged attention
+model_runner.py    batch → model inputs (preallocated) → logits; model.py the decoder and its KV
+                   tensors, attention.py its paged attention
+decode_graphs.py   `--compile`: decode steps through torch.compile graphs, one per padded batch size
 sampler.py         batched sampling
 llm_engine.py      one step: schedule, run, sample, detokenise and stop strings, postprocess
 worker.py          the engine in its own process; server.py the HTTP API; chat.py templates

@@ -6,6 +6,9 @@ over keys laid out [rows, keys]: when one row's blocks are contiguous, a view of
 cache; otherwise every layer's blocks are gathered at once, at the start of the step, and
 each layer adds its new token to the gathered copy as it writes it to the cache. Prefill
 chunks go one SDPA call each.
+
+The compiled decode step (`--compile`, decode_graphs.py) uses `decode_attention` instead,
+which writes nothing: mutating the cache inside a torch.compile graph makes inductor copy it.
 """
 from __future__ import annotations
 
@@ -95,6 +98,23 @@ def paged_attention(q, k, v, k_cache, v_cache, meta: AttnMeta, scale: float,
         o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, is_causal=causal, scale=scale, **gqa)
         out[c.start : c.start + c.length] = o.squeeze(0).transpose(0, 1)
     return out.reshape(T, heads * dim)
+
+
+def decode_attention(q, k, v, kv: torch.Tensor, block_tables: torch.Tensor, context_lens: torch.Tensor,
+                     scale: float) -> torch.Tensor:
+    """Decode rows, one new token each, with no writes. q: [D, heads, dim]; k, v: [D, kv_heads, dim]
+    (the new tokens, which the caller writes to the cache afterwards); kv: the layer's cache
+    [2, blocks, block_size, kv_heads, dim]; block_tables: [D, W]; context_lens: [D], the new
+    token included. A row attends to the first context - 1 keys of its blocks, then to its new
+    token, appended after them. Returns [D, heads*dim]."""
+    rows, width = block_tables.shape
+    _, _, bs, kv_heads, dim = kv.shape
+    past = width * bs
+    key = torch.arange(past + 1, device=q.device)
+    mask = (key[None, :] < context_lens[:, None] - 1) | (key == past)[None, :]
+    dk = torch.cat([kv[0][block_tables].view(rows, past, kv_heads, dim), k[:, None]], dim=1)
+    dv = torch.cat([kv[1][block_tables].view(rows, past, kv_heads, dim), v[:, None]], dim=1)
+    return _decode(q, dk, dv, mask[:, None, None, :], scale).reshape(rows, -1)
 
 
 def _gather(cache: torch.Tensor, block_table: torch.Tensor, context: int) -> torch.Tensor:

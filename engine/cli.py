@@ -22,7 +22,9 @@ def register(subparsers) -> None:
     s.add_argument("--max-kv-tokens", type=int, metavar="N", help="KV cache size in tokens (default: a share of free memory)")
     s.add_argument("--kv-memory-fraction", type=float, metavar="F",
                    help="without --max-kv-tokens: share of free memory for the cache (default 0.85 GPU, 0.2 CPU up to 4 GiB)")
-    s.add_argument("--compile", action="store_true", help="torch.compile norms and MLPs (for GPUs; slow start)")
+    s.add_argument("--compile", action="store_true",
+                   help="torch.compile the decode step, one graph per batch size 1, 2, 4 … --max-seqs, all "
+                        "compiled at start (slow start: see bench/README.md)")
     s.add_argument("--max-model-len", type=int, metavar="N", help="cap on prompt + output tokens")
     s.add_argument("--max-batched-tokens", type=int, default=512, metavar="N", help="tokens per step (prefill chunk budget)")
     s.add_argument("--max-seqs", type=int, default=64, metavar="N", help="sequences decoded together")

@@ -33,7 +33,7 @@ class EngineConfig:
     max_seqs: int = 64  # sequences decoded together
     max_waiting: int = 256  # queued requests before refusing
     max_model_len: int | None = None  # cap on prompt + output tokens
-    compile: bool = False
+    compile: bool = False  # decode steps through torch.compile graphs, one per padded batch size
     threads: int | None = None  # CPU threads for torch (default: torch's, one per core)
     wait_policy: str = "passive"  # OpenMP workers between ops: sleep at once, or spin a bounded while
 

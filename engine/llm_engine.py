@@ -42,8 +42,6 @@ class LLMEngine:
 
         ckpt = load_checkpoint(config.model)
         model = load_model(ckpt, device=config.device, dtype=getattr(torch, resolve_dtype(config)))
-        if config.compile:
-            model.compile_dense()
         return cls(ckpt, model, config)
 
     # --- requests ----------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """Qwen2 / Llama decoder in PyTorch (the R1-distill architectures), over a paged KV cache."""
 from __future__ import annotations
 
+from functools import partial
 from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import AttnMeta, gather_decode_kv, paged_attention
+from .attention import AttnMeta, decode_attention, gather_decode_kv, paged_attention
 from .config import CheckpointError, ModelConfig
 
 
@@ -26,7 +27,26 @@ class PackedLinear(nn.Module):
         self.register_buffer("bias", bias, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        if torch.compiler.is_compiling():
+            # Inductor lowers mkldnn._linear_pointwise only for weights it packed itself (frozen
+            # constants); behind an opaque op of ours, the compiled graph calls it on ours.
+            return torch.ops.r1gate.packed_linear(x, self.packed, self.bias)
+        return _packed_linear(x, self.packed, self.bias)
+
+
+def _packed_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
+# A plain library op: torch.library.custom_op's wrapper costs about 5 µs more per call.
+_OPS = torch.library.Library("r1gate", "DEF")
+_OPS.define("packed_linear(Tensor x, Tensor packed, Tensor? bias) -> Tensor")
+_OPS.impl("packed_linear", _packed_linear, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("r1gate::packed_linear")
+def _(x, packed, bias):
+    return x.new_empty((*x.shape[:-1], packed.shape[0]))
 
 
 def can_pack(weight: torch.Tensor) -> bool:
@@ -84,13 +104,14 @@ class Attention(nn.Module):
         self.o_proj = nn.Linear(self.q_size, cfg.hidden_size, bias=False)
         self.scale = self.head_dim ** -0.5
 
-    def forward(self, x, cos, sin, k_cache, v_cache, meta: AttnMeta, decode_kv=None):
+    def qkv(self, x, cos, sin):
+        """The new tokens' queries, keys and values, rotated."""
         q, k, v = self.qkv_proj(x).split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         q = q.view(-1, self.heads, self.head_dim)
         k = k.view(-1, self.kv_heads, self.head_dim)
         v = v.view(-1, self.kv_heads, self.head_dim)
         q, k = apply_rotary(q, k, cos, sin)
-        return self.o_proj(paged_attention(q, k, v, k_cache, v_cache, meta, self.scale, decode_kv))
+        return q, k, v
 
 
 class MLP(nn.Module):
@@ -111,6 +132,26 @@ class Layer(nn.Module):
         self.self_attn = Attention(cfg)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.mlp = MLP(cfg)
+
+    def forward(self, h, cos, sin, attend):
+        """attend(q, k, v) gives the attention's output [T, heads*head_dim]. Returns the new
+        hidden states and the new tokens' keys and values."""
+        q, k, v = self.self_attn.qkv(self.input_layernorm(h), cos, sin)
+        h = h + self.self_attn.o_proj(attend(q, k, v))
+        return h + self.mlp(self.post_attention_layernorm(h)), k, v
+
+
+@torch.compiler.nested_compile_region
+def _decode_layer(layer: Layer, h, cos, sin, kv, block_tables, context_lens):
+    # A region torch.compile optimises once and reuses for every layer: a graph per batch
+    # size then compiles in about the time of one layer, not of all of them.
+    attend = partial(decode_attention, kv=kv, block_tables=block_tables, context_lens=context_lens,
+                     scale=layer.self_attn.scale)
+    h, k, v = layer(h, cos, sin, attend)
+    # Stacked, not returned as they are: v is a view of the projection's output, and a region
+    # that returns a view of its own intermediate hands back garbage (torch 2.13's
+    # invoke_subgraph assumes no such aliasing; a clone of a contiguous view is elided).
+    return h, torch.stack((k, v))
 
 
 class Transformer(nn.Module):
@@ -144,22 +185,23 @@ class Transformer(nn.Module):
         cos, sin = self.rotary.cos_sin(positions, h.dtype)
         decode_kv = gather_decode_kv(self.kv_cache, meta, self.decode_kv)
         for i, layer in enumerate(self.layers):
-            kc, vc = self.kv_cache[i, 0], self.kv_cache[i, 1]
-            dkv = None if decode_kv is None else decode_kv[i]
-            h = h + layer.self_attn(layer.input_layernorm(h), cos, sin, kc, vc, meta, dkv)
-            h = h + layer.mlp(layer.post_attention_layernorm(h))
+            attend = partial(paged_attention, k_cache=self.kv_cache[i, 0], v_cache=self.kv_cache[i, 1], meta=meta,
+                             scale=layer.self_attn.scale, decode_kv=None if decode_kv is None else decode_kv[i])
+            h, _, _ = layer(h, cos, sin, attend)
         return self.norm(h)
 
-    def compile_dense(self) -> None:
-        """torch.compile the norms and MLPs (shape-dynamic in the token count).
-
-        Paged attention stays eager: its Python bookkeeping varies with every batch. This
-        fuses the elementwise work around the matmuls, which is what dominates decode on a
-        GPU; the first steps pay the compilation.
-        """
-        for layer in self.layers:
-            for mod in (layer.input_layernorm, layer.post_attention_layernorm, layer.mlp):
-                mod.forward = torch.compile(mod.forward, dynamic=True)
+    def decode(self, input_ids: torch.Tensor, positions: torch.Tensor, block_tables: torch.Tensor,
+               context_lens: torch.Tensor, kv_cache: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One new token per row, writing nothing (what decode_graphs.py compiles): the logits
+        [rows, V] and the new tokens' K/V [layers, 2, rows, kv_heads, head_dim] for the caller
+        to write to the cache. block_tables: [rows, W]; context_lens: [rows], new token included."""
+        h = self.embed_tokens(input_ids)
+        cos, sin = self.rotary.cos_sin(positions, h.dtype)
+        new = []
+        for layer, kv in zip(self.layers, kv_cache):
+            h, new_kv = _decode_layer(layer, h, cos, sin, kv, block_tables, context_lens)
+            new.append(new_kv)
+        return self.logits(self.norm(h)), torch.stack(new)
 
     def pack_linears(self) -> bool:
         """Swap every linear layer for a PackedLinear when the CPU path supports it."""
