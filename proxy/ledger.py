@@ -151,7 +151,10 @@ class Ledger:
         if time.monotonic() - self._purged_at > 3600:
             self._purged_at = time.monotonic()
             now = datetime.now(timezone.utc)
-            await asyncio.to_thread(chain.prune, self._db, _iso(now - self._retention), _iso(now))
+            try:
+                await asyncio.to_thread(chain.prune, self._db, _iso(now - self._retention), _iso(now))
+            except Exception as exc:  # pruning waits for the next hour; the writer must not die
+                logs.event("audit_prune_failed", 30, error=type(exc).__name__)
         return True
 
     def _release(self, records: list[Record]) -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .config import RateLimit
-from .db import Database
+from .db import Database, DatabaseUnavailable
 from .errors import QuotaExceeded, RateLimited
 from .keys import Principal
 from .ledger import month_spend
@@ -168,7 +168,12 @@ class Limits:
     async def _team_limits(self) -> dict[str, float]:
         loaded_at, limits = self._team_budgets
         if time.monotonic() - loaded_at > 10:
-            rows = await asyncio.to_thread(self._db.fetchall, "SELECT team, budget_usd FROM team_budgets")
+            try:
+                rows = await asyncio.to_thread(self._db.fetchall, "SELECT team, budget_usd FROM team_budgets")
+            except DatabaseUnavailable:
+                if not loaded_at:
+                    raise
+                return limits  # the last known limits, while the database is down; asked again next time
             limits = {team: float(limit) for team, limit in rows}
             self._team_budgets = (time.monotonic(), limits)
         return limits
