@@ -81,13 +81,10 @@ class MarkingDetector:
 
     def _quoted(self, text: str, m: re.Match[str]) -> bool:
         """Inside a short quotation, with more of the sentence on its line, and no label before."""
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        line_end = len(text) if (end := text.find("\n", m.end())) < 0 else end
-        for q in _QUOTATION.finditer(text, line_start, line_end):
+        for q in _QUOTATION.finditer(text, *_line(text, m.start(), m.end())):
             if q.start(1) <= m.start() and m.end() <= q.end(1):
-                alone = not (text[line_start:q.start()] + text[q.end():line_end]).strip(" \t*_#[]():-–—|")
                 before = text[max(0, q.start() - 40):q.start()].replace('"', "").replace("'", "")
-                return not alone and not self._before.search(before)
+                return not _alone_on_line(text, q.start(), q.end()) and not self._before.search(before)
         return False
 
     def _about_a_scheme(self, text: str) -> bool:
@@ -97,13 +94,23 @@ class MarkingDetector:
 
     def _scheme_level(self, text: str, m: re.Match[str]) -> bool:
         """A level of the scheme the text is about; not one standing alone on its line in capitals."""
-        line_start = text.rfind("\n", 0, m.start()) + 1
-        line_end = len(text) if (end := text.find("\n", m.end())) < 0 else end
-        header = m.group().isupper() and not text[line_start:line_end].replace(m.group(), "").strip(" \t*_#[]():-–—|")
+        header = m.group().isupper() and _alone_on_line(text, m.start(), m.end())
         return " ".join(m.group().lower().split()) in self._levels and not header
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))
+
+
+def _line(text: str, start: int, end: int) -> tuple[int, int]:
+    """The bounds of the line that holds text[start:end]."""
+    line_end = text.find("\n", end)
+    return text.rfind("\n", 0, start) + 1, len(text) if line_end < 0 else line_end
+
+
+def _alone_on_line(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] has nothing but decoration beside it on its line: a header."""
+    line_start, line_end = _line(text, start, end)
+    return not (text[line_start:start] + text[end:line_end]).strip(" \t*_#[]():-–—|")
 
 
 def _glued(text: str, start: int, end: int) -> bool:
