@@ -99,7 +99,7 @@ class Limits:
         self._global = global_budget_usd
         self._rates = rate_limits
         self._local: dict[str, list[float]] = {}  # redis_key → [spent, reserved]
-        self._local_counts: tuple[int, dict[str, int]] = (0, {})  # this minute's counts
+        self._local_counts: dict[tuple[str, int], int] = {}  # (key, minute) → count, the last two minutes
         self._team_budgets: tuple[float, dict[str, float]] = (0.0, {})
 
     # --- budgets ------------------------------------------------------------------------
@@ -188,38 +188,70 @@ class Limits:
                              f"max_tokens, or ask the platform team to raise the budget.")
 
     # --- rate limits --------------------------------------------------------------------
+    # A sliding window: the previous minute's count, weighted by how much of it the last 60 s
+    # still cover, plus this minute's. A fixed window would let a team send twice its limit
+    # across a minute's boundary.
 
     async def admit(self, team: str) -> None:
-        """Counts one request against the team's per-minute limits; 429 when over."""
+        """Counts one request against the team's per-minute limits; 429 when over (a refused
+        request is not counted, so a client that waits as told gets through)."""
         limit = self._rates.get(team) or self._rates.get("*")
         if limit is None:
             return
-        now = time.time()
-        minute, retry_after = int(now // 60), str(math.ceil(60 - now % 60))
-        base = f"r1gate:rate:{team}:{minute}"
-        if limit.tpm is not None and await self._count(f"{base}:tokens", 0) >= limit.tpm:
-            raise RateLimited(f"Rate limit: team '{team}' used its {limit.tpm} tokens for this minute.",
-                              headers={"retry-after": retry_after})
-        if limit.rpm is not None and await self._count(f"{base}:requests", 1) > limit.rpm:
-            raise RateLimited(f"Rate limit: team '{team}' sent more than {limit.rpm} requests this minute.",
-                              headers={"retry-after": retry_after})
+        minute, elapsed = divmod(time.time(), 60)
+        if limit.tpm is not None:
+            window = await self._window(team, "tokens", int(minute), 0)
+            if window.full(elapsed, limit.tpm):
+                raise RateLimited(f"Rate limit: team '{team}' used its {limit.tpm} tokens in the last minute.",
+                                  headers={"retry-after": window.retry_after(elapsed, limit.tpm)})
+        if limit.rpm is not None:
+            window = await self._window(team, "requests", int(minute), 1)
+            if window.full(elapsed, limit.rpm):
+                await self._count(team, int(minute), "requests", -1)
+                raise RateLimited(f"Rate limit: team '{team}' sent more than {limit.rpm} requests in the last minute.",
+                                  headers={"retry-after": window.retry_after(elapsed, limit.rpm)})
 
     async def count_tokens(self, team: str, tokens: int) -> None:
         if (self._rates.get(team) or self._rates.get("*")) is not None and tokens:
-            await self._count(f"r1gate:rate:{team}:{int(time.time() // 60)}:tokens", tokens)
+            await self._count(team, int(time.time() // 60), "tokens", tokens)
 
-    async def _count(self, key: str, add: int) -> int:
+    async def _window(self, team: str, kind: str, minute: int, add: int) -> _Window:
+        """The team's window before `add` (this request) is counted into it."""
+        current = await self._count(team, minute, kind, add) - add
+        return _Window(await self._count(team, minute - 1, kind, 0), current)
+
+    async def _count(self, team: str, minute: int, kind: str, add: int) -> int:
+        key = f"r1gate:rate:{team}:{minute}:{kind}"
         if self._redis is not None:
             try:
                 async def incr(r) -> int:
                     value = await r.incrby(key, add)
-                    await r.expire(key, 120)
+                    await r.expire(key, 180)
                     return int(value)
                 return await self._redis.call(incr)
             except RedisDown:
                 pass
-        minute, counts = self._local_counts
-        if minute != int(time.time() // 60):  # a new minute: the old counts are done with
-            self._local_counts = (int(time.time() // 60), counts := {})
-        counts[key] = counts.get(key, 0) + add
-        return counts[key]
+        for old in [k for k in self._local_counts if k[1] < minute - 1]:  # out of every window now
+            del self._local_counts[old]
+        slot = (key, minute)
+        self._local_counts[slot] = self._local_counts.get(slot, 0) + add
+        return self._local_counts[slot]
+
+
+@dataclass(frozen=True)
+class _Window:
+    previous: int  # the previous minute's count
+    current: int  # this minute's, before this request
+
+    def full(self, elapsed: float, limit: int) -> bool:
+        """Whether one more request (or token) would go over `limit` in the last 60 s."""
+        return self.previous * (1 - elapsed / 60) + self.current + 1 > limit
+
+    def retry_after(self, elapsed: float, limit: int) -> str:
+        """Whole seconds until there is room for one more."""
+        room = limit - 1 - self.current  # what the previous minute's share must fade to
+        if room >= 0 and self.previous:  # later this minute
+            wait = 60 * (1 - room / self.previous) - elapsed
+        else:  # next minute, as this one fades in turn
+            wait = 60 - elapsed + 60 * (1 - (limit - 1) / self.current)
+        return str(max(1, math.ceil(wait - 1e-9)))  # 1e-9: 60 * (1 - 2/3) is not quite 20

@@ -103,7 +103,9 @@ def test_team_budget_and_rate_limit(make_gateway, cloud, tmp_path):
         fresh.client().chat.completions.create(model="deepseek-chat", messages=Q)
     with pytest.raises(openai.RateLimitError) as err:
         fresh.client().chat.completions.create(model="deepseek-chat", messages=Q)
-    assert "3 requests this minute" in err.value.message and int(err.value.response.headers["retry-after"]) <= 60
+    # A sliding window: the refusal holds across a minute's boundary, until the three fade out of it.
+    assert "3 requests in the last minute" in err.value.message
+    assert 1 <= int(err.value.response.headers["retry-after"]) <= 80
 
 
 def test_budget_race_two_gateway_processes(tmp_path, redis_server, cloud):
