@@ -30,9 +30,9 @@ from .response_cache import ResponseCache
 from .chat import CHAT, ChatService, Exchange, Reply, Shape
 from .console import console_app
 from .config import Settings
-from .db import Database
-from .errors import (BodyTooLarge, ConfigError, Forbidden, GatewayError, InternalError, InvalidRequest, PathNotFound,
-                     Unauthorized, routing_error)
+from .db import Database, DatabaseUnavailable
+from .errors import (BodyTooLarge, ConfigError, DatabaseDown, Forbidden, GatewayError, InternalError, InvalidRequest,
+                     PathNotFound, Unauthorized, routing_error)
 from .keys import KeyStore, Principal
 from .ledger import GROUPS, Ledger
 from .ledger import spend as spend_report
@@ -355,6 +355,8 @@ def create_app_from_env() -> Starlette:
 def _client_error(exc: Exception, request_id: str) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, DatabaseUnavailable):  # an outage, not a bug: the client may retry
+        return DatabaseDown("The gateway's database is unavailable; try again shortly.", headers={"retry-after": "5"})
     # A bug: the client learns nothing internal.
     logs.event("internal_error", 40, request_id=request_id, exception=type(exc).__name__, at=_where(exc))
     return InternalError("The gateway failed to process this request.")

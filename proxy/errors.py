@@ -90,6 +90,13 @@ class RateLimited(GatewayError):
     code = "rate_limit_exceeded"
 
 
+class DatabaseDown(GatewayError):
+    """What the request needs from the database (a key not seen lately) cannot be read now."""
+
+    status = 503
+    code = "database_unavailable"
+
+
 class QuotaExceeded(RateLimited):
     code = "insufficient_quota"
 

@@ -222,9 +222,14 @@ def test_database_outage_loses_no_ledger_record(make_gateway, cloud, pg_schema):
     gw = make_gateway(database_url=via_proxy)
     client = gw.client()
     client.chat.completions.create(model="deepseek-chat", messages=Q)  # the key is verified and cached now
+    unseen = KeyStore(gw.db()).create("team-b")
     proxy.cut()
     for i in range(5):  # answered while the database is down
         assert client.chat.completions.create(model="deepseek-chat", messages=Q).choices[0].message.content
+    with pytest.raises(openai.InternalServerError) as err:  # a key it cannot check: retry later, not a bug
+        gw.client(api_key=unseen).chat.completions.create(model="deepseek-chat", messages=Q)
+    assert err.value.status_code == 503 and err.value.code == "database_unavailable"
+    assert err.value.response.headers["retry-after"] == "5"
     ready = httpx.get(f"{gw.url}/readyz")
     assert ready.status_code == 503 and ready.json()["database"] == "unavailable"
     proxy.start()  # the database is back, on the same port
