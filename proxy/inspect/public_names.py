@@ -68,6 +68,12 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     return names, eponyms, ambiguous
 
 
+def listed(name: str) -> bool:
+    """Whether `name` is on any of the lists, whatever its case ("angela merkel")."""
+    names, _, ambiguous = _lists()
+    return _norm(name) in names or _norm(name) in ambiguous
+
+
 def _norm(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name.casefold().replace("’", "'"))
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())

@@ -20,6 +20,13 @@ from .conftest import found
     "Decorate the view with @app.route and the test with @pytest.fixture.",  # mentions of code
     'Case study: "Mr. A, a 54-year-old lorry driver, presents with chest pain."',  # an anonymised patient
     "Cas clinique : « Mme X, 67 ans, consulte pour une dyspnée ».",
+    # lower-case words that are also given names, and public names written in lower case
+    "Pourquoi mon useEffect s'exécute deux fois en dev avec React 18 ?",
+    "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
+    "il prezzo massimo è 40 euro, la porta è verde",
+    "war angela merkel eigentlich wirklich physikerin?",
+    "messi or ronaldo, who scored more in 2024?",
+    "the user juan.perez logs in twice",
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -29,6 +36,10 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Please write to Anna WU about the invoice.", "PERSON"),  # a surname in capitals stays a name
     ("Send the contract to Jean DUPONT today.", "PERSON"),
     ("omg sarah whitfield just replied-all to the whole company", "PERSON"),
+    # a given name alone in lower case: chat about a colleague, in any language
+    ("on fait une carte pour les 40 ans de mathilde (compta) vendredi", "PERSON"),
+    ("[09:14] jannik: der hotfix ist auf staging, aber die migration hängt", "PERSON"),
+    ("venerdì giulia va in pensione dopo 31 anni in amministrazione", "PERSON"),
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),

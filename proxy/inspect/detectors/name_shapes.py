@@ -15,7 +15,8 @@ import regex
 
 from ..hit import Hit
 from ..languages import Languages, alternation
-from .person import Ner, addressed, is_given_name, lone_given_name
+from ..public_names import listed
+from .person import Ner, addressed, is_given_name, lone_given_name, word_names
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -36,7 +37,7 @@ _HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
-_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-])")
+_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-]|\.\w)")
 
 
 class NameShapeDetector:
@@ -110,10 +111,22 @@ class NameShapeDetector:
             if self._is_name([first.group(), second.group()], lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
-        for word in words:
-            if word.start() not in paired and lone_given_name(word.group(), self._ner) \
-                    and cued.search(text[max(0, word.start() - 24):word.start()]):
+        for i, word in enumerate(words):
+            if word.start() in paired or not lone_given_name(word.group(), self._ner):
+                continue
+            if cued.search(text[max(0, word.start() - 24):word.start()]) or self._chat_name(words, i):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
+
+    @staticmethod
+    def _chat_name(words: list[regex.Match[str]], i: int) -> bool:
+        """A given name alone in lower case is chat about someone ("mathilde (compta) fête ses
+        40 ans"), unless it is also a word ("vida", "dev") or half of a listed name written
+        in lower case ("ronaldo", "angela merkel")."""
+        word = words[i].group()
+        if len(word) < 4 or word in word_names() or listed(word):
+            return False
+        pairs = [f"{words[i - 1].group()} {word}"] if i else []
+        return not any(listed(p) for p in pairs + ([f"{word} {words[i + 1].group()}"] if i + 1 < len(words) else []))
 
     def _is_name(self, words: list[str], lang: str) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured

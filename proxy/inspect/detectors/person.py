@@ -92,6 +92,14 @@ def first_names() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+def word_names() -> frozenset[str]:
+    """Given names that are also words in German, Spanish, Italian, Dutch or Portuguese ("vida",
+    "massimo"): the languages whose dictionaries spaCy ships no small pipeline for."""
+    data = resources.files("proxy.inspect").joinpath("data/word_names.txt").read_text("utf-8")
+    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
+
+
+@lru_cache(maxsize=1)
 def acronyms() -> frozenset[str]:
     data = resources.files("proxy.inspect").joinpath("data/acronyms.txt").read_text("utf-8")
     return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
