@@ -1,7 +1,10 @@
 """Values that documentation publishes as examples (`data/examples.txt`): the SEPA example
 IBANs, the card networks' test numbers, the AWS and jwt.io sample keys. They are nobody's
 data where the text frames them as examples ("the sample IBAN", "Stripe test card"); the
-inspector then drops them. Elsewhere they count: someone may have typed one as theirs."""
+inspector then drops them. Elsewhere they count: someone may have typed one as theirs.
+
+Numbers made of a pattern anyone types as a dummy (`600 000 000`, `123456789`, `01 02 03 04
+05`, `4242 4242 4242 4242`) are no one's wherever they stand: no register issues them."""
 from __future__ import annotations
 
 import re
@@ -20,3 +23,26 @@ def _examples() -> frozenset[str]:
 def published(value: str) -> bool:
     """Whether `value`, compacted to its letters and digits, is a published example."""
     return _NOT_ALNUM.sub("", value).upper() in _examples()
+
+
+def dummy_number(value: str) -> bool:
+    """Whether `value` is a number of at least six digits (and at most two letters, a check
+    letter) whose digits are one repeated after a prefix of up to two, a repeated pair, or a
+    count up or down in steps of one, digit by digit or pair by pair."""
+    compact = _NOT_ALNUM.sub("", value)
+    digits = "".join(c for c in compact if c.isdigit())
+    if len(digits) < 6 or len(compact) - len(digits) > 2:
+        return False
+    if any(len(set(digits[k:])) == 1 for k in (0, 1, 2)) or digits == (digits[:2] * len(digits))[:len(digits)]:
+        return True
+    return any(_counts(digits, width) for width in (1, 2))
+
+
+def _counts(digits: str, width: int) -> bool:
+    steps = {(int(b) - int(a)) % 10 ** width
+             for a, b in zip(_groups(digits, width), _groups(digits, width)[1:])}
+    return len(digits) % width == 0 and steps in ({1}, {10 ** width - 1})
+
+
+def _groups(digits: str, width: int) -> list[str]:
+    return [digits[i:i + width] for i in range(0, len(digits), width)]

@@ -2,7 +2,7 @@
 
 Deobfuscate (evasions), pick the language, run every registered detector that knows it over
 bounded pieces, drop what the allow list covers, a phone number read inside an account or
-card number, and values published as examples where the text frames them as examples
+card number, dummy numbers ("123456789"), and values published as examples where the text frames them as examples
 (`examples.py`), turn public figures and other
 public names into PUBLIC_NAME (`public_names.py`), and map spans back to the original text.
 `pool.py` runs this off the event loop; the CLI and tests may call it directly.
@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 from .chunks import chunks
 from .deobfuscate import deobfuscate
-from .examples import published
+from .examples import dummy_number, published
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
@@ -41,6 +41,12 @@ class Inspector:
         self._allow = _alternation(settings.allow)
         self._public = PublicNames(languages)
 
+    @staticmethod
+    def _example(hit: Hit, text: str) -> bool:
+        """A published example, or an identifier made of a dummy pattern."""
+        value = text[hit.start:hit.end]
+        return published(value) or (hit.entity not in _NOT_NUMBERS and dummy_number(value))
+
     def warm_up(self) -> None:
         self._ner.warm_up()
 
@@ -55,8 +61,9 @@ class Inspector:
         found = [hit for languages, detector in self._detectors if languages is None or lang in languages
                  for hit in detector.detect(clear.text, lang)
                  if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
-        found = [hit for hit in _outside_accounts(found) if not (
-            published(clear.text[hit.start:hit.end]) and self._public.framed_as_example(clear.text, hit.start, hit.end))]
+        found = [hit for hit in _outside_accounts(found) if not (hit.entity in _NEVER_ISSUED and dummy_number(
+            clear.text[hit.start:hit.end])) and not (self._example(hit, clear.text) and self._public.framed_as_example(
+                clear.text, hit.start, hit.end))]
         hits: list[Hit] = []
         for hit in self._public.judge(clear.text, found):
             start, end = clear.span(hit.start, hit.end)
@@ -65,6 +72,11 @@ class Inspector:
 
 
 _ACCOUNTS = frozenset({"IBAN_CODE", "CREDIT_CARD"})
+# No network assigns a dummy phone or card number ("600 000 000", "4111 1111 1111 1111"); a
+# register may have issued a dummy-looking identifier ("12345678Z"): that one is dropped only
+# where the text frames it as an example, and "123456" stays a (weak) password.
+_NEVER_ISSUED = frozenset({"PHONE_NUMBER", "CREDIT_CARD"})
+_NOT_NUMBERS = frozenset({"SECRET", "EMAIL_ADDRESS", "PERSON", "PUBLIC_NAME", "STREET_ADDRESS"})
 
 
 def _outside_accounts(hits: list[Hit]) -> list[Hit]:

@@ -7,8 +7,10 @@ from typing import Iterator
 from ..hit import Hit
 
 _EMAIL = re.compile(r"(?<![\w.%+-])[A-Za-z0-9][\w.%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![\w-])")
-# RFC 2606/6761 names reserved for documentation: no one receives mail there...
-_EXAMPLE_DOMAIN = re.compile(r"(?i)(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$")
+# Documentation domains, where no one receives mail: the names RFC 2606/6761 reserve, and by
+# convention "example" in the seven languages before any top-level domain...
+_EXAMPLE_DOMAIN = re.compile(
+    r"(?i)(?:^|\.)(?:(?:example|exemple|beispiel|ejemplo|esempio|voorbeeld|exemplo)\.[a-z]{2,6}|example|test|invalid|localhost)$")
 # ...but a personal-looking mailbox there is still a person's address in a test set, a CRM
 # export or an anonymisation gone wrong: only obvious placeholders are let through.
 _PLACEHOLDER_LOCAL = frozenset({
@@ -17,7 +19,12 @@ _PLACEHOLDER_LOCAL = frozenset({
     "bar", "foo.bar", "test", "tester", "john.doe", "jane.doe", "johndoe", "janedoe", "jdoe",
     "prenom.nom", "nom", "prenom", "utilisateur", "admin", "noreply", "no-reply", "alice", "bob",
     "info", "contact", "support", "hello", "sales", "team", "example", "demo", "dev", "api",
+    # roles and test words of the other languages; any of them may carry a number ("user1", "kunde_001")
+    "kunde", "client", "cliente", "klant", "customer", "usuario", "utente", "gebruiker", "utilizador",
+    "benutzer", "prueba", "pruebas", "prova", "teste", "testes", "essai", "billing", "compta", "factura",
+    "facturation", "rechnung", "fatturazione", "facturatie", "faturacao", "orders", "newsletter", "office",
 })
+_NUMBERED = re.compile(r"[._-]?\d{1,4}$")
 
 
 class EmailDetector:
@@ -27,6 +34,6 @@ class EmailDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _EMAIL.finditer(text):
             local, _, domain = m.group().rpartition("@")
-            if _EXAMPLE_DOMAIN.search(domain) and local.lower() in _PLACEHOLDER_LOCAL:
+            if _EXAMPLE_DOMAIN.search(domain) and _NUMBERED.sub("", local.lower()) in _PLACEHOLDER_LOCAL:
                 continue
             yield Hit("EMAIL_ADDRESS", m.start(), m.end(), 0.95, "email")
