@@ -3,7 +3,8 @@ Mustermann"), fictional characters, and terms named after someone ("Alzheimer's 
 "Gare Saint-Lazare", "Christian Dior" the brand). The lists are versioned data
 (`data/names/`, see its README), loaded once per worker process.
 
-A person hit whose words are such a name becomes a PUBLIC_NAME hit, labelled with the list
+A person hit whose words are such a name (or several joined, or one and what is named after
+it: "Taylor Swift Eras Tour", with no unlisted given name among them) becomes a PUBLIC_NAME hit, labelled with the list
 that decided (`public-name.athletes`), which the default policy lets go to the cloud. Unless
 the text ties the name to the company's own business (an e-mail to send, a contract, a
 salary, a ticket, "our", "my colleague", contact details nearby): then an employee who shares
@@ -23,6 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
+from .detectors.person import is_given_name
 from .hit import Hit
 from .languages import Languages, alternation
 
@@ -129,7 +131,31 @@ class PublicNames:
         name = text[hit.start:hit.end]
         if any(name in term and term in window for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
-        return None, False
+        return _joined(words), True
+
+
+def _joined(words: list[str]) -> str | None:
+    """The list of the first name in a run that joins listed names to each other or to what
+    is named after them ("Frida Kahlo y Diego Rivera", "Taylor Swift Eras Tour", "Konrad
+    Adenauers Rolle"); None when the run holds no listed name, or a given name outside one
+    (someone unlisted beside them)."""
+    names = _lists()[0]
+    kind, i = None, 0
+    while i < len(words):
+        found = next(((j, k) for j in range(len(words), i, -1) if (k := _listed(names, words[i:j]))), None)
+        if found:
+            i, kind = found[0], kind or found[1]
+        elif words[i][:1].isupper() and is_given_name(words[i]):
+            return None
+        else:
+            i += 1  # a joiner, an article or a word of the thing named
+    return kind
+
+
+def _listed(names: dict[str, str], words: list[str]) -> str | None:
+    """The list holding `words`, also with a genitive s ("Adenauers")."""
+    name = _norm(" ".join(words))
+    return names.get(name) or (names.get(name[:-1]) if name.endswith("s") and len(words) > 1 else None)
 
 
 def _line_end(text: str, start: int, limit: int) -> int:

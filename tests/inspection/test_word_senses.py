@@ -67,7 +67,17 @@ def test_placeholder_names_are_nobodys(inspector, text):
 
 
 @pytest.mark.parametrize("text", [
-    "Please send the signed contract to Mario Rossi by Friday.",  # the same name, not framed as an example
+    "¿Qué une a Frida Kahlo y Diego Rivera en su pintura?",  # listed names joined in one run
+    "Write a short intro about the Taylor Swift Eras Tour economics.",  # a name and what is named after it
+    "Welche Bedeutung hatte Konrad Adenauers Rolle bei der Westbindung?",  # a genitive
+])
+def test_listed_names_in_one_run_are_public(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Please send the signed contract to Mario Rossi by Friday.",
+    "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     "For example, Marie Dupont signs the contract in the demo.",  # a shared placeholder tied to the business
