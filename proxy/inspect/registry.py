@@ -19,7 +19,7 @@ from .detectors.national_ids import NationalIdDetector, PersonNumberDetector
 from .detectors.network import IpDetector
 from .detectors.numbers import NumberDetector
 from .detectors.person import PersonDetector
-from .detectors.scripts import ScriptNameDetector
+from .detectors.scripts import ForeignTextDetector, ScriptNameDetector
 from .detectors.secrets import SecretDetector
 from .detectors.special import SpecialCategoryDetector
 from .hit import Detector
@@ -72,6 +72,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
     Registered(NameShapeDetector, lambda r: NameShapeDetector(r.ner, r.languages)),
     Registered(ScriptNameDetector),
+    Registered(ForeignTextDetector),
 )
 # What detectors report, and what the public-name stage turns a person into.
 BUILTIN_ENTITIES: frozenset[str] = frozenset().union(*(entry.entities for entry in REGISTRY), PublicNames.entities)

@@ -22,6 +22,7 @@ from .conftest import found
     "Cas clinique : « Mme X, 67 ans, consulte pour une dyspnée ».",
     # lower-case words that are also given names, and public names written in lower case
     "Pourquoi mon useEffect s'exécute deux fois en dev avec React 18 ?",
+    "How do you say thank you in Japanese: ありがとう?",  # a word of another script, not running text
     "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
     "il prezzo massimo è 40 euro, la porta è verde",
     "war angela merkel eigentlich wirklich physikerin?",
@@ -48,7 +49,10 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),
-    ("Llámale al 612 489 307 antes de las cinco", "PHONE_NUMBER"),  # a number, not a pattern
+    ("Llámale al 612 489 307 antes de las cinco", "PHONE_NUMBER"),
+    ("Wie schreibe ich den Namen Ольга Смирнова für den Vertrag?", "PERSON"),  # after a capitalised Latin word
+    ("Translate this note: 陈伟下周一开始休假，有问题请联系我。", "FOREIGN_TEXT"),  # a name inside running text
+    ("Traduci: 'नमस्ते, मैं अनन्या शर्मा हूँ, मैंने आवेदन किया है।'", "FOREIGN_TEXT"),  # a number, not a pattern
     ("crear_usuario(email=\"lucia.ferrandiz@example.com\")", "EMAIL_ADDRESS"),  # someone's mailbox, even there
     ("Virement sur FR76/1010/7001/7500/0101/2345/690 demain", "IBAN_CODE"),  # slashes as separators
     ("Send the contract to our customer Max Mustermann, Hauptstraße 5, 10115 Berlin.", "STREET_ADDRESS"),

@@ -6,6 +6,11 @@ A short run of another script set in Latin text is most often a name, but also a
 conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
 (Chinese, Japanese, Korean), a common given name in it (Arabic), or capitalised words with a
 Slavic surname ending (Cyrillic).
+
+A passage of running text in a script without capital letters (a Chinese e-mail to translate,
+an Arabic message) is another matter: a name inside it has no boundary these conventions can
+find, so `ForeignTextDetector` reports the passage itself (FOREIGN_TEXT), and the default
+policy keeps it on-prem rather than guess.
 """
 from __future__ import annotations
 
@@ -25,7 +30,14 @@ _HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
 _HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
 _ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
 _OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}]")
-_CYRILLIC_RUN = regex.compile(r"(?<!\p{Cyrillic})\p{Lu}\p{Ll}+(?:[ -]\p{Lu}\p{Ll}+){0,2}(?!\p{Cyrillic})")
+_CYRILLIC_WORD = r"(?=\p{Cyrillic})\p{Lu}\p{Ll}+"  # not a Latin word before it ("den Namen Ольга Смирнова")
+_CYRILLIC_RUN = regex.compile(rf"(?<!\p{{Cyrillic}}){_CYRILLIC_WORD}(?:[ -]{_CYRILLIC_WORD}){{0,2}}(?!\p{{Cyrillic}})")
+
+
+_UNCASED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Devanagari}\p{Arabic}\p{Hebrew}\p{Thai}"
+# Running text, not a name: at least 16 letters of such scripts, with spaces, punctuation and
+# digits between them (a name, even with its honorific, is shorter).
+_PASSAGE = regex.compile(rf"[{_UNCASED}](?:[{_UNCASED}\s\p{{P}}\d]*[{_UNCASED}]){{15,}}")
 
 
 @lru_cache(maxsize=1)
@@ -68,3 +80,15 @@ class ScriptNameDetector:
                     len(words) >= 2 or words[0].lower().endswith(endings)) and any(
                     w.lower().endswith(endings) for w in words):
                 yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.cyrillic")
+
+
+class ForeignTextDetector:
+    name = "script-text"
+    entities = frozenset({"FOREIGN_TEXT"})
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        if text.isascii():
+            return
+        for m in _PASSAGE.finditer(text):
+            if len(regex.findall(rf"[{_UNCASED}]", m.group())) >= 16:
+                yield Hit("FOREIGN_TEXT", m.start(), m.end(), 0.8, "script-text.passage")
