@@ -84,6 +84,14 @@ POSITIVE = [
     ("EMPLOYEE_ID", "Staff no. 02-4098 has joined Unite.", "02-4098"),
     ("EMPLOYEE_ID", "Personalnummer: 47110815, Krankmeldung seit Montag.", "47110815"),
     ("EMPLOYEE_ID", "Le matricule 00451872 a demandé un rendez-vous avec le délégué syndical.", "00451872"),
+    # abbreviated labels, and the role a number stands for
+    ("EMPLOYEE_ID", "Personalnr. 20871 hat einen Schwerbehindertenausweis.", "20871"),
+    ("EMPLOYEE_ID", "personeelsnr 55310 zit in een re-integratietraject.", "55310"),
+    ("PATIENT_ID", "Planning: pat.nr. 0098123 chemo-kuur verschuiven.", "0098123"),
+    ("PATIENT_ID", "cliëntnummer 480193, vasculaire dementie.", "480193"),
+    ("PATIENT_ID", "Pt #P-448213, HIV+ on Biktarvy.", "P-448213"),
+    ("EMPLOYEE_ID", "El trabajador P-55812 es testigo de Jehová.", "P-55812"),
+    ("EMPLOYEE_ID", "Operador 3318: baixa por gravidez de risco.", "3318"),
 ]
 
 # A valid check character alone is not enough where random numbers of that shape pass often,
@@ -93,6 +101,7 @@ NOT_COUNTED = [
     "Il codice fiscale RSSMRA85T10A562T non è valido?",
     "Mijn BSN is 111222334.",
     "Reference 111222333 was shipped on Monday.",
+    "A encomenda 2024-PT-55410 chegou danificada.",  # a label's letters inside an order reference
     "Order 36574261809 is delayed.",
     "Steuer-ID 36 574 261 808 stimmt nicht.",
     "IBAN DE64 3704 0044 0532 0147 11",  # an IBAN, found as such, is no identity number
