@@ -19,6 +19,12 @@ SECRETS = [
     # on the command line and in HTTP headers
     ("curl -u jmartin:Tr0ub4dor&3 https://api.acme.io/v2/orders", "Tr0ub4dor&3"),
     ('curl --user "deploy:9fK!x2Lq" https://ci.acme.io', "9fK!x2Lq"),
+    ("sshpass -p 'Tejo2024!backup' rsync -avz /srv/ backup@10.8.0.5:/mnt/bk/", "Tejo2024!backup"),
+    ("smbclient //nas01/scans -U 'LAGER\\scanuser%Herbst2023$Lager' -c 'ls'", "Herbst2023$Lager"),
+    ("$pdo = new PDO('mysql:host=10.0.4.12;dbname=crm', 'crm_app', 'Bl3u-Marine!2024');", "Bl3u-Marine!2024"),
+    ("Synology NAS at 192.168.1.20, admin / Tr0ub4dor&3x-NAS", "Tr0ub4dor&3x-NAS"),
+    ("post to https://discord.com/api/webhooks/7249960451853945882/TCY4a7iJqx7uDSeHoE8orrWBZ8BJIPMk96x6ghRbC2lm",
+     "discord.com/api/webhooks/7249960451853945882/TCY4a7iJqx7uDSeHoE8orrWBZ8BJIPMk96x6ghRbC2lm"),
     ("Authorization: Basic am1hcnRpbjpUcjB1YjRkb3ImMw==", "am1hcnRpbjpUcjB1YjRkb3ImMw=="),
     ("Authorization: Bearer 8f7a6s5d4f3g2h1j0kLmNoPq", "8f7a6s5d4f3g2h1j0kLmNoPq"),
     ("-H 'Authorization: Token 4b1c9e7f2a6d8e0b3c5f'", "4b1c9e7f2a6d8e0b3c5f"),
@@ -55,6 +61,9 @@ SECRETS = [
 ]
 
 HARMLESS = [
+    # a flag without its password, a slash that joins words
+    "mysql -u app -p crm < dump.sql",
+    "log in as admin / password reset is on the next page",
     # placeholders and lookups
     "password: <API_KEY>",
     "api_key = 'xxx'",

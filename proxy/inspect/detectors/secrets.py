@@ -29,6 +29,8 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("gitlab-token", r"\bgl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct)-[A-Za-z0-9_\-]{20,64}"),
     ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
     ("slack-webhook", r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
+    ("discord-webhook", r"discord(?:app)?\.com/api/webhooks/\d{15,22}/[\w-]{40,100}"),
+    ("teams-webhook", r"\.webhook\.office\.com/webhookb2/[\w@-]{20,}/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
     ("stripe-key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
     ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),
     ("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
@@ -58,6 +60,15 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
     # mysql -pPASSWORD (the password joined to the flag; `-p` alone prompts for it)
     ("mysql-password", ("mysql", "mariadb"), r"(?:^|\s)-p(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
+    # sshpass -p 'password' (a space allowed: sshpass never prompts)
+    ("sshpass-password", ("sshpass",), r"(?:^|\s)-p\s*(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
+    # smbclient -U 'DOMAIN\user%password', rpcclient, net -U user%password
+    ("smb-password", ("-u",), r"(?:^|\s)(?:-U|--user)(?:\s+|=)(?P<q>[\"']?)[^\s%\"']{1,64}%(?P<value>[^\s\"']{3,128})(?P=q)"),
+    # new PDO($dsn, 'user', 'password'), mysqli_connect($host, 'user', 'password')
+    ("database-call", ("pdo", "mysql"), r"(?i)(?:\bnew\s+PDO|\bmysqli(?:_connect)?|\bmysql_connect)\s*\(\s*[^,()\n]{1,200},\s*"
+                      r"(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
+    # default credentials written "admin / password" (a device list, a handover note)
+    ("admin-slash", ("admin", "root"), r"(?i)\b(?:admin|administrator|root)\s+/\s+(?P<q>)(?P<value>[^\s/]{6,64})(?=\s|$)"),
     # curl -u user:password, --user=user:password (`--password=…` is an assignment)
     ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
     ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
