@@ -49,6 +49,8 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),
+    ('{"cabecalho": "Classificação: Restrito", "texto": "Exfiltração de 2 GB"}', "CONFIDENTIAL_MARKING"),  # labelled inside quotes
+    ("COMMERCIAL IN CONFIDENCE\n\nSection 4.2 – Pricing", "CONFIDENTIAL_MARKING"),
     ("Llámale al 612 489 307 antes de las cinco", "PHONE_NUMBER"),
     ("Wie schreibe ich den Namen Ольга Смирнова für den Vertrag?", "PERSON"),  # after a capitalised Latin word
     ("Translate this note: 陈伟下周一开始休假，有问题请联系我。", "FOREIGN_TEXT"),  # a name inside running text

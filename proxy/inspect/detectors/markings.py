@@ -84,7 +84,8 @@ class MarkingDetector:
         for q in _QUOTATION.finditer(text, *_line(text, m.start(), m.end())):
             if q.start(1) <= m.start() and m.end() <= q.end(1):
                 before = text[max(0, q.start() - 40):q.start()].replace('"', "").replace("'", "")
-                return not _alone_on_line(text, q.start(), q.end()) and not self._before.search(before)
+                return not _alone_on_line(text, q.start(), q.end()) and not self._before.search(before) \
+                    and not _label_inside(text[q.start(1):m.start()], self._before)
         return False
 
     def _about_a_scheme(self, text: str) -> bool:
@@ -99,6 +100,11 @@ class MarkingDetector:
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))
+
+
+def _label_inside(before: str, labels: re.Pattern[str]) -> bool:
+    """A label and its colon inside the quotation, before the level: `"Classificação: Restrito"`."""
+    return before.rstrip().endswith((":", "=")) and bool(labels.search(before))
 
 
 def _line(text: str, start: int, end: int) -> tuple[int, int]:
