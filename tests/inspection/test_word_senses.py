@@ -46,6 +46,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("on fait une carte pour les 40 ans de mathilde (compta) vendredi", "PERSON"),
     ("[09:14] jannik: der hotfix ist auf staging, aber die migration hängt", "PERSON"),
     ("venerdì giulia va in pensione dopo 31 anni in amministrazione", "PERSON"),
+    ("my teammate Liam came out at the offsite and people are making jokes", "PERSON"),  # after a word for a colleague
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),
