@@ -87,9 +87,12 @@ class PublicNames:
     def __init__(self, languages: Languages) -> None:
         self._titles = languages.titles
         self._ties = re.compile(rf"(?i)(?<!\w)(?:{alternation(languages.entries('business_ties'))})(?!\w)")
-        # Not inside an address: "example.fr", "test@…" frame nothing.
-        self._example = re.compile(
-            rf"(?i)(?<![\w@.])(?:{alternation(languages.entries('example_cues'), regex=False)})(?![\w@]|\.\w)")
+        # Not inside an address: "example.fr", "test@…" frame nothing. A long cue may open a
+        # compound or take a plural ("Beispielnamen", "voorbeeldnamen", "ejemplos").
+        cues = languages.entries("example_cues")
+        compounding = alternation([c for c in cues if len(c) >= 7], regex=False)
+        self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
+                                   rf"|(?:{compounding})\w+(?![@]|\.\w))")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:

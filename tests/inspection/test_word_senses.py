@@ -68,6 +68,8 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     "Use Max Mustermann as the sample customer in the form mock-up.",  # a placeholder in a business form
     "Mario Rossi è il nome di esempio nel modulo di iscrizione.",  # a placeholder real people share: framed
     "Write a test fixture with a user named Jan Jansen.",
+    "Was genau meint man mit 'Otto Normalverbraucher' und woher kommt der Ausdruck?",  # in quotation marks
+    "Gibt es bessere Beispielnamen als Erika Mustermann für das Formular?",  # a cue opening a compound
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

@@ -249,6 +249,8 @@ def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
         start, end = m.start(1), m.end(1)
         if word.endswith(("'s", "’s")):
             word, end = word[:-2], end - 2
+        if word.endswith(("'", "’")):  # a closing quotation mark: 'Otto Normalverbraucher'
+            word, end = word[:-1], end - 1
         if word.endswith(".") and word.lower() not in titles:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
