@@ -4,7 +4,7 @@ Language knowledge is data so that adding a language, or fixing one, is a file a
 it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
-  example_cues, addressing: plain words or phrases;
+  example_cues, addressing, noun_suffixes: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -54,6 +54,7 @@ class Language:
     example_cues: tuple[str, ...]  # words that frame a name as an example
     business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
     surnames: frozenset[str]
+    noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
 
 
 @lru_cache(maxsize=None)
@@ -65,7 +66,7 @@ def language(code: str) -> Language:
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
         "records", "possessives", "prose_before", "marking_labels", "documents", "classification_levels", "address_cues",
-        "example_cues", "business_ties")}
+        "example_cues", "business_ties", "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -137,6 +137,7 @@ class PersonDetector:
 
     def __init__(self, ner: Ner | None, languages: Languages) -> None:
         self._ner = ner
+        self._languages = languages
         self._titles = languages.titles  # any configured language's: "Frau Keller" in an English mail
         self._surnames = languages.surnames
         closings = alternation(languages.entries("closings"))
@@ -167,7 +168,8 @@ class PersonDetector:
         if unexplained and self._ner is not None:
             for start, end in self._ner.persons(text, lang, unexplained):
                 words = text[start:end].split()
-                yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
+                if not self._common_phrase(words, lang):
+                    yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
 
     def _explain(self, text: str, run: list[_Tok], lang: str) -> tuple[Hit | None, list[tuple[int, int]]]:
         """A hit when the run is surely a person; else the spans to ask the model about, if any."""
@@ -226,6 +228,16 @@ class PersonDetector:
             return None, [(run[0].start, run[-1].end)]
         return None, []
 
+
+    def _common_phrase(self, words: list[str], lang: str) -> bool:
+        """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
+        for people ("Bestellung Nr", "Ihr Verständnis"): a run holding a stop word (not a
+        name particle) or a word with a noun's ending is a phrase, not a name."""
+        if self._ner is None or self._ner.has_lexicon(lang):
+            return False
+        suffixes = tuple(self._languages.get(lang).noun_suffixes)
+        return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
+                   or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
