@@ -24,7 +24,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
-from .detectors.person import is_given_name
+from .given_names import is_given_name
 from .hit import Hit
 from .languages import Languages, alternation
 

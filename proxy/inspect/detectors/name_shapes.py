@@ -16,7 +16,8 @@ import regex
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
-from .person import Ner, addressed, is_given_name, lone_given_name, word_names
+from ..given_names import is_given_name, word_names
+from .person import Ner, addressed, lone_given_name
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"

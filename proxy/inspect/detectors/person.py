@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Iterator, Protocol
 
 import regex
 
+from ..given_names import acronyms, is_given_name
 from ..hit import Hit
 from ..languages import Languages, alternation
+from ..public_names import listed
 
 # Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
 _TOKEN = regex.compile(r"(?:\b[dlDL]['’](?=\p{Lu}))?(\p{Lu}[\w’'\-]*\.?)")
@@ -85,31 +85,6 @@ class _Tok:
     text: str
 
 
-@lru_cache(maxsize=1)
-def first_names() -> frozenset[str]:
-    data = resources.files("proxy.inspect").joinpath("data/first_names.txt").read_text("utf-8")
-    return frozenset(line.strip().lower() for line in data.splitlines() if line and not line.startswith("#"))
-
-
-@lru_cache(maxsize=1)
-def word_names() -> frozenset[str]:
-    """Given names that are also words in German, Spanish, Italian, Dutch or Portuguese ("vida",
-    "massimo"): the languages whose dictionaries spaCy ships no small pipeline for."""
-    data = resources.files("proxy.inspect").joinpath("data/word_names.txt").read_text("utf-8")
-    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
-
-
-@lru_cache(maxsize=1)
-def acronyms() -> frozenset[str]:
-    data = resources.files("proxy.inspect").joinpath("data/acronyms.txt").read_text("utf-8")
-    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
-
-
-def is_given_name(word: str) -> bool:
-    names = first_names()
-    return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
-
-
 def addressed(languages: Languages, code: str) -> re.Pattern[str]:
     """A greeting or a verb of addressing someone, right before the end of the text searched."""
     return re.compile(rf"(?i)(?<![\w'’])(?:{languages.addressing(code)})\s*[,:]?\s+$")
@@ -168,7 +143,7 @@ class PersonDetector:
         if unexplained and self._ner is not None:
             for start, end in self._ner.persons(text, lang, unexplained):
                 words = text[start:end].split()
-                if not self._common_phrase(words, lang):
+                if not self._common_phrase(text[start:end], lang):
                     yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
 
     def _explain(self, text: str, run: list[_Tok], lang: str) -> tuple[Hit | None, list[tuple[int, int]]]:
@@ -215,7 +190,8 @@ class PersonDetector:
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
         if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
-                and context.search(text[max(0, run[0].start - 24):run[0].start])):
+                and context.search(text[max(0, run[0].start - 24):run[0].start])
+                and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and addressing.search(
@@ -229,15 +205,15 @@ class PersonDetector:
         return None, []
 
 
-    def _common_phrase(self, words: list[str], lang: str) -> bool:
+    def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
         for people ("Bestellung Nr", "Ihr Verständnis"): a run holding a stop word (not a
         name particle) or a word with a noun's ending is a phrase, not a name."""
-        if self._ner is None or self._ner.has_lexicon(lang):
-            return False
+        if self._ner is None or self._ner.has_lexicon(lang) or listed(span):
+            return False  # a listed name holds such words too ("Fulano de Tal")
         suffixes = tuple(self._languages.get(lang).noun_suffixes)
         return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
-                   or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
+                   or (w.lower().endswith(suffixes) and len(w) > 5) for w in span.split())
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""

@@ -14,9 +14,9 @@ from typing import Iterator
 
 import regex
 
+from ..given_names import is_given_name
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
-from .person import is_given_name
 
 # The last sentence end; the dot of an abbreviation ("Staff no. 12", "Dr. Okafor") is none.
 _WORD = re.compile(r"[^\W\d_]+")
