@@ -22,6 +22,7 @@ from .detectors.person import PersonDetector
 from .detectors.scripts import ForeignTextDetector, ScriptNameDetector
 from .detectors.secrets import SecretDetector
 from .detectors.special import SpecialCategoryDetector
+from .detectors.tables import TableColumnDetector
 from .hit import Detector
 from .languages import Languages
 from .ner import NerModels
@@ -71,6 +72,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings, r.languages)),
     Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
     Registered(NameShapeDetector, lambda r: NameShapeDetector(r.ner, r.languages)),
+    Registered(TableColumnDetector, lambda r: TableColumnDetector(r.languages)),
     Registered(ScriptNameDetector),
     Registered(ForeignTextDetector),
 )

@@ -23,6 +23,8 @@ from .conftest import found
     # lower-case words that are also given names, and public names written in lower case
     "Pourquoi mon useEffect s'exécute deux fois en dev avec React 18 ?",
     "How do you say thank you in Japanese: ありがとう?",  # a word of another script, not running text
+    "Support_Bot",  # a program's name field
+    "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
     "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
     "il prezzo massimo è 40 euro, la porta è verde",
     "war angela merkel eigentlich wirklich physikerin?",
@@ -50,6 +52,9 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("[09:14] jannik: der hotfix ist auf staging, aber die migration hängt", "PERSON"),
     ("venerdì giulia va in pensione dopo 31 anni in amministrazione", "PERSON"),
     ("my teammate Liam came out at the offsite and people are making jokes", "PERSON"),  # after a word for a colleague
+    ("name|vaccine|due\nOluwaseun Adeyemi|HepB booster|2024-06-21", "PERSON"),  # a table's name column
+    ("n_func | mes | motivo\n10482 | 2024-03 | depressão", "EMPLOYEE_ID"),  # a table's staff-number column
+    ("Willemijn_Dekker", "PERSON"),  # a message's `name` field
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),
     ("[C3 - Restricted] board minutes", "CONFIDENTIAL_MARKING"),

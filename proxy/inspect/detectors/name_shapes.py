@@ -73,7 +73,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
         handle = _HANDLE.match(text) if len(text) <= 60 else None
-        if handle and self._is_name([w for w in handle.groups() if w], lang):
+        if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang) or self._title_handle(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
 
     def _form_fields(self, text: str) -> Iterator[Hit]:
@@ -136,6 +136,12 @@ class NameShapeDetector:
             return False
         return all(w.lower() in self._surnames or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w))
                    for w in words[1:])
+
+    def _title_handle(self, parts: list[str]) -> bool:
+        """`Oluwaseun_Adeyemi`: each part capitalised and a word in no configured language (a
+        message's `name` field names its author; `Support_Bot` names a program)."""
+        return all(p[0].isupper() and p[1:].islower()
+                   and (p.lower() in self._surnames or not self._ner.is_common_anywhere(p)) for p in parts)
 
     def _is_person_word(self, word: str, lang: str) -> bool:
         if word[0].isupper():

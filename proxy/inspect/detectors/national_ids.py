@@ -64,6 +64,13 @@ def national_ids() -> tuple[NationalId, ...]:
 
 
 @lru_cache(maxsize=1)
+def person_number_labels() -> tuple[tuple[str, frozenset[str]], ...]:
+    """(entity, its labels as a table's header writes them: lower case, `_` as a space)."""
+    return tuple((entity, frozenset(" ".join(w.lower().replace("_", " ").split()) for ws in langs.values() for w in ws))
+                 for entity, langs in _data()["person_numbers"].items())
+
+
+@lru_cache(maxsize=1)
 def _person_numbers() -> tuple[tuple[str, re.Pattern[str]], ...]:
     """(entity, its labels): searched in the lower-cased text (see ..context); not inside a
     reference ("2024-PT-55410" is an order)."""
