@@ -73,11 +73,11 @@ def language(code: str) -> Language:
 
 def alternation(entries: Iterable[str], *, regex: bool = True) -> str:
     """One regex alternative of `entries`, longest first; plain words are escaped."""
-    parts = {(_stem(e) if regex else r"\s+".join(map(re.escape, e.split()))) for e in entries}
+    parts = {(stem(e) if regex else r"\s+".join(map(re.escape, e.split()))) for e in entries}
     return "|".join(sorted(parts, key=len, reverse=True)) or "(?!)"
 
 
-def _stem(entry: str) -> str:
+def stem(entry: str) -> str:
     entry = entry.replace("'", "['’]")
     return entry[:-1] + r"\w*" if entry.endswith("*") and not entry.endswith(r"\w*") else entry
 

@@ -26,7 +26,7 @@ from typing import Iterable
 
 from .given_names import is_given_name
 from .hit import Hit
-from .languages import Languages, alternation
+from .languages import Languages, alternation, stem
 
 ENTITY = "PUBLIC_NAME"
 _WINDOW = 120  # characters either side of a name in which a business tie counts
@@ -70,6 +70,10 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     return names, eponyms, ambiguous
 
 
+def _words(entries: Iterable[str]) -> re.Pattern[str]:
+    return re.compile(rf"(?i)(?<!\w)(?:{alternation(entries)})(?!\w)")
+
+
 def listed(name: str) -> bool:
     """Whether `name` is on any of the lists, whatever its case ("angela merkel")."""
     names, _, ambiguous = _lists()
@@ -86,7 +90,12 @@ class PublicNames:
 
     def __init__(self, languages: Languages) -> None:
         self._titles = languages.titles
-        self._ties = re.compile(rf"(?i)(?<!\w)(?:{alternation(languages.entries('business_ties'))})(?!\w)")
+        ties = languages.entries("business_ties")
+        self._ties = _words(ties)
+        # A placeholder framed as an example is tied by a person word ("contract", "colleague"),
+        # not by a possessive alone: "our manual uses Jan Jansen" is still the example.
+        possessives = languages.union("possessives")
+        self._person_ties = _words([t for t in ties if not any(re.fullmatch(stem(t), p) for p in possessives)])
         # Not inside an address: "example.fr", "test@…" frame nothing. A long cue may open a
         # compound or take a plural ("Beispielnamen", "voorbeeldnamen", "ejemplos").
         cues = languages.entries("example_cues")
@@ -113,7 +122,8 @@ class PublicNames:
         if kind is None:
             return hit
         around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
-        if (kind not in _NOBODY or not sure) and (self._ties.search(around) or _CONTACT.search(around)):
+        ties = self._ties if kind not in _NOBODY else self._person_ties
+        if (kind not in _NOBODY or not sure) and (ties.search(around) or _CONTACT.search(around)):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
 

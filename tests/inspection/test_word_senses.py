@@ -78,6 +78,7 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     "Write a test fixture with a user named Jan Jansen.",
     "Was genau meint man mit 'Otto Normalverbraucher' und woher kommt der Ausdruck?",  # in quotation marks
     "Gibt es bessere Beispielnamen als Erika Mustermann für das Formular?",  # a cue opening a compound
+    "In onze handleiding staat overal 'Jan Jansen' als voorbeeld.",  # "our manual": no person tie
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
