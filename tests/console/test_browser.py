@@ -248,7 +248,7 @@ def test_shadow_policy_divergences_after_traffic(page, make_gateway, cloud, onpr
     gw = make_gateway(shadow_policy=str(candidate))
     console = Console(gw, KeyStore(Database(gw.settings.database_url)).create("compliance", admin=True))
     client = gw.client()
-    for text in ["Send the invoice to billing@example.org please.", "Mail accounts@example.com the report.",
+    for text in ["Send the invoice to billing@hargreaves-metals.co.uk please.", "Mail accounts@brightline-logistics.de the report.",
                  HARMLESS]:
         answer = client.chat.completions.with_raw_response.create(
             model="deepseek-chat", messages=[{"role": "user", "content": text}])
