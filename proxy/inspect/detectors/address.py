@@ -57,7 +57,9 @@ _EU_STREET_POSTCODE = re.compile(
     rf"\b(?:(?:{_EU_STREET_TYPES})\s+[\wÀ-ÿ'’.\-]+(?:\s+[\wÀ-ÿ'’.\-]+){{0,4}}?,?|"
     rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?i:straat|weg|laan|plein|gracht|kade|singel|dijk|dreef|baan|hof|pad|steeg)|"
     rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?:\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]*){{0,3}},)"
-    rf"\s+(?:\d{{1,4}}[a-zA-Z]?(?:-\d{{1,4}})?|S/N)(?:\s+[A-Z][a-zà-ÿ]*\.?\s+\d{{1,4}}){{0,2}}\s*,\s*"
+    rf"\s+(?:\d{{1,4}}[a-zA-Z]?(?:-\d{{1,4}})?|S/N)(?:\s+[A-Z][a-zà-ÿ]*\.?\s+\d{{1,4}}){{0,2}}"
+    # a floor and door, Iberian style: "3º B", "2.º Esq.", "1º 2ª" (read after NFKC: "3o B")
+    rf"(?:\s*,?\s*\d{{1,2}}\.?\s?[ºª°oa]\s*(?:[A-Za-z]{{1,4}}\.?|\d{{1,2}}\s?[ºªoa]?)?)?\s*,\s*"
     rf"(?:\d{{5}}|\d{{4}}-\d{{3}}|\d{{4}}\s?[A-Z]{{2}})\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]+")
 _FR_POSTCODE = re.compile(r"\A\s*,?\s*(?:\n\s*)?(?:F-|FR-)?\d{5}\s+[A-ZÀ-Ý][\wÀ-ÿ'\-]+(?:[ \-][A-ZÀ-Ýa-z][\wÀ-ÿ'\-]+){0,3}")
 

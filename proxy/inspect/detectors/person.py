@@ -70,6 +70,10 @@ _ORG_WORDS = frozenset({
     "market", "marketplace", "stack", "suite", "hub", "pay", "box", "drive", "store", "shop", "mail", "maps",
     "office", "model", "online", "direct", "express", "plus", "pro", "max", "mini", "one", "connect", "sync",
     "flow", "base", "works", "sense", "desk", "center", "centre", "manager", "server", "studio", "edition",
+    # and of places: stations, airports, stadiums, towers ("Amsterdam Centraal", "Milano Centrale")
+    "centraal", "centrale", "central", "hauptbahnhof", "hbf", "station", "gare", "airport", "aeroporto",
+    "aeropuerto", "flughafen", "luchthaven", "stadium", "stadion", "estadio", "stadio", "arena", "tower", "towers",
+    "museum", "museu", "museo", "musée", "park", "parque", "parco", "plaza", "piazza", "platz", "square",
 })
 # Capitalised joiners inside a run name a place ("Torelli Di Mercogliano", "Villeneuve Sur Lot"); a
 # person's particles ("van der") stay in lower case, or follow a given name handled earlier.
@@ -189,6 +193,7 @@ class PersonDetector:
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
         if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
+                and (is_given_name(run[0].text) or not self._ner.is_common_anywhere(run[0].text))
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
                 and context.search(text[max(0, run[0].start - 24):run[0].start])
                 and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
