@@ -53,6 +53,7 @@ def test_keys_create_list_revoke(tmp_path, make_gateway):
     ({"env": {"R1GATE_ONPREM_URL": "localhost:8000"}}, "R1GATE_ONPREM_URL: onprem.url: must start with http"),
     ({"env": {"R1GATE_DATABASE_URL": "mysql://db"}}, "R1GATE_DATABASE_URL"),
     ({"env": {"R1GATE_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}}, "cannot connect"),
+    ({"env": {"R1GATE_POLICY": "no/such/policy.yaml"}}, "no/such/policy.yaml:1:1: cannot read the file"),
 ])
 def test_bad_settings_exit_2_in_one_line(tmp_path, setup, words):
     args = ["serve", "--port", "0"]

@@ -32,7 +32,7 @@ class PolicyRouter:
                  cache_key: bytes | None = None, shadow: str | Path | None = None) -> None:
         self.path = Path(path)
         self.service = InspectionService(workers=workers, cache_entries=cache_entries, cache_key=cache_key)
-        self._stat = self._file_stat()
+        self._stat = self._file_stat() if self.path.is_file() else (0, 0)  # missing: `_load` says so
         self._active = self._load()  # a broken file at start-up is an error: nothing to fall back on
         self.shadow = Shadow(_compile(shadow) if shadow else None)
 
