@@ -24,6 +24,7 @@ from .conftest import found
     "Pourquoi mon useEffect s'exécute deux fois en dev avec React 18 ?",
     "How do you say thank you in Japanese: ありがとう?",  # a word of another script, not running text
     "Support_Bot",  # a program's name field
+    "Sei un avvocato d'impresa esperto di contratti IT.",  # a profession, not a form of address
     "Van Amsterdam Centraal naar Schiphol, welke trein is het snelst?",  # a station after a person cue
     "Planeia uma campanha para a Black Friday com descontos de 30%.",  # a first word that is a word
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
@@ -57,6 +58,8 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("name|vaccine|due\nOluwaseun Adeyemi|HepB booster|2024-06-21", "PERSON"),  # a table's name column
     ("n_func | mes | motivo\n10482 | 2024-03 | depressão", "EMPLOYEE_ID"),  # a table's staff-number column
     ("Willemijn_Dekker", "PERSON"),  # a message's `name` field
+    ("kurze frage, frau kowalczyk aus der buchhaltung braucht die belege", "PERSON"),  # a title in lower case
+    ("escreve uma msg curta pro sr. abílio da manutenção", "PERSON"),
     ("una gotera en el piso de Calle de Alcalá 214, 3º B, 28028 Madrid.", "STREET_ADDRESS"),  # floor and door
     ("NEED TO KNOW: salary bands for 2027", "CONFIDENTIAL_MARKING"),
     ("Please keep this on a need to know basis: the merger with Acme.", "CONFIDENTIAL_MARKING"),

@@ -33,6 +33,10 @@ _ACCOUNTS = frozenset({
     "john", "jane", "jdoe", "johndoe", "janedoe", "john.doe", "jane.doe", "alice", "bob", "utilisateur",
     "benutzer", "usuario", "utente", "gebruiker", "utilizador",
 })
+# Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz").
+_COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita",
+                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "meneer", "mevrouw",
+                       "mister", "missus", "mrs", "miss", "ms", "mr"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
@@ -112,11 +116,24 @@ class NameShapeDetector:
             if self._is_name([first.group(), second.group()], lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
+        for before, word in zip([None] + words, words):
+            if before is not None and word.start() not in paired and self._titled(text, before, word):
+                yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
         for i, word in enumerate(words):
             if word.start() in paired or not lone_given_name(word.group(), self._ner):
                 continue
             if cued.search(text[max(0, word.start() - 24):word.start()]) or self._chat_name(words, i):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
+
+    def _titled(self, text: str, title: regex.Match[str], word: regex.Match[str]) -> bool:
+        """A title and a surname in lower case ("frau kowalczyk", "sr. abílio"): the title is
+        an abbreviation with its dot or a form of address written out (not a profession: "avvocato
+        d'impresa"), and the name is a word in no configured language."""
+        gap = text[title.end():word.start()]
+        t = title.group().lower()
+        dotted = gap.startswith(".") and t + "." in self._titles
+        return (gap.strip(" .") == "" and gap.count(".") <= 1 and (dotted or t in _COURTESY)
+                and len(word.group()) > 2 and not self._ner.is_common_anywhere(word.group()))
 
     @staticmethod
     def _chat_name(words: list[regex.Match[str]], i: int) -> bool:
