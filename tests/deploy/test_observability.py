@@ -101,7 +101,7 @@ def test_dashboard_and_alerts_use_only_metrics_the_gateway_exports(tmp_path, clo
     key = cli("keys", "create", "--team", "apps").split()[-1]
     broke = cli("keys", "create", "--team", "broke", "--budget-usd", "0").split()[-1]
     port = free_port()
-    # Two workers, as deployed (with one worker, /metrics is empty today: see deploy/README.md).
+    # Two workers, as deployed: the series are summed across them.
     proc = subprocess.Popen([*R1GATE, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
