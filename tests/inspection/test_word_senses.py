@@ -25,6 +25,7 @@ from .conftest import found
     "How do you say thank you in Japanese: ありがとう?",  # a word of another script, not running text
     "Support_Bot",  # a program's name field
     "Sei un avvocato d'impresa esperto di contratti IT.",  # a profession, not a form of address
+    "Flag items that customers might miss buys on, and retry after 100 ms backoff.",  # English words
     "Van Amsterdam Centraal naar Schiphol, welke trein is het snelst?",  # a station after a person cue
     "Planeia uma campanha para a Black Friday com descontos de 30%.",  # a first word that is a word
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column

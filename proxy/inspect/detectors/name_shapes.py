@@ -33,10 +33,10 @@ _ACCOUNTS = frozenset({
     "john", "jane", "jdoe", "johndoe", "janedoe", "john.doe", "jane.doe", "alice", "bob", "utilisateur",
     "benutzer", "usuario", "utente", "gebruiker", "utilizador",
 })
-# Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz").
+# Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz");
+# not English ones without their dot, which are also words ("don't miss buys", "100 ms timeout").
 _COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita",
-                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "meneer", "mevrouw",
-                       "mister", "missus", "mrs", "miss", "ms", "mr"})
+                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "meneer", "mevrouw"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
