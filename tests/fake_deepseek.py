@@ -87,6 +87,10 @@ def app(fake: Fake) -> Starlette:
             status, message, headers = error
             return JSONResponse({"error": {"message": message, "type": "fake_error", "param": None,
                                            "code": str(status)}}, status_code=status, headers=headers)
+        if problem := _invalid_tools(body):  # DeepSeek refuses a body it cannot deserialize
+            return JSONResponse({"error": {"message": f"Failed to deserialize the JSON body into the target type: "
+                                           f"{problem}", "type": "invalid_request_error", "param": None,
+                                           "code": "invalid_request_error"}}, status_code=400)
         if body.get("stream"):
             return StreamingResponse(_stream(fake, body), media_type="text/event-stream")
         return JSONResponse(_completion(fake, body))
@@ -122,6 +126,18 @@ def app(fake: Fake) -> Starlette:
         Route("/anthropic/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages", messages, methods=["POST"]),
     ])
+
+
+def _invalid_tools(body: dict[str, Any]) -> str | None:
+    """What DeepSeek's deserializer says of a malformed `tools` list, or None."""
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        return "tools: invalid type, expected a sequence"
+    for i, tool in enumerate(tools or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            return f"tools[{i}]: missing field `function.name`"
+    return None
 
 
 def _reasoner(body: dict[str, Any]) -> bool:

@@ -211,7 +211,7 @@ def fuzz_gateway(tmp_path_factory, _cloud_server, _onprem_server):
         yield Gateway(server.url, key, settings, server)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(body=_mutated(), path=st.sampled_from(["/v1/chat/completions", "/v1/route/explain"]))
 def test_fuzzed_bodies_never_get_a_5xx(fuzz_gateway, body, path):
     r = _post(fuzz_gateway, body, path)
