@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from importlib import resources
+
+from .data_files import word_list
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
 
 @lru_cache(maxsize=1)
 def _examples() -> frozenset[str]:
-    data = resources.files("proxy.inspect").joinpath("data/examples.txt").read_text("utf-8")
-    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
+    return word_list("examples.txt")
 
 
 def published(value: str) -> bool:

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
+
+from .data_files import word_list
 
 
 @lru_cache(maxsize=1)
 def first_names() -> frozenset[str]:
-    data = resources.files("proxy.inspect").joinpath("data/first_names.txt").read_text("utf-8")
-    return frozenset(line.strip().lower() for line in data.splitlines() if line and not line.startswith("#"))
+    return frozenset(name.lower() for name in word_list("first_names.txt"))
 
 
 @lru_cache(maxsize=1)
 def word_names() -> frozenset[str]:
     """Given names that are also words in German, Spanish, Italian, Dutch or Portuguese ("vida",
     "massimo"): the languages whose dictionaries spaCy ships no small pipeline for."""
-    data = resources.files("proxy.inspect").joinpath("data/word_names.txt").read_text("utf-8")
-    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
+    return word_list("word_names.txt")
 
 
 @lru_cache(maxsize=1)
 def acronyms() -> frozenset[str]:
-    data = resources.files("proxy.inspect").joinpath("data/acronyms.txt").read_text("utf-8")
-    return frozenset(line.strip() for line in data.splitlines() if line.strip() and not line.startswith("#"))
+    return word_list("acronyms.txt")
 
 
 def is_given_name(word: str) -> bool:

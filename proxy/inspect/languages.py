@@ -21,7 +21,8 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-import yaml
+from .data_files import yaml_data
+
 
 AVAILABLE: frozenset[str] = frozenset(
     p.name.removesuffix(".yaml") for p in resources.files("proxy.inspect").joinpath("data/languages").iterdir()
@@ -61,7 +62,7 @@ class Language:
 def language(code: str) -> Language:
     if code not in AVAILABLE:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
-    raw = yaml.safe_load(resources.files("proxy.inspect").joinpath(f"data/languages/{code}.yaml").read_text("utf-8"))
+    raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "closings", "form_labels", "clefts", "months", "subjects", "verbs",

@@ -14,13 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Iterator
-
-import yaml
 
 from ..checksums import VALIDATORS
 from ..context import alternation, lowered, near, words_pattern
+from ..data_files import yaml_data
 from ..hit import Hit
 
 # Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…"), two
@@ -52,7 +50,7 @@ class NationalId:
 
 @lru_cache(maxsize=1)
 def _data() -> dict:
-    return yaml.safe_load(resources.files("proxy.inspect").joinpath("data/identifiers.yaml").read_text("utf-8"))
+    return yaml_data("identifiers.yaml")
 
 
 @lru_cache(maxsize=1)

@@ -15,12 +15,11 @@ policy keeps it on-prem rather than guess.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from typing import Iterator
 
 import regex
-import yaml
 
+from ..data_files import yaml_data
 from ..hit import Hit
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}ー・"
@@ -42,7 +41,7 @@ _PASSAGE = regex.compile(rf"[{_UNCASED}](?:[{_UNCASED}\s\p{{P}}\d]*[{_UNCASED}])
 
 @lru_cache(maxsize=1)
 def _data() -> dict[str, frozenset[str]]:
-    raw = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/scripts.yaml").read_text("utf-8"))
+    raw = yaml_data("scripts.yaml")
     return {key: frozenset(values) for key, values in raw.items()}
 
 

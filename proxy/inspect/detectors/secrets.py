@@ -12,13 +12,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Iterator
 from urllib.parse import unquote
 
-import yaml
-
 from ..context import alternation, lowered
+from ..data_files import yaml_data
 from ..hit import Hit
 
 # (detector name, pattern): shapes documented by each provider; the prefix makes them precise.
@@ -118,7 +116,7 @@ class _Words:
 
 @lru_cache(maxsize=1)
 def _words() -> _Words:
-    data = yaml.safe_load(resources.files("proxy.inspect").joinpath("data/secrets.yaml").read_text("utf-8"))
+    data = yaml_data("secrets.yaml")
     langs = {k: v for k, v in data.items() if k not in ("placeholders", "name_suffixes")}
 
     def words(key: str) -> str:

@@ -1,0 +1,21 @@
+"""The inspection's data files (`proxy/inspect/data/`), read from the installed package so
+that nothing depends on the working directory."""
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+def text(name: str) -> str:
+    return resources.files("proxy.inspect").joinpath(f"data/{name}").read_text("utf-8")
+
+
+def yaml_data(name: str) -> Any:
+    return yaml.safe_load(text(name))
+
+
+def word_list(name: str) -> frozenset[str]:
+    """A list of one entry a line; blank lines and lines opening with `#` are left out."""
+    return frozenset(line.strip() for line in text(name).splitlines() if line.strip() and not line.startswith("#"))
