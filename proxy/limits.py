@@ -200,12 +200,12 @@ class Limits:
             return
         minute, elapsed = divmod(time.time(), 60)
         if limit.tpm is not None:
-            window = await self._window(team, "tokens", int(minute), 0)
+            window = await self._count(team, int(minute), "tokens", 0)
             if window.full(elapsed, limit.tpm):
                 raise RateLimited(f"Rate limit: team '{team}' used its {limit.tpm} tokens in the last minute.",
                                   headers={"retry-after": window.retry_after(elapsed, limit.tpm)})
         if limit.rpm is not None:
-            window = await self._window(team, "requests", int(minute), 1)
+            window = await self._count(team, int(minute), "requests", 1)
             if window.full(elapsed, limit.rpm):
                 await self._count(team, int(minute), "requests", -1)
                 raise RateLimited(f"Rate limit: team '{team}' sent more than {limit.rpm} requests in the last minute.",
@@ -215,27 +215,24 @@ class Limits:
         if (self._rates.get(team) or self._rates.get("*")) is not None and tokens:
             await self._count(team, int(time.time() // 60), "tokens", tokens)
 
-    async def _window(self, team: str, kind: str, minute: int, add: int) -> _Window:
-        """The team's window before `add` (this request) is counted into it."""
-        current = await self._count(team, minute, kind, add) - add
-        return _Window(await self._count(team, minute - 1, kind, 0), current)
-
-    async def _count(self, team: str, minute: int, kind: str, add: int) -> int:
-        key = f"r1gate:rate:{team}:{minute}:{kind}"
+    async def _count(self, team: str, minute: int, kind: str, add: int) -> _Window:
+        """Adds `add` to this minute's count; returns the window as it was before."""
+        key, previous_key = (f"r1gate:rate:{team}:{m}:{kind}" for m in (minute, minute - 1))
         if self._redis is not None:
             try:
-                async def incr(r) -> int:
-                    value = await r.incrby(key, add)
-                    await r.expire(key, 180)
-                    return int(value)
+                async def incr(r) -> _Window:
+                    async with r.pipeline(transaction=False) as p:  # one round trip
+                        p.incrby(key, add).expire(key, 180).get(previous_key)
+                        current, _, previous = await p.execute()
+                    return _Window(int(previous or 0), int(current) - add)
                 return await self._redis.call(incr)
             except RedisDown:
                 pass
         for old in [k for k in self._local_counts if k[1] < minute - 1]:  # out of every window now
             del self._local_counts[old]
-        slot = (key, minute)
-        self._local_counts[slot] = self._local_counts.get(slot, 0) + add
-        return self._local_counts[slot]
+        window = _Window(self._local_counts.get((previous_key, minute - 1), 0), self._local_counts.get((key, minute), 0))
+        self._local_counts[(key, minute)] = window.current + add
+        return window
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,16 @@ def test_team_budget_and_rate_limit(make_gateway, cloud, tmp_path):
     assert 1 <= int(err.value.response.headers["retry-after"]) <= 80
 
 
+def test_replicas_sharing_redis_share_a_teams_rate_window(make_gateway, cloud, redis_server):
+    one, two = (make_gateway(redis_url=redis_server.url, rate_limits={"*": {"rpm": 3}}) for _ in range(2))
+    for gw in (one, two, one):
+        gw.client().chat.completions.create(model="deepseek-chat", messages=Q)
+    with pytest.raises(openai.RateLimitError, match="more than 3 requests in the last minute"):
+        two.client().chat.completions.create(model="deepseek-chat", messages=Q)
+    with pytest.raises(openai.RateLimitError):  # the refusal was not counted, and the window is the same
+        one.client().chat.completions.create(model="deepseek-chat", messages=Q)
+    assert len(cloud.received) == 3  # refused requests never reach the cloud
+
 def test_budget_race_two_gateway_processes(tmp_path, redis_server, cloud):
     """100 concurrent requests on two `r1gate serve` processes sharing Redis never spend
     more than the budget plus one request's reservation."""
