@@ -39,10 +39,7 @@ def dummy_number(value: str) -> bool:
 
 
 def _counts(digits: str, width: int) -> bool:
-    steps = {(int(b) - int(a)) % 10 ** width
-             for a, b in zip(_groups(digits, width), _groups(digits, width)[1:])}
+    """Whether `digits`, cut in groups of `width`, count up or down by one (mod 10 ** width)."""
+    groups = [int(digits[i:i + width]) for i in range(0, len(digits), width)]
+    steps = {(b - a) % 10 ** width for a, b in zip(groups, groups[1:])}
     return len(digits) % width == 0 and steps in ({1}, {10 ** width - 1})
-
-
-def _groups(digits: str, width: int) -> list[str]:
-    return [digits[i:i + width] for i in range(0, len(digits), width)]

@@ -209,7 +209,6 @@ class PersonDetector:
             return None, [(run[0].start, run[-1].end)]
         return None, []
 
-
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
         for people ("Bestellung Nr", "Ihr Verständnis"): a run holding a stop word (not a
