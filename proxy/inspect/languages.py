@@ -4,9 +4,9 @@ Language knowledge is data so that adding a language, or fixing one, is a file a
 it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
-  example_cues, addressing, noun_suffixes: plain words or phrases;
+  example_cues, addressing, noun_suffixes, place_nouns: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
-  address_cues, business_ties, special: regular expressions, where a final `*` abbreviates `\\w*`;
+  address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
 A detector that needs them gets a `Languages` for the configured languages: some knowledge
@@ -54,8 +54,10 @@ class Language:
     address_cues: tuple[str, ...]
     example_cues: tuple[str, ...]  # words that frame a name as an example
     business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
+    biography_cues: tuple[str, ...]  # "who was", "la vida de": a public person's life or work asked about
     surnames: frozenset[str]
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
+    place_nouns: frozenset[str]  # hospital, estadio: places often named after someone
 
 
 @lru_cache(maxsize=None)
@@ -63,11 +65,11 @@ def language(code: str) -> Language:
     if code not in AVAILABLE:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml_data(f"languages/{code}.yaml")
-    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners")}
+    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners", "place_nouns")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
         "records", "possessives", "prose_before", "marking_labels", "documents", "classification_levels", "address_cues",
-        "example_cues", "business_ties", "noun_suffixes")}
+        "example_cues", "business_ties", "biography_cues", "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 
@@ -102,14 +104,15 @@ class Languages:
     def person_cues(self, code: str) -> str:
         """The words after which a name is someone's, in `code` and in English (which every
         language's prompts borrow), as one regex alternation."""
-        return alternation(c for lang in self._with_english(code) for c in lang.person_cues)
+        return alternation(c for lang in self.with_english(code) for c in lang.person_cues)
 
     def addressing(self, code: str) -> str:
         """The greetings and verbs after which even a lone given name is someone's, in `code`
         and in English, as one regex alternation."""
-        return alternation((c for lang in self._with_english(code) for c in lang.addressing), regex=False)
+        return alternation((c for lang in self.with_english(code) for c in lang.addressing), regex=False)
 
-    def _with_english(self, code: str) -> list[Language]:
+    def with_english(self, code: str) -> list[Language]:
+        """`code`'s knowledge and English's, which every language's prompts borrow."""
         return [self.get(code)] + ([self.each["en"]] if "en" in self.each and code != "en" else [])
 
     @cached_property

@@ -15,6 +15,11 @@ private people: "Mario Rossi") count only where the text frames them as an examp
 example", "test fixture", "nome fittizio"). The fields that follow a placeholder on its line
 ("Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris") are its sample record
 where the text frames it as an example: they are dropped too.
+
+No list holds every public figure, so a name none holds is one too where the text asks about a
+past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
+among two or more listed people (`public-name.among-public-figures`), and nothing around it
+ties it to the business.
 """
 from __future__ import annotations
 
@@ -37,6 +42,12 @@ _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
 
 
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
+# The hits of listed people (public figures, fictional characters) that vouch for the unlisted
+# names among them, and the person rules that read names written out in prose.
+_PEOPLE = frozenset({"public-name.fictional"}) | frozenset(
+    f"public-name.{p.name.removesuffix('.txt')}"
+    for p in resources.files("proxy.inspect").joinpath("data/names/public_figures").iterdir() if p.name.endswith(".txt"))
+_PROSE = frozenset({"person.given-name", "person.context", "person.ner"})
 
 
 @lru_cache(maxsize=1)
@@ -102,6 +113,7 @@ class PublicNames:
         compounding = alternation([c for c in cues if len(c) >= 7], regex=False)
         self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
                                    rf"|(?:{compounding})\w+(?![@]|\.\w))")
+        self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})\s*$")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
@@ -112,6 +124,9 @@ class PublicNames:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
         the fields of a placeholder's sample record."""
         judged = [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
+        public = {_norm(text[h.start:h.end]) for h in judged if h.entity == ENTITY and h.detector in _PEOPLE}
+        judged = [self._unlisted(text, h, len(public)) if h.entity == "PERSON" and h.detector in _PROSE else h
+                  for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
         return [h for h in judged
@@ -121,11 +136,25 @@ class PublicNames:
         kind, sure = self._kind(text, hit)
         if kind is None:
             return hit
-        around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
         ties = self._ties if kind not in _NOBODY else self._person_ties
-        if (kind not in _NOBODY or not sure) and (ties.search(around) or _CONTACT.search(around)):
+        if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
+
+    def _unlisted(self, text: str, hit: Hit, public: int) -> Hit:
+        """A name no list holds is a public figure's where the text asks about a life or a
+        legacy ("Quem foi …", "the life of …") or names it among two or more listed public
+        figures (an essay on a club's history, a literary comparison), and nothing around it
+        ties it to the company's business."""
+        asked = self._biography.search(text[max(0, hit.start - 40):hit.start])
+        if not (asked or public >= 2) or self._tied(text, hit, self._ties):
+            return hit
+        return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.biography" if asked else "public-name.among-public-figures")
+
+    @staticmethod
+    def _tied(text: str, hit: Hit, ties: re.Pattern[str]) -> bool:
+        around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
+        return bool(ties.search(around) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
         """The list the name is in, and whether it is surely that (not a name real people share)."""

@@ -101,6 +101,27 @@ def test_listed_names_in_one_run_are_public(inspector, text):
 
 
 @pytest.mark.parametrize("text", [
+    # a name no list holds, asked about as a life or a legacy
+    "Wer war Ottilie Brenneisen und was hat sie erfunden?",
+    "Quem foi Amaro Teixeira Lobo e porque é lembrado em Coimbra?",
+    "Resume la vida de Casilda Urrutia en un párrafo para clase.",
+    "Wie was Gerrit Hoogwerf en waarom is hij belangrijk voor de Nederlandse schilderkunst?",
+    # one unlisted name among listed public figures
+    "Le club est fondé par Octave Brissac ; plus tard y jouent Zinedine Zidane et Thierry Henry.",
+    # places named after someone
+    "¿Cómo llego en metro al Hospital Ramón Villalba desde el centro?",
+    "Hoe kom ik bij het Johanna Verbeek ziekenhuis met de bus?",
+    "Wir treffen uns vor dem Stadion Kurt Brenneisen um 18 Uhr.",
+])
+def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Who is Marek Zieliński? Draft a reply to his email.",  # "who is": someone the writer deals with
+    "Wer war Sabine Kürzinger? Sie hat mir drei Mails geschickt.",  # asked about, but tied to the business
+    "Our new hire Lena Vogt met Angela Merkel and Emmanuel Macron at the summit.",
+    "Please ask Jane Whitfield at the hospital about the forms.",  # the place comes after the sentence's name
     "Please send the signed contract to Mario Rossi by Friday.",
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business

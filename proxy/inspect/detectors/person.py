@@ -56,6 +56,8 @@ _INITIALS = regex.compile(r"(?<![\w.])(?:\p{Lu}\.[ -]?){1,2} $")  # "K. ", "J.-P
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
+_NOUN_BEFORE = regex.compile(r"(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
+_WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
 # Last words of organisations and products, which a name never ends with.
 _ORG_WORDS = frozenset({
     "analytics", "mobility", "mobilité", "robotics", "systems", "systèmes", "software", "digital", "data",
@@ -135,6 +137,9 @@ class PersonDetector:
                 rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
             self._name_cues[code] = re.compile(
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
+        # Per text language (and English): the nouns of places named after someone ("estadio").
+        self._places = {code: frozenset().union(*(lang.place_nouns for lang in languages.with_english(code)))
+                        for code in languages.codes}
         self._default = languages.codes[0]
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
@@ -155,7 +160,7 @@ class PersonDetector:
         for k, tok in enumerate(run):
             if (k and _LEGAL_TOKEN.match(tok.text)) or _LEGAL_AFTER.match(text[tok.end:tok.end + 24]):
                 return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
-        if run[0].text.lower() in _PLACE_PREFIX:
+        if run[0].text.lower() in _PLACE_PREFIX or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]
         if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
@@ -208,6 +213,14 @@ class PersonDetector:
         if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
         return None, []
+
+    def _names_a_place(self, text: str, run: list[_Tok], lang: str) -> bool:
+        """"Hospital Gregorio Marañón", "estadio Santiago Bernabéu", "het Antoni van Leeuwenhoek
+        ziekenhuis": a place named after someone, not the person."""
+        places = self._places.get(lang) or self._places[self._default]
+        before = _NOUN_BEFORE.search(text[max(0, run[0].start - 30):run[0].start])
+        after = _WORD_AFTER.match(text, run[-1].end)
+        return run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after))
 
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
