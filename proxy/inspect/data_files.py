@@ -2,6 +2,7 @@
 that nothing depends on the working directory."""
 from __future__ import annotations
 
+import gzip
 from importlib import resources
 from typing import Any
 
@@ -9,7 +10,9 @@ import yaml
 
 
 def text(name: str) -> str:
-    return resources.files("proxy.inspect").joinpath(f"data/{name}").read_text("utf-8")
+    """The file's text; a `.gz` file is decompressed."""
+    data = resources.files("proxy.inspect").joinpath(f"data/{name}").read_bytes()
+    return (gzip.decompress(data) if name.endswith(".gz") else data).decode("utf-8")
 
 
 def yaml_data(name: str) -> Any:

@@ -118,10 +118,28 @@ def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspect
 
 
 @pytest.mark.parametrize("text", [
+    # German, Italian… have no spaCy pipeline: the borrowed English model takes capitalised
+    # common words for a person, which the language's common words tell apart
+    "Bitte eine kurze Übersicht: Marktanteile von Siemens im Bereich Gebäudetechnik.",
+    "Was bedeutet die Fusion von Vonovia und Deutsche Wohnen für Mieter? Allgemeine Einschätzung bitte.",
+    "Riassumi il capitolo dei Promessi Sposi in cui compare l'Innominato.",
+])
+def test_capitalised_common_words_are_no_name_where_the_model_is_borrowed(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}
+
+
+def test_a_classification_label_may_qualify_its_level(inspector):
+    text = "Deze e-mail is bestemd voor de geadresseerde. Rubricering: Departementaal Vertrouwelijk."
+    assert ("CONFIDENTIAL_MARKING", "Vertrouwelijk") in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
     "Who is Marek Zieliński? Draft a reply to his email.",  # "who is": someone the writer deals with
     "Wer war Sabine Kürzinger? Sie hat mir drei Mails geschickt.",  # asked about, but tied to the business
     "Our new hire Lena Vogt met Angela Merkel and Emmanuel Macron at the summit.",
     "Please ask Jane Whitfield at the hospital about the forms.",  # the place comes after the sentence's name
+    "Bitte schreib Ngozi Vogel eine kurze Antwort.",  # a surname that is a word, after an unlisted given name
+    "Ich habe gestern mit Folake Adebayo telefoniert.",
     "Please send the signed contract to Mario Rossi by Friday.",
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business

@@ -42,12 +42,13 @@ class MarkingDetector:
 
     def __init__(self, phrases: Sequence[str], languages: Languages) -> None:
         # What writes a word as a marking, in any configured language: a bracket, a
-        # classification label or an intensifier ("Einstufung:", "strictly"), or a document
-        # word opening a line ("Document confidentiel —").
+        # classification label or an intensifier ("Einstufung:", "strictly"; after a label's
+        # colon, one qualifier may come first: "Rubricering: Departementaal Vertrouwelijk"), or
+        # a document word opening a line ("Document confidentiel —").
         labels = alternation(languages.entries("marking_labels"))
         documents = alternation(languages.entries("documents"), regex=False)
         self._before = re.compile(
-            rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
+            rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*(?:[:=]\s*\w+[ \t]+)?[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
         self._prose = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('prose_before'))})\s+$")
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]

@@ -15,7 +15,7 @@ from typing import Iterator, Protocol
 
 import regex
 
-from ..given_names import acronyms, is_given_name
+from ..given_names import acronyms, common_words, is_given_name
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
@@ -224,13 +224,17 @@ class PersonDetector:
 
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
-        for people ("Bestellung Nr", "Ihr Verständnis"): a run holding a stop word (not a
-        name particle) or a word with a noun's ending is a phrase, not a name."""
+        for people ("Bestellung Nr", "Kurze Analyse", "Übernahme von Schenker"): a run holding
+        a stop word (not a name particle) or a word with a noun's ending, or opening with a
+        common word, is a phrase, not a name. Only the opening word counts: many surnames are
+        words too ("Vogel", "Romano"), after a given name nobody listed."""
         if self._ner is None or self._ner.has_lexicon(lang) or listed(span):
             return False  # a listed name holds such words too ("Fulano de Tal")
         suffixes = tuple(self._languages.get(lang).noun_suffixes)
-        return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
-                   or (w.lower().endswith(suffixes) and len(w) > 5) for w in span.split())
+        words = span.split()
+        return _common_word(words[0], lang) or any(
+            (w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
+            or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
@@ -243,6 +247,13 @@ class PersonDetector:
         return (tok.text.lower() in self._surnames and self._ner is not None
                 and bool(_SENTENCE_END.search(text[max(0, tok.start - 3):tok.start]))
                 and bool(_LOWER_NEXT.match(text[tok.end:])) and not self._ner.is_common_anywhere(tok.text))
+
+
+def _common_word(word: str, lang: str) -> bool:
+    """A word of the language's common words, or a compound ending in one of six letters or
+    more ("Fahrerassistenzsysteme"), and no given name."""
+    words, low = common_words(lang), word.lower()
+    return not is_given_name(word) and (low in words or any(low[k:] in words for k in range(3, len(low) - 5)))
 
 
 def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
