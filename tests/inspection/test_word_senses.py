@@ -68,6 +68,8 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ('{"cabecalho": "Classificação: Restrito", "texto": "Exfiltração de 2 GB"}', "CONFIDENTIAL_MARKING"),  # labelled inside quotes
     ("COMMERCIAL IN CONFIDENCE\n\nSection 4.2 – Pricing", "CONFIDENTIAL_MARKING"),
     ("Llámale al 612 489 307 antes de las cinco", "PHONE_NUMBER"),
+    ("Pregunta por Lola en el 622 31 47 80, es la del presupuesto.", "PHONE_NUMBER"),  # Spain's 3-2-2-2
+    ("Manda uma SMS para o 936 210 447 a confirmar a entrega.", "PHONE_NUMBER"),  # a Portuguese mobile
     ("Wie schreibe ich den Namen Ольга Смирнова für den Vertrag?", "PERSON"),  # after a capitalised Latin word
     ("Translate this note: 陈伟下周一开始休假，有问题请联系我。", "FOREIGN_TEXT"),  # a name inside running text
     ("Traduci: 'नमस्ते, मैं अनन्या शर्मा हूँ, मैंने आवेदन किया है।'", "FOREIGN_TEXT"),  # a number, not a pattern

@@ -33,6 +33,7 @@ _CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2(?:2[2-9]|[3-6]\d|7[01]|720)|3[47]|6(?
 # Maestro numbers may be as short as 12 digits; only its own issuer prefixes then.
 _MAESTRO_PREFIX = re.compile(r"^(?:5018|5020|5038|5[6-8]\d\d|6304|6759|676[1-3]|0604|6390)")
 _CUE_WINDOW = 48
+_PT_MOBILE = ("91", "92", "93", "96")
 
 
 class NumberDetector:
@@ -113,9 +114,11 @@ class NumberDetector:
         if n == 9 and sizes == [3, 2, 4] and digits[:3] not in ("000", "666") and digits[0] != "9":
             if _SSN_CUES.search(before) or text[groups[0][1]] == "-":
                 return Hit("US_SSN", start, end, 0.8, "numbers.ssn")
-        # Spanish, Italian and Portuguese mobiles are written without a trunk zero: "612 345 678".
-        if n == 9 and sizes == [3, 3, 3] and digits[0] in "67" and (
-                _PHONE_CUES.search(before) or not (luhn_ok(digits) or _SIREN_CUES.search(before))):
+        # Spanish and Portuguese mobiles are written without a trunk zero: "612 345 678", "612 34
+        # 56 78" (Spain: 6 or 7), "912 345 678" (Portugal: 91, 92, 93, 96).
+        mobile = digits[0] in "67" or digits[:2] in _PT_MOBILE
+        if n == 9 and sizes in ([3, 3, 3], [3, 2, 2, 2]) and mobile and (_PHONE_CUES.search(before) or not (
+                luhn_ok(digits) or _SIREN_CUES.search(before) or _REFERENCE_CUES.search(before))):
             return Hit("PHONE_NUMBER", start, end, 0.6, "numbers.phone-mobile-no-trunk")
         if n == 14 and luhn_ok(digits):
             return Hit("FR_SIRET", start, end, 0.7 if _SIREN_CUES.search(before) else 0.5, "numbers.siret")
