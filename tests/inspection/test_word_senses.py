@@ -141,6 +141,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Our new hire Lena Vogt met Angela Merkel and Emmanuel Macron at the summit.",
     "Please ask Jane Whitfield at the hospital about the forms.",  # the place comes after the sentence's name
     "Bitte schreib Ngozi Vogel eine kurze Antwort.",  # a surname that is a word, after an unlisted given name
+    "ping wanjiru about the invoice, she has the numbers",  # a Kenyan given name in lower case
     "Ich habe gestern mit Folake Adebayo telefoniert.",
     "Please send the signed contract to Mario Rossi by Friday.",
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
