@@ -4,7 +4,7 @@ Language knowledge is data so that adding a language, or fixing one, is a file a
 it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
-  example_cues, addressing, noun_suffixes, place_nouns: plain words or phrases;
+  example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -36,6 +36,8 @@ class Language:
     person_cues: tuple[str, ...]
     name_cues: tuple[str, ...]
     addressing: tuple[str, ...]  # "ask", "hi", "cc": after one, a lone given name is someone's
+    reporting: tuple[str, ...]  # "says", "zegt": after a lone given name in lower case, its clause's verb
+    conjunctions: tuple[str, ...]  # "and", "und": between two given names
     closings: tuple[str, ...]
     form_labels: tuple[str, ...]
     clefts: tuple[str, ...]
@@ -65,11 +67,12 @@ def language(code: str) -> Language:
     if code not in AVAILABLE:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml_data(f"languages/{code}.yaml")
-    words = {k: frozenset(str(w).lower() for w in raw[k]) for k in ("titles", "openers", "surnames", "determiners", "place_nouns")}
+    words = {k: frozenset(str(w).lower() for w in raw[k])
+             for k in ("titles", "openers", "surnames", "determiners", "place_nouns")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
-        "person_cues", "name_cues", "addressing", "closings", "form_labels", "clefts", "months", "subjects", "verbs",
-        "records", "possessives", "prose_before", "marking_labels", "documents", "classification_levels", "address_cues",
-        "example_cues", "business_ties", "biography_cues", "noun_suffixes")}
+        "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
+        "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
+        "classification_levels", "address_cues", "example_cues", "business_ties", "biography_cues", "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -149,7 +149,8 @@ class PublicNames:
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start])
         if not (asked or public >= 2) or self._tied(text, hit, self._ties):
             return hit
-        return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.biography" if asked else "public-name.among-public-figures")
+        rule = "public-name.biography" if asked else "public-name.among-public-figures"
+        return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
     @staticmethod
     def _tied(text: str, hit: Hit, ties: re.Pattern[str]) -> bool:

@@ -28,6 +28,8 @@ from .conftest import found
     "Flag items that customers might miss buys on, and retry after 100 ms backoff.",  # English words
     "Van Amsterdam Centraal naar Schiphol, welke trein is het snelst?",  # a station after a person cue
     "Planeia uma campanha para a Black Friday com descontos de 30%.",  # a first word that is a word
+    "the bill says we owe 40 euros, is that right?",  # an article before a word that is also a name
+    "Tom and Jerry is the cartoon my kids watch.",  # a listed pair
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
     "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
     "il prezzo massimo è 40 euro, la porta è verde",
@@ -142,6 +144,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Please ask Jane Whitfield at the hospital about the forms.",  # the place comes after the sentence's name
     "Bitte schreib Ngozi Vogel eine kurze Antwort.",  # a surname that is a word, after an unlisted given name
     "ping wanjiru about the invoice, she has the numbers",  # a Kenyan given name in lower case
+    "ok, axel zegt dat de build weer rood is",  # a given name that is also a word, before its clause's verb
+    "ugh. Karim and Leila are arguing again in the team channel",  # two given names paired
     "Ich habe gestern mit Folake Adebayo telefoniert.",
     "Please send the signed contract to Mario Rossi by Friday.",
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example

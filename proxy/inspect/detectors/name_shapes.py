@@ -60,8 +60,15 @@ class NameShapeDetector:
         self._form = regex.compile(
             rf"(?im)(?:^|[\n,;{{|]|\t)[ \t]*(?:[-*•>][ \t]*)?[\"']?(?:{labels})[\"']?[ \t]*[:=][ \t]*[\"']?"
             rf"({_NAME_VALUE})(?=[ \t]*(?:$|[\n\"',;|}}(]))")
-        # A lone given name in lower case after a person cue ("ping marta", "chiedi a giulia").
+        # A lone given name in lower case after a person cue ("ping marta", "chiedi a giulia"), or
+        # before its clause's verb ("bram zegt", "kwame just sent").
         self._cued = {code: addressed(languages, code) for code in languages.codes}
+        self._reporting = {code: regex.compile(rf"(?i)\s+(?:{_reporting(languages, code)})(?!\w)")
+                           for code in languages.codes}
+        # Two given names paired by a conjunction ("Mehmet and Aylin", "Anouk en Daan").
+        conjunctions = alternation(languages.entries("conjunctions"), regex=False)
+        self._pair = regex.compile(
+            rf"(?<![\w-])(\p{{Lu}}\p{{Ll}}+)\s+(?:{conjunctions})\s+(\p{{Lu}}\p{{Ll}}+)(?![\w-])")
         self._clefts = {code: regex.compile(
             "(?i)(?<!\\w)(?:" + "|".join(_cleft(c) for c in languages.get(code).clefts) + ")")
             for code in languages.codes if languages.get(code).clefts}
@@ -76,6 +83,7 @@ class NameShapeDetector:
             if self._is_name([m.group(1), m.group(2)], lang):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
+        yield from self._given_pairs(text)
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang) or self._title_handle(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
@@ -119,11 +127,33 @@ class NameShapeDetector:
         for before, word in zip([None] + words, words):
             if before is not None and word.start() not in paired and self._titled(text, before, word):
                 yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
+        reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
         for i, word in enumerate(words):
-            if word.start() in paired or not lone_given_name(word.group(), self._ner):
+            if word.start() in paired:
                 continue
-            if cued.search(text[max(0, word.start() - 24):word.start()]) or self._chat_name(words, i):
+            if lone_given_name(word.group(), self._ner) and (
+                    cued.search(text[max(0, word.start() - 24):word.start()]) or self._chat_name(words, i)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
+            elif self._subject(text, words, i, lang, reporting):
+                yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
+
+    def _subject(self, text: str, words: list[regex.Match[str]], i: int, lang: str,
+                 reporting: regex.Pattern[str]) -> bool:
+        """A given name in lower case before its clause's verb ("bram zegt", "paco dice"), also
+        one that is a word elsewhere, if not in the text's own language, nor after an article."""
+        word = words[i].group()
+        before = words[i - 1] if i else None
+        return (is_given_name(word) and len(word) > 2 and not self._ner.is_common(word, lang) and not listed(word)
+                and bool(reporting.match(text, words[i].end()))
+                and not (before is not None and before.group().lower() in self._determiners
+                         and not text[before.end():words[i].start()].strip()))
+
+    def _given_pairs(self, text: str) -> Iterator[Hit]:
+        """"Mehmet and Aylin are fighting again": two given names that are no words, paired."""
+        for m in self._pair.finditer(text):
+            if all(lone_given_name(g, self._ner) for g in m.groups()) and not listed(m.group()):
+                for g in (1, 2):
+                    yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
 
     def _titled(self, text: str, title: regex.Match[str], word: regex.Match[str]) -> bool:
         """A title and a surname in lower case ("frau kowalczyk", "sr. abílio"): the title is
@@ -164,6 +194,10 @@ class NameShapeDetector:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         return not self._ner.is_common_anywhere(word)
+
+
+def _reporting(languages: Languages, code: str) -> str:
+    return alternation(w for lang in languages.with_english(code) for w in lang.reporting)
 
 
 def _cleft(template: str) -> str:
