@@ -29,6 +29,8 @@ from .conftest import found
     "Van Amsterdam Centraal naar Schiphol, welke trein is het snelst?",  # a station after a person cue
     "Planeia uma campanha para a Black Friday com descontos de 30%.",  # a first word that is a word
     "the bill says we owe 40 euros, is that right?",  # an article before a word that is also a name
+    'assert user.display_name() == "Alice E."',  # a given name and an initial: a fixture's display name
+    "We need a Plan B. Also take Vitamin D. daily.",
     "Tom and Jerry is the cartoon my kids watch.",  # a listed pair
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
     "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
@@ -61,6 +63,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("name|vaccine|due\nOluwaseun Adeyemi|HepB booster|2024-06-21", "PERSON"),  # a table's name column
     ("n_func | mes | motivo\n10482 | 2024-03 | depressão", "EMPLOYEE_ID"),  # a table's staff-number column
     ("Willemijn_Dekker", "PERSON"),  # a message's `name` field
+    ("Rota: Mon Adebayo, K. / Tue Van der Heijden, P. / Wed Lindqvist S.", "PERSON"),  # surname, initial
     ("kurze frage, frau kowalczyk aus der buchhaltung braucht die belege", "PERSON"),  # a title in lower case
     ("escreve uma msg curta pro sr. abílio da manutenção", "PERSON"),
     ("una gotera en el piso de Calle de Alcalá 214, 3º B, 28028 Madrid.", "STREET_ADDRESS"),  # floor and door

@@ -3,8 +3,10 @@
 (`/Users/jdoe/`, `C:\\Users\\jdoe\\`), the focus of a cleft sentence ("c'est Dupont qui",
 "it was okafor who"), a full name typed in lower case ("omg sarah whitfield just replied"),
 a chat mention made of a name ("@dmitri.volkov"), a lone given name after a greeting or a
-verb of addressing someone ("ping marta"),
-and a text that is nothing but a name handle (a message's `name` field: "sarah_whitfield").
+verb of addressing someone ("ping marta") or before its clause's verb ("bram zegt"), two given
+names paired ("Mehmet and Aylin"), a surname before an initial in a rota or a reference list
+("Okonkwo, C.", "Mercier J."), and a text that is nothing but a name handle (a message's
+`name` field: "sarah_whitfield").
 """
 from __future__ import annotations
 
@@ -42,6 +44,10 @@ _HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
+# "Okonkwo, C.", "Van den Berg, L.", "Mercier J.": a surname, then an initial and its dot.
+_SURNAME_INITIAL = regex.compile(
+    r"(?<![\w.-])((?:(?:[Vv]an|[Dd]e|[Ll]e|[Dd]a|[Dd]i|[Dd]el)(?: (?:den|der|la|los))? )?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)"
+    r",? (\p{Lu})\.(?![\w.])")
 _LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-]|\.\w)")
 
 
@@ -84,6 +90,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
         yield from self._given_pairs(text)
+        yield from self._surname_initials(text)
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang) or self._title_handle(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
@@ -147,6 +154,16 @@ class NameShapeDetector:
                 and bool(reporting.match(text, words[i].end()))
                 and not (before is not None and before.group().lower() in self._determiners
                          and not text[before.end():words[i].start()].strip()))
+
+    def _surname_initials(self, text: str) -> Iterator[Hit]:
+        """A surname before an initial: one with a particle ("Van den Berg"), a known surname, or
+        a word in no configured language ("Plan B.", "Vitamin D." are words); not a given name
+        ("Alice E.": a fixture's display name, an anonymised initial)."""
+        for m in _SURNAME_INITIAL.finditer(text):
+            words = m.group(1).split()
+            if len(words) > 1 or (not is_given_name(words[0]) and all(
+                    p.lower() in self._surnames or not self._ner.is_common_anywhere(p) for p in words[0].split("-"))):
+                yield Hit("PERSON", m.start(), m.end(), 0.7, "name-shape.surname-initial")
 
     def _given_pairs(self, text: str) -> Iterator[Hit]:
         """"Mehmet and Aylin are fighting again": two given names that are no words, paired."""
