@@ -31,6 +31,7 @@ from .conftest import found
     "the bill says we owe 40 euros, is that right?",  # an article before a word that is also a name
     'assert user.display_name() == "Alice E."',  # a given name and an initial: a fixture's display name
     "We need a Plan B. Also take Vitamin D. daily.",
+    "sshd[812]: session opened for user=www-data; owner: svc_backup; account=deploy-bot",  # system accounts
     "Tom and Jerry is the cartoon my kids watch.",  # a listed pair
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
     "Dame tres ideas para un eslogan sobre la vida sana y la luz natural.",
@@ -63,6 +64,8 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("name|vaccine|due\nOluwaseun Adeyemi|HepB booster|2024-06-21", "PERSON"),  # a table's name column
     ("n_func | mes | motivo\n10482 | 2024-03 | depressão", "EMPLOYEE_ID"),  # a table's staff-number column
     ("Willemijn_Dekker", "PERSON"),  # a message's `name` field
+    ("2025-03-02T11:04:09Z sshd: invalid password user=t.lindqvist src=10.9.4.12", "PERSON"),  # an account field
+    ("cp: cannot stat '../../home/gmarchetti/.npmrc': No such file", "PERSON"),  # a relative home path
     ("Rota: Mon Adebayo, K. / Tue Van der Heijden, P. / Wed Lindqvist S.", "PERSON"),  # surname, initial
     ("kurze frage, frau kowalczyk aus der buchhaltung braucht die belege", "PERSON"),  # a title in lower case
     ("escreve uma msg curta pro sr. abílio da manutenção", "PERSON"),

@@ -5,8 +5,9 @@
 a chat mention made of a name ("@dmitri.volkov"), a lone given name after a greeting or a
 verb of addressing someone ("ping marta") or before its clause's verb ("bram zegt"), two given
 names paired ("Mehmet and Aylin"), a surname before an initial in a rota or a reference list
-("Okonkwo, C.", "Mercier J."), and a text that is nothing but a name handle (a message's
-`name` field: "sarah_whitfield").
+("Okonkwo, C.", "Mercier J."), an account named after its person in a log's field
+(`user=j.whitfield`), and a text that is nothing but a name handle (a message's `name`
+field: "sarah_whitfield").
 """
 from __future__ import annotations
 
@@ -40,10 +41,13 @@ _ACCOUNTS = frozenset({
 _COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita",
                        "signor", "signore", "signora", "signorina", "senhor", "senhora", "meneer", "mevrouw"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
-_HOME = regex.compile(r"(?:(?<![\w.])/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
+_HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
+# A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
+_ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|account|acct|uid|owner)[\"']?\s*[=:]\s*[\"']?"
+                               r"(\p{L}[\p{L}\d._-]{2,40})(?![\w@])")
 # "Okonkwo, C.", "Van den Berg, L.", "Mercier J.": a surname, then an initial and its dot.
 _SURNAME_INITIAL = regex.compile(
     r"(?<![\w.-])((?:(?:[Vv]an|[Dd]e|[Ll]e|[Dd]a|[Dd]i|[Dd]el)(?: (?:den|der|la|los))? )?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)"
@@ -91,6 +95,9 @@ class NameShapeDetector:
         yield from self._lower_case(text, lang)
         yield from self._given_pairs(text)
         yield from self._surname_initials(text)
+        for m in _ACCOUNT_FIELD.finditer(text):
+            if self._personal_account(m.group(1)):
+                yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang) or self._title_handle(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
@@ -154,6 +161,19 @@ class NameShapeDetector:
                 and bool(reporting.match(text, words[i].end()))
                 and not (before is not None and before.group().lower() in self._determiners
                          and not text[before.end():words[i].start()].strip()))
+
+    def _personal_account(self, account: str) -> bool:
+        """An account named after its person: a given name or an initial and a surname, split
+        (`j.whitfield`, `anna_kowalska`) or joined to a known surname (`fbianchi`); not a
+        system account (`www-data`, `svc_backup`)."""
+        if account.lower() in _ACCOUNTS:
+            return False
+        parts = [p for p in regex.split(r"[._-]", account) if p]
+        if len(parts) == 2 and all(p.isalpha() for p in parts):
+            first, last = parts
+            surname = last.lower() in self._surnames or (len(last) > 3 and not self._ner.is_common_anywhere(last))
+            return surname and (len(first) == 1 or is_given_name(first))
+        return len(parts) == 1 and account.isalpha() and account[1:].lower() in self._surnames
 
     def _surname_initials(self, text: str) -> Iterator[Hit]:
         """A surname before an initial: one with a particle ("Van den Berg"), a known surname, or
