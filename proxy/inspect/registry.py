@@ -73,7 +73,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
     Registered(NameShapeDetector, lambda r: NameShapeDetector(r.ner, r.languages)),
     Registered(TableColumnDetector, lambda r: TableColumnDetector(r.languages)),
-    Registered(ScriptNameDetector),
+    Registered(ScriptNameDetector, lambda r: ScriptNameDetector(r.languages)),
     Registered(ForeignTextDetector),
 )
 # What detectors report, and what the public-name stage turns a person into.

@@ -5,7 +5,9 @@ A short run of another script set in Latin text is most often a name, but also a
 ("how do you say thank you: ありがとう"), so the run must look like a name by the script's own
 conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
 (Chinese, Japanese, Korean), a common given name in it (Arabic), or capitalised words with a
-Slavic surname ending (Cyrillic).
+Slavic surname ending (Cyrillic). In any script (Hebrew, Devanagari, Greek, Thai… too), a
+short run right after a word that addresses or names a person ("my colleague נועה בן-דוד",
+"ping Αλέξης") is one.
 
 A passage of running text in a script without capital letters (a Chinese e-mail to translate,
 an Arabic message) is another matter: a name inside it has no boundary these conventions can
@@ -21,6 +23,8 @@ import regex
 
 from ..data_files import yaml_data
 from ..hit import Hit
+from ..languages import Languages
+from .person import addressed
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}ー・"
 # An isolated run: not inside a longer text of the same script.
@@ -29,6 +33,9 @@ _HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
 _HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
 _ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
 _OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}]")
+# Up to three words of letters of any script but Latin (with their combining marks: Devanagari).
+_NON_LATIN_RUN = regex.compile(r"(?:(?!\p{Latin})[\p{L}\p{M}])+(?:[ -](?:(?!\p{Latin})[\p{L}\p{M}])+){0,2}"
+                               r"(?![\p{L}\p{M}])")
 _CYRILLIC_WORD = r"(?=\p{Cyrillic})\p{Lu}\p{Ll}+"  # not a Latin word before it ("den Namen Ольга Смирнова")
 _CYRILLIC_RUN = regex.compile(rf"(?<!\p{{Cyrillic}}){_CYRILLIC_WORD}(?:[ -]{_CYRILLIC_WORD}){{0,2}}(?!\p{{Cyrillic}})")
 
@@ -55,8 +62,17 @@ class ScriptNameDetector:
     name = "script-name"
     entities = frozenset({"PERSON"})
 
+    def __init__(self, languages: Languages) -> None:
+        self._addressed = {code: addressed(languages, code) for code in languages.codes}
+
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
-        if text.isascii() or not _OTHER_SCRIPT.search(text):
+        if text.isascii():
+            return
+        cue = self._addressed.get(lang) or next(iter(self._addressed.values()))
+        for m in _NON_LATIN_RUN.finditer(text):
+            if cue.search(text[max(0, m.start() - 24):m.start()]):
+                yield Hit("PERSON", m.start(), m.end(), 0.7, "script-name.after-cue")
+        if not _OTHER_SCRIPT.search(text):
             return
         data = _data()
         for m in _honorific_run().finditer(text):
