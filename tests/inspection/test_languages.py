@@ -155,6 +155,8 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
 
 @pytest.mark.parametrize("text,entity", [
     ("IPP 594726692 : la biopsie est revenue positive.", "HEALTH_DATA"),
+    ("Dossier n° 2025-004512 — diabète gestationnel, revoir le traitement.", "HEALTH_DATA"),  # "n°" after the label
+    ("Resumo: utente n.º 193847562, asma grave, renovar a medicação.", "PATIENT_ID"),  # "n.º"
     ("Staff no. 02-4098 has joined Unite; update the union dues.", "SPECIAL_CATEGORY"),
     ("La collega ha il diabete e chiede pause regolari.", "HEALTH_DATA"),
     ("Mijn collega heeft een burn-out.", "HEALTH_DATA"),

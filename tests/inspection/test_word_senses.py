@@ -67,6 +67,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("2025-03-02T11:04:09Z sshd: invalid password user=t.lindqvist src=10.9.4.12", "PERSON"),  # an account field
     ("cp: cannot stat '../../home/gmarchetti/.npmrc': No such file", "PERSON"),  # a relative home path
     ("Card for my colleague יונתן לוי: can you suggest a line in Hebrew?", "PERSON"),  # any script, after a cue
+    ("La Sra. Ibarrondo ha pedido un reembolso.", "PERSON"),  # an article, then a title, opening the text
     ("Birthday wish for my teammate प्रिया शर्मा, friendly but short", "PERSON"),
     ("Rota: Mon Adebayo, K. / Tue Van der Heijden, P. / Wed Lindqvist S.", "PERSON"),  # surname, initial
     ("kurze frage, frau kowalczyk aus der buchhaltung braucht die belege", "PERSON"),  # a title in lower case

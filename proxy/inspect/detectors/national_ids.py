@@ -32,7 +32,7 @@ _EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI 
 CONTEXT_SCORE = 0.95
 # "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931", and as a
 # key of structured data: `"patient_id": "7730158"`, `patnr=7730158`.
-_NUMBER = re.compile(r"(?:[\"']?\s*[_-]?(?:n[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|=|-|\.|\|))*\s*[\"']?"
+_NUMBER = re.compile(r"(?:[\"']?\s*[_-]?(?:n\.?[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|=|-|\.|\|))*\s*[\"']?"
                      r"(?P<code>[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])", re.IGNORECASE)
 _MIN_DIGITS = 4
 _YEAR = re.compile(r"(?:19|20)\d\d")

@@ -120,6 +120,7 @@ class PersonDetector:
         self._ner = ner
         self._languages = languages
         self._titles = languages.titles  # any configured language's: "Frau Keller" in an English mail
+        self._determiners = languages.union("determiners")
         self._surnames = languages.surnames
         closings = alternation(languages.entries("closings"))
         # Per text language (and English, which every language's prompts borrow): the words
@@ -160,6 +161,8 @@ class PersonDetector:
         for k, tok in enumerate(run):
             if (k and _LEGAL_TOKEN.match(tok.text)) or _LEGAL_AFTER.match(text[tok.end:tok.end + 24]):
                 return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
+        if len(run) > 2 and run[0].text.lower() in self._determiners and run[1].text.lower() in self._titles:
+            run = run[1:]  # "La Sra. Echeverría" opening a sentence: an article, not a place's "La"
         if run[0].text.lower() in _PLACE_PREFIX or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]

@@ -84,7 +84,8 @@ def _about_someone(lang: Language) -> re.Pattern[str]:
     subjects, verbs = alternation(lang.subjects), alternation(lang.verbs)
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
-        rf"|(?<!\w)(?:{alternation(lang.records)})\.?\s*[:#°]?\s*[\w./-]*\d[\w./-]*(?!\w)[^.!?\n]{{0,60}}$"
+        rf"|(?<!\w)(?:{alternation(lang.records)})\.?(?:\s*(?:[:#°]|n\.?[°º]\.?|no\.|nr\.?))*\s*[\w./-]*\d[\w./-]*(?!\w)"
+        rf"[^.!?\n]{{0,60}}$"
         rf"|(?:^|[^\w'’])(?:{subjects})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{verbs})(?!\w)[^.!?\n]{{0,40}}$"
         rf"{_CONTRACTED})")
 
