@@ -188,7 +188,7 @@ class NameShapeDetector:
     def _given_pairs(self, text: str) -> Iterator[Hit]:
         """"Mehmet and Aylin are fighting again": two given names that are no words, paired."""
         for m in self._pair.finditer(text):
-            if all(lone_given_name(g, self._ner) for g in m.groups()) and not listed(m.group()):
+            if all(lone_given_name(g, self._ner) and not listed(g) for g in m.groups()) and not listed(m.group()):
                 for g in (1, 2):
                     yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
 
