@@ -152,6 +152,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Our new hire Lena Vogt met Angela Merkel and Emmanuel Macron at the summit.",
     "Please ask Jane Whitfield at the hospital about the forms.",  # the place comes after the sentence's name
     "Bitte schreib Ngozi Vogel eine kurze Antwort.",  # a surname that is a word, after an unlisted given name
+    "Fehler in der Meldung. Sachbearbeiterin Dilara Öztürk, Eintritt zum 01.04.",  # a role noun the model took in
     "ping wanjiru about the invoice, she has the numbers",  # a Kenyan given name in lower case
     "ok, axel zegt dat de build weer rood is",  # a given name that is also a word, before its clause's verb
     "ugh. Karim and Leila are arguing again in the team channel",  # two given names paired

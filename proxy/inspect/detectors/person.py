@@ -235,9 +235,10 @@ class PersonDetector:
             return False  # a listed name holds such words too ("Fulano de Tal")
         suffixes = tuple(self._languages.get(lang).noun_suffixes)
         words = span.split()
-        return _common_word(words[0], lang) or any(
-            (w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
-            or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
+        if _common_word(words[0], lang) and not _names_after_a_noun(words, lang):
+            return True
+        return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
+                   or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
@@ -250,6 +251,16 @@ class PersonDetector:
         return (tok.text.lower() in self._surnames and self._ner is not None
                 and bool(_SENTENCE_END.search(text[max(0, tok.start - 3):tok.start]))
                 and bool(_LOWER_NEXT.match(text[tok.end:])) and not self._ner.is_common_anywhere(tok.text))
+
+
+def _names_after_a_noun(words: list[str], lang: str) -> bool:
+    """"Mitarbeiterin Kübra Aydın": the model took a role noun in with the name after it. What
+    follows the common words is a name if it holds a given name, or two words of no
+    dictionary ("Übernahme von Schenker", "Familie Schaeffler" keep one)."""
+    rest = words[1:]
+    while rest and (rest[0].lower() in _PARTICLES or _common_word(rest[0], lang)):
+        rest = rest[1:]
+    return any(is_given_name(w) for w in rest) or len(rest) >= 2
 
 
 def _common_word(word: str, lang: str) -> bool:
