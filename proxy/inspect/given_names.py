@@ -2,6 +2,7 @@
 `data/word_names.txt`, `data/acronyms.txt`, `data/common_words/`)."""
 from __future__ import annotations
 
+import unicodedata
 from functools import lru_cache
 
 from .data_files import word_list
@@ -10,6 +11,10 @@ from .data_files import word_list
 @lru_cache(maxsize=1)
 def first_names() -> frozenset[str]:
     return frozenset(name.lower() for name in word_list("first_names.txt"))
+
+
+def _unaccented(word: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 @lru_cache(maxsize=1)
@@ -35,5 +40,9 @@ def common_words(lang: str) -> frozenset[str]:
 
 
 def is_given_name(word: str) -> bool:
+    """Also a capitalised name written with accents the list has not ("Siobhán", "Éloise"); not
+    the other way round, nor in lower case, where the accent tells a word ("francês", "Līga")."""
     names = first_names()
-    return all(part.lower() in names for part in word.split("-") if part) and len(word) > 1
+    return len(word) > 1 and all(
+        part.lower() in names or (part[:1].isupper() and not part.isascii() and _unaccented(part.lower()) in names)
+        for part in word.split("-") if part)

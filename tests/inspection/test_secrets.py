@@ -25,6 +25,10 @@ SECRETS = [
     ("Synology NAS at 192.168.1.20, admin / Tr0ub4dor&3x-NAS", "Tr0ub4dor&3x-NAS"),
     ("post to https://discord.com/api/webhooks/7249960451853945882/TCY4a7iJqx7uDSeHoE8orrWBZ8BJIPMk96x6ghRbC2lm",
      "discord.com/api/webhooks/7249960451853945882/TCY4a7iJqx7uDSeHoE8orrWBZ8BJIPMk96x6ghRbC2lm"),
+    ("-Uri https://outlook.office.com/webhook/1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6@0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+     "/IncomingWebhook/0f1e2d3c4b5a69788796a5b4c3d2e1f0/9a8b7c6d-5e4f-3a2b-1c0d-e9f8a7b6c5d4",  # Teams, the older address
+     "outlook.office.com/webhook/1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6@0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+     "/IncomingWebhook/0f1e2d3c4b5a69788796a5b4c3d2e1f0/9a8b7c6d-5e4f-3a2b-1c0d-e9f8a7b6c5d4"),
     ("Authorization: Basic am1hcnRpbjpUcjB1YjRkb3ImMw==", "am1hcnRpbjpUcjB1YjRkb3ImMw=="),
     ("Authorization: Bearer 8f7a6s5d4f3g2h1j0kLmNoPq", "8f7a6s5d4f3g2h1j0kLmNoPq"),
     ("-H 'Authorization: Token 4b1c9e7f2a6d8e0b3c5f'", "4b1c9e7f2a6d8e0b3c5f"),

@@ -68,6 +68,12 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("cp: cannot stat '../../home/gmarchetti/.npmrc': No such file", "PERSON"),  # a relative home path
     ("Card for my colleague יונתן לוי: can you suggest a line in Hebrew?", "PERSON"),  # any script, after a cue
     ("La Sra. Ibarrondo ha pedido un reembolso.", "PERSON"),  # an article, then a title, opening the text
+    ("Karim, du service paie, m'a demandé un rendez-vous.", "PERSON"),  # a given name and its team, apposed
+    ("kurze frage: uwe hat schon wieder das daily verpasst", "PERSON"),  # a chat name (also a word) before its verb
+    ("mevrouw van dijk van kamer 4 is vannacht gevallen", "PERSON"),  # a form of address, a particle, a surname
+    ("Éloise Brennan starts on Monday in accounts payable.", "PERSON"),  # a given name written with its accent
+    (r"Access denied: \\fs02\payroll$\2025\Anna_Lindqvist\payslip.pdf", "PERSON"),  # a folder named after someone
+    ("Traduz para o processo: «Олена Коваленко має досвід роботи бухгалтером вісім років.»", "FOREIGN_TEXT"),
     ("Birthday wish for my teammate प्रिया शर्मा, friendly but short", "PERSON"),
     ("Rota: Mon Adebayo, K. / Tue Van der Heijden, P. / Wed Lindqvist S.", "PERSON"),  # surname, initial
     ("kurze frage, frau kowalczyk aus der buchhaltung braucht die belege", "PERSON"),  # a title in lower case

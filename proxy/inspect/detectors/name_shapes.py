@@ -1,13 +1,13 @@
 """Names found by where they stand rather than by their capitals: a form field's value
 (`Nom : Durand`, `Apellidos: García López`), a user name in a home-directory path
-(`/Users/jdoe/`, `C:\\Users\\jdoe\\`), the focus of a cleft sentence ("c'est Dupont qui",
-"it was okafor who"), a full name typed in lower case ("omg sarah whitfield just replied"),
-a chat mention made of a name ("@dmitri.volkov"), a lone given name after a greeting or a
-verb of addressing someone ("ping marta") or before its clause's verb ("bram zegt"), two given
-names paired ("Mehmet and Aylin"), a surname before an initial in a rota or a reference list
-("Okonkwo, C.", "Mercier J."), an account named after its person in a log's field
-(`user=j.whitfield`), and a text that is nothing but a name handle (a message's `name`
-field: "sarah_whitfield").
+(`/Users/jdoe/`, `C:\\Users\\jdoe\\`) or a folder named after someone (`…\\Anna_Lindqvist\\`),
+the focus of a cleft sentence ("c'est Dupont qui", "it was okafor who"), a full name typed in
+lower case ("omg sarah whitfield just replied"), a chat mention made of a name
+("@dmitri.volkov"), a lone given name after a greeting or a verb of addressing someone ("ping
+marta") or before its clause's verb ("bram zegt"), two given names paired ("Mehmet and
+Aylin"), a surname before an initial in a rota or a reference list ("Okonkwo, C.", "Mercier
+J."), an account named after its person in a log's field (`user=j.whitfield`), and a text
+that is nothing but a name handle (a message's `name` field: "sarah_whitfield").
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import is_given_name, word_names
-from .person import Ner, addressed, lone_given_name
+from .person import Ner, addressed, lone_given_name, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -38,11 +38,14 @@ _ACCOUNTS = frozenset({
 })
 # Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz");
 # not English ones without their dot, which are also words ("don't miss buys", "100 ms timeout").
-_COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita",
-                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "meneer", "mevrouw"})
+_COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita", "doña",
+                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "dona", "meneer", "mevrouw"})
+_PARTICLES = frozenset({"de", "van", "van de", "van der", "van den", "von", "da", "di", "del", "du", "de la", "dos", "das"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
+# A folder or file named after someone in a path: `\\fs01\hr$\2024\Bjarke_Mikkelsen\`.
+_PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)(?=[\\/])")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
@@ -73,8 +76,7 @@ class NameShapeDetector:
         # A lone given name in lower case after a person cue ("ping marta", "chiedi a giulia"), or
         # before its clause's verb ("bram zegt", "kwame just sent").
         self._cued = {code: addressed(languages, code) for code in languages.codes}
-        self._reporting = {code: regex.compile(rf"(?i)\s+(?:{_reporting(languages, code)})(?!\w)")
-                           for code in languages.codes}
+        self._reporting = {code: reported(languages, code) for code in languages.codes}
         # Two given names paired by a conjunction ("Mehmet and Aylin", "Anouk en Daan").
         conjunctions = alternation(languages.entries("conjunctions"), regex=False)
         self._pair = regex.compile(
@@ -88,6 +90,9 @@ class NameShapeDetector:
         for m in _HOME.finditer(text):
             if m.group(1).strip().lower() not in _ACCOUNTS:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.home-dir")
+        for m in _PATH_NAME.finditer(text) if ("/" in text or "\\" in text) else ():
+            if is_given_name(m.group(1)) and self._title_handle([m.group(2)]):
+                yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.path")
         yield from self._cleft(text, lang)
         for m in _MENTION.finditer(text) if "@" in text else ():
             if self._is_name([m.group(1), m.group(2)], lang):
@@ -138,9 +143,12 @@ class NameShapeDetector:
             if self._is_name([first.group(), second.group()], lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
-        for before, word in zip([None] + words, words):
-            if before is not None and word.start() not in paired and self._titled(text, before, word):
-                yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
+        for k, word in enumerate(words):
+            # the title right before, or before a particle ("meneer de graaf")
+            for before in words[max(0, k - 3):k][::-1]:
+                if word.start() not in paired and self._titled(text, before, word):
+                    yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
+                    break
         reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
         for i, word in enumerate(words):
             if word.start() in paired:
@@ -152,7 +160,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
 
     def _subject(self, text: str, words: list[regex.Match[str]], i: int, lang: str,
-                 reporting: regex.Pattern[str]) -> bool:
+                 reporting: re.Pattern[str]) -> bool:
         """A given name in lower case before its clause's verb ("bram zegt", "paco dice"), also
         one that is a word elsewhere, if not in the text's own language, nor after an article."""
         word = words[i].group()
@@ -199,7 +207,8 @@ class NameShapeDetector:
         gap = text[title.end():word.start()]
         t = title.group().lower()
         dotted = gap.startswith(".") and t + "." in self._titles
-        return (gap.strip(" .") == "" and gap.count(".") <= 1 and (dotted or t in _COURTESY)
+        particle = " ".join(gap.strip(" .").lower().split())
+        return ((not particle or particle in _PARTICLES) and gap.count(".") <= 1 and (dotted or t in _COURTESY)
                 and len(word.group()) > 2 and not self._ner.is_common_anywhere(word.group()))
 
     @staticmethod
@@ -231,10 +240,6 @@ class NameShapeDetector:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         return not self._ner.is_common_anywhere(word)
-
-
-def _reporting(languages: Languages, code: str) -> str:
-    return alternation(w for lang in languages.with_english(code) for w in lang.reporting)
 
 
 def _cleft(template: str) -> str:

@@ -96,6 +96,13 @@ def addressed(languages: Languages, code: str) -> re.Pattern[str]:
     return re.compile(rf"(?i)(?<![\w'’])(?:{languages.addressing(code)})\s*[,:]?\s+$")
 
 
+def reported(languages: Languages, code: str) -> re.Pattern[str]:
+    """Right after a name, its clause's verb or the team it is from ("zegt", ", de l'équipe");
+    group 1 holds the comma of an apposition."""
+    words = alternation(w for lang in languages.with_english(code) for w in lang.reporting)
+    return re.compile(rf"(?i)(\s*,)?\s+(?:{words})(?!\w)")
+
+
 def lone_given_name(word: str, ner: "Ner | None") -> bool:
     """A given name that is a word in no configured language ("Marta", "Sanne"; not "Will",
     "Rose", "Grace"): alone after a person cue, it names someone."""
@@ -130,10 +137,12 @@ class PersonDetector:
         self._context: dict[str, re.Pattern[str]] = {}
         self._name_cues: dict[str, re.Pattern[str]] = {}
         self._addressed: dict[str, re.Pattern[str]] = {}
+        self._reported: dict[str, re.Pattern[str]] = {}
         for code in languages.codes:
             langs = [languages.get(code)] + ([languages.get("en")] if "en" in languages.codes else [])
             cues = languages.person_cues(code)
             self._addressed[code] = addressed(languages, code)
+            self._reported[code] = reported(languages, code)
             self._context[code] = re.compile(
                 rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
             self._name_cues[code] = re.compile(
@@ -207,15 +216,20 @@ class PersonDetector:
                 and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
-        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and addressing.search(
-                text[max(0, run[0].start - 24):run[0].start]):
-            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []  # "ask Marta"
+        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (addressing.search(
+                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang)):
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []  # "ask Marta", "Rachid, de l'équipe"
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return None, [(run[0].start, run[0].end)]  # a person or a company named after one
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
         if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
         return None, []
+
+    def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
+        """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
+        m = (self._reported.get(lang) or self._reported[self._default]).match(text, tok.end)
+        return bool(m and m.group(1))
 
     def _names_a_place(self, text: str, run: list[_Tok], lang: str) -> bool:
         """"Hospital Gregorio Marañón", "estadio Santiago Bernabéu", "het Antoni van Leeuwenhoek

@@ -9,9 +9,10 @@ Slavic surname ending (Cyrillic). In any script (Hebrew, Devanagari, Greek, Thai
 short run right after a word that addresses or names a person ("my colleague נועה בן-דוד",
 "ping Αλέξης") is one.
 
-A passage of running text in a script without capital letters (a Chinese e-mail to translate,
-an Arabic message) is another matter: a name inside it has no boundary these conventions can
-find, so `ForeignTextDetector` reports the passage itself (FOREIGN_TEXT), and the default
+A passage of running text in another script (a Chinese e-mail to translate, an Arabic message,
+a Greek or Ukrainian HR note) is another matter: a name inside it may have no boundary these
+conventions can find, and no detector reads its language's words for health, unions or
+secrets, so `ForeignTextDetector` reports the passage itself (FOREIGN_TEXT), and the default
 policy keeps it on-prem rather than guess.
 """
 from __future__ import annotations
@@ -40,10 +41,12 @@ _CYRILLIC_WORD = r"(?=\p{Cyrillic})\p{Lu}\p{Ll}+"  # not a Latin word before it 
 _CYRILLIC_RUN = regex.compile(rf"(?<!\p{{Cyrillic}}){_CYRILLIC_WORD}(?:[ -]{_CYRILLIC_WORD}){{0,2}}(?!\p{{Cyrillic}})")
 
 
-_UNCASED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Devanagari}\p{Arabic}\p{Hebrew}\p{Thai}"
+_UNREAD = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Devanagari}\p{Arabic}\p{Hebrew}\p{Thai}"
+           r"\p{Greek}\p{Cyrillic}")
 # Running text, not a name: at least 16 letters of such scripts, with spaces, punctuation and
-# digits between them (a name, even with its honorific, is shorter).
-_PASSAGE = regex.compile(rf"[{_UNCASED}](?:[{_UNCASED}\s\p{{P}}\d]*[{_UNCASED}]){{15,}}")
+# digits between them (a name, even with its honorific, is shorter), and more than two words
+# in the cased scripts (Greek, Cyrillic), whose names run longer.
+_PASSAGE = regex.compile(rf"[{_UNREAD}](?:[{_UNREAD}\s\p{{P}}\d]*[{_UNREAD}]){{15,}}")
 
 
 @lru_cache(maxsize=1)
@@ -105,5 +108,6 @@ class ForeignTextDetector:
         if text.isascii():
             return
         for m in _PASSAGE.finditer(text):
-            if len(regex.findall(rf"[{_UNCASED}]", m.group())) >= 16:
+            cased = regex.match(r"[\p{Greek}\p{Cyrillic}]", m.group())
+            if len(regex.findall(rf"[{_UNREAD}]", m.group())) >= 16 and (not cased or len(m.group().split()) > 3):
                 yield Hit("FOREIGN_TEXT", m.start(), m.end(), 0.8, "script-text.passage")

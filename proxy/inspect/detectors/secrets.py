@@ -28,7 +28,8 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
     ("slack-webhook", r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
     ("discord-webhook", r"discord(?:app)?\.com/api/webhooks/\d{15,22}/[\w-]{40,100}"),
-    ("teams-webhook", r"\.webhook\.office\.com/webhookb2/[\w@-]{20,}/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
+    ("teams-webhook", r"(?:\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/[\w@-]{20,}"
+                      r"/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
     ("stripe-key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
     ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),
     ("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
