@@ -27,15 +27,22 @@ def published(value: str) -> bool:
 
 def dummy_number(value: str) -> bool:
     """Whether `value` is a number of at least six digits (and at most two letters, a check
-    letter) whose digits are one repeated after a prefix of up to two, a repeated pair, or a
-    count up or down in steps of one, digit by digit or pair by pair."""
+    letter) whose digits are one repeated after a prefix of up to two (and, eight times or
+    more, before a suffix of up to two: `4000 0000 0000 0002`), a repeated pair, or a count up
+    or down in steps of one, digit by digit or pair by pair."""
     compact = _NOT_ALNUM.sub("", value)
     digits = "".join(c for c in compact if c.isdigit())
     if len(digits) < 6 or len(compact) - len(digits) > 2:
         return False
-    if any(len(set(digits[k:])) == 1 for k in (0, 1, 2)) or digits == (digits[:2] * len(digits))[:len(digits)]:
+    if any(_one_digit(digits[k:len(digits) - j], suffix=j > 0) for k in (0, 1, 2) for j in (0, 1, 2)) \
+            or digits == (digits[:2] * len(digits))[:len(digits)]:
         return True
     return any(_counts(digits, width) for width in (1, 2))
+
+
+def _one_digit(run: str, suffix: bool) -> bool:
+    """One digit over and over; eight times at least where a suffix follows it."""
+    return len(set(run)) == 1 and (not suffix or len(run) >= 8)
 
 
 def _counts(digits: str, width: int) -> bool:

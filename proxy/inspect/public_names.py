@@ -92,7 +92,7 @@ def listed(name: str) -> bool:
 
 
 def _norm(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.casefold().replace("’", "'"))
+    decomposed = unicodedata.normalize("NFKD", name.casefold().replace("’", "'").replace(".", " "))  # "Mr. Darcy"
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
@@ -161,9 +161,10 @@ class PublicNames:
         """The list the name is in, and whether it is surely that (not a name real people share)."""
         names, eponyms, ambiguous = _lists()
         words = text[hit.start:hit.end].split()
-        while len(words) > 1 and words[0].lower() in self._titles:
+        kind = names.get(_norm(" ".join(words)))  # "Don Quijote", "Mr Darcy": the title is the name's
+        while not kind and len(words) > 1 and words[0].lower() in self._titles:
             words = words[1:]
-        kind = names.get(_norm(" ".join(words)))
+        kind = kind or names.get(_norm(" ".join(words)))
         if kind:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words)))

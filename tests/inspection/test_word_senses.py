@@ -31,6 +31,9 @@ from .conftest import found
     "the bill says we owe 40 euros, is that right?",  # an article before a word that is also a name
     'assert user.display_name() == "Alice E."',  # a given name and an initial: a fixture's display name
     "We need a Plan B. Also take Vitamin D. daily.",
+    'Our README shows `export STRIPE_KEY=sk_test_xxxxxxxxxxxxxxxx`: is that safe to publish?',  # a filler key
+    "Why is 4000 0000 0000 0002 declined in the sandbox?",  # a documented test card: one digit over and over
+    '{"nom": "Dupont", "prenom": "Jean", "email": "jean.dupont@exemple.fr"}',  # a placeholder's mailbox
     "sshd[812]: session opened for user=www-data; owner: svc_backup; account=deploy-bot",  # system accounts
     "Tom and Jerry is the cartoon my kids watch.",  # a listed pair
     "sku|qty|price\n4471|2|19.90",  # a table without a name or person-number column
@@ -125,6 +128,8 @@ def test_listed_names_in_one_run_are_public(inspector, text):
     "Quem foi Amaro Teixeira Lobo e porque é lembrado em Coimbra?",
     "Resume la vida de Casilda Urrutia en un párrafo para clase.",
     "Wie was Gerrit Hoogwerf en waarom is hij belangrijk voor de Nederlandse schilderkunst?",
+    "Is Paget's disease named after Augustin Paget-Lormier?",  # the person an eponym is named after
+    "How does Mr Darcy change between the two proposals?",  # a listed character, written without the dot
     # one unlisted name among listed public figures
     "Le club est fondé par Octave Brissac ; plus tard y jouent Zinedine Zidane et Thierry Henry.",
     # places named after someone

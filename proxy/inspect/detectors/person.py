@@ -218,7 +218,8 @@ class PersonDetector:
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (addressing.search(
                 text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang)):
-            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []  # "ask Marta", "Rachid, de l'équipe"
+            # "ask Marta", "Rachid, de l'équipe logistique"
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return None, [(run[0].start, run[0].end)]  # a person or a company named after one
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
