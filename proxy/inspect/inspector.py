@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 from .chunks import chunks
 from .deobfuscate import deobfuscate
 from .examples import dummy_number, published
+from .given_names import common_words, first_names
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
@@ -48,7 +49,11 @@ class Inspector:
         return published(value) or (hit.entity not in _NOT_NUMBERS and dummy_number(value))
 
     def warm_up(self) -> None:
+        """Loads the models and the word lists now, not during the first request that needs them."""
         self._ner.warm_up()
+        first_names()
+        for code in self._languages:
+            common_words(code)
 
     def inspect(self, text: str) -> list[Hit]:
         """Every finding in `text`, spans in the original text, long texts piece by piece."""
