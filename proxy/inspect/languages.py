@@ -4,7 +4,8 @@ Language knowledge is data so that adding a language, or fixing one, is a file a
 it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
-  example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns: plain words or phrases;
+  example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
+  name_endings: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`;
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -60,6 +61,8 @@ class Language:
     surnames: frozenset[str]
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
     place_nouns: frozenset[str]  # hospital, estadio: places often named after someone
+    name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
+    name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
 
 
 @lru_cache(maxsize=None)
@@ -68,7 +71,7 @@ def language(code: str) -> Language:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
-             for k in ("titles", "openers", "surnames", "determiners", "place_nouns")}
+             for k in ("titles", "openers", "surnames", "determiners", "place_nouns", "name_openers", "name_endings")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",

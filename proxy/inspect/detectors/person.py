@@ -33,23 +33,6 @@ _LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|K
                 r"Enterprises|Agency|Agence|Studio|Labs")
 _LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
-# Words that open the name of a place or an organisation, not of a person.
-_PLACE_PREFIX = frozenset({
-    "new", "north", "south", "east", "west", "lake", "port", "mount", "fort", "saint", "sainte",
-    "st", "st.", "ste", "ste.", "san", "santa", "los", "las", "upper", "lower", "great", "little",
-    "rue", "avenue", "boulevard", "place", "quai", "mont", "pont", "bourg", "villa", "le", "la", "les",
-    "maison", "groupe", "group", "cabinet", "société", "établissements", "ets", "banque", "bank",
-    "clinique", "hôpital", "hôtel", "hotel", "restaurant", "librairie", "garage", "atelier", "agence",
-    "laboratoires", "pharmacie", "université", "university", "lycée", "collège", "école", "institut",
-    "institute", "fondation", "foundation", "association", "musée", "museum", "théâtre",
-    "club", "studio", "domaine", "château", "café", "brasserie",
-    # places and organisations of neighbouring languages, opening names the same way
-    "bad", "sankt", "são", "santo", "sant", "castel", "castello", "monte", "porto",
-    "puerto", "borgo", "grupo", "gruppo", "groep", "gruppe", "industrias", "industrie",
-    "inversiones", "distribuciones", "construcciones", "consultoría", "tecnologías", "transportes",
-    "comercial", "soluciones", "servicios", "desarrollos", "fábrica", "hermanos", "hnos",
-    "banco", "banca", "farmacia", "hostal", "bodegas", "autohaus", "bäckerei", "stadtwerke",
-})
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
 _INITIALS = regex.compile(r"(?<![\w.])(?:\p{Lu}\.[ -]?){1,2} $")  # "K. ", "J.-P. " before a surname
@@ -58,25 +41,6 @@ _LOWER_NEXT = regex.compile(r" \p{Ll}")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
 _NOUN_BEFORE = regex.compile(r"(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
 _WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
-# Last words of organisations and products, which a name never ends with.
-_ORG_WORDS = frozenset({
-    "analytics", "mobility", "mobilité", "robotics", "systems", "systèmes", "software", "digital", "data",
-    "media", "médias", "energy", "énergie", "energies", "énergies", "capital", "ventures", "networks",
-    "network", "réseaux", "security", "sécurité", "cloud", "tech", "technology", "technologie",
-    "logistics", "logistique", "consulting", "finance", "financial", "bank", "insurance", "assurance",
-    "assurances", "pharma", "health", "santé", "studios", "lab", "games", "foods", "motors", "airlines",
-    "airways", "transport", "transports", "immobilier", "innovation", "innovations", "design", "marketing",
-    "platform", "platforms", "plateforme", "atlas", "ai", "ia", "bio", "biotech", "medical",
-    "médical", "telecom", "télécom", "télécoms", "retail", "distribution", "industrie", "engineering",
-    "ingénierie", "automation", "automotive", "electronics", "électronique", "foundation", "fondation",
-    "market", "marketplace", "stack", "suite", "hub", "pay", "box", "drive", "store", "shop", "mail", "maps",
-    "office", "model", "online", "direct", "express", "plus", "pro", "max", "mini", "one", "connect", "sync",
-    "flow", "base", "works", "sense", "desk", "center", "centre", "manager", "server", "studio", "edition",
-    # and of places: stations, airports, stadiums, towers ("Amsterdam Centraal", "Milano Centrale")
-    "centraal", "centrale", "central", "hauptbahnhof", "hbf", "station", "gare", "airport", "aeroporto",
-    "aeropuerto", "flughafen", "luchthaven", "stadium", "stadion", "estadio", "stadio", "arena", "tower", "towers",
-    "museum", "museu", "museo", "musée", "park", "parque", "parco", "plaza", "piazza", "platz", "square",
-})
 # Capitalised joiners inside a run name a place ("Torelli Di Mercogliano", "Villeneuve Sur Lot"); a
 # person's particles ("van der") stay in lower case, or follow a given name handled earlier.
 _PLACE_JOINERS = frozenset({"di", "del", "della", "delle", "dei", "sur", "sous", "lès", "am", "im", "upon", "on",
@@ -128,6 +92,8 @@ class PersonDetector:
         self._languages = languages
         self._titles = languages.titles  # any configured language's: "Frau Keller" in an English mail
         self._determiners = languages.union("determiners")
+        # any configured language's: "Groupe Martin" and "Janssen Systems" in an English text too
+        self._openers, self._endings = languages.union("name_openers"), languages.union("name_endings")
         self._surnames = languages.surnames
         closings = alternation(languages.entries("closings"))
         # Per text language (and English, which every language's prompts borrow): the words
@@ -172,7 +138,7 @@ class PersonDetector:
                 return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
         if len(run) > 2 and run[0].text.lower() in self._determiners and run[1].text.lower() in self._titles:
             run = run[1:]  # "La Sra. Echeverría" opening a sentence: an article, not a place's "La"
-        if run[0].text.lower() in _PLACE_PREFIX or self._names_a_place(text, run, lang):
+        if run[0].text.lower() in self._openers or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]
         if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
@@ -193,7 +159,7 @@ class PersonDetector:
             return None, []
         for k, tok in enumerate(run):
             # "une PME de Sainte Geneviève"; inside a run, an article opens a surname ("Le Bihan")
-            if k and tok.text.lower() in _PLACE_PREFIX and tok.text.lower() not in ("le", "la", "les"):
+            if k and tok.text.lower() in self._openers and tok.text.lower() not in ("le", "la", "les"):
                 run = run[:k]
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
@@ -209,7 +175,8 @@ class PersonDetector:
             elif not context.search(text[max(0, run[0].start - 24):run[0].start]):
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
-        if (len(run) >= 2 and self._ner is not None and not common[0] and run[-1].text.lower() not in _ORG_WORDS
+        if (len(run) >= 2 and self._ner is not None and not common[0]
+                and run[-1].text.lower() not in self._endings
                 and (is_given_name(run[0].text) or not self._ner.is_common_anywhere(run[0].text))
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
                 and context.search(text[max(0, run[0].start - 24):run[0].start])
