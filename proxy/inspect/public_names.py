@@ -42,11 +42,7 @@ _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
 
 
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
-# The hits of listed people (public figures, fictional characters) that vouch for the unlisted
-# names among them, and the person rules that read names written out in prose.
-_PEOPLE = frozenset({"public-name.fictional"}) | frozenset(
-    f"public-name.{p.name.removesuffix('.txt')}"
-    for p in resources.files("proxy.inspect").joinpath("data/names/public_figures").iterdir() if p.name.endswith(".txt"))
+# The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.context", "person.ner"})
 
 
@@ -79,6 +75,13 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
             else:
                 names.setdefault(_norm(entry), kind)
     return names, eponyms, ambiguous
+
+
+@lru_cache(maxsize=1)
+def _people() -> frozenset[str]:
+    """The lists of people (public figures, fictional characters) whose names vouch for the
+    unlisted names among them; not placeholders or eponyms."""
+    return frozenset(_lists()[0].values()) - {"placeholders", "eponyms"}
 
 
 def _words(entries: Iterable[str]) -> re.Pattern[str]:
@@ -124,7 +127,9 @@ class PublicNames:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
         the fields of a placeholder's sample record."""
         judged = [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
-        public = {_norm(text[h.start:h.end]) for h in judged if h.entity == ENTITY and h.detector in _PEOPLE}
+        people = _people()
+        public = {_norm(text[h.start:h.end]) for h in judged
+                  if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
         judged = [self._unlisted(text, h, len(public)) if h.entity == "PERSON" and h.detector in _PROSE else h
                   for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged

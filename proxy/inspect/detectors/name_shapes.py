@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import is_given_name, word_names
-from .person import Ner, addressed, lone_given_name, reported
+from .person import Ner, addressed, lone_given_name, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -40,7 +40,6 @@ _ACCOUNTS = frozenset({
 # not English ones without their dot, which are also words ("don't miss buys", "100 ms timeout").
 _COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita", "doña",
                        "signor", "signore", "signora", "signorina", "senhor", "senhora", "dona", "meneer", "mevrouw"})
-_PARTICLES = frozenset({"de", "van", "van de", "van der", "van den", "von", "da", "di", "del", "du", "de la", "dos", "das"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
@@ -204,11 +203,13 @@ class NameShapeDetector:
         """A title and a surname in lower case ("frau kowalczyk", "sr. abílio"): the title is
         an abbreviation with its dot or a form of address written out (not a profession: "avvocato
         d'impresa"), and the name is a word in no configured language."""
-        gap = text[title.end():word.start()]
         t = title.group().lower()
+        if t not in _COURTESY and t + "." not in self._titles:
+            return False  # most words: checked first, as every word is tried against three before it
+        gap = text[title.end():word.start()]
         dotted = gap.startswith(".") and t + "." in self._titles
-        particle = " ".join(gap.strip(" .").lower().split())
-        return ((not particle or particle in _PARTICLES) and gap.count(".") <= 1 and (dotted or t in _COURTESY)
+        between = gap.strip(" .")
+        return ((not between or particles(between)) and gap.count(".") <= 1 and (dotted or t in _COURTESY)
                 and len(word.group()) > 2 and not self._ner.is_common_anywhere(word.group()))
 
     @staticmethod

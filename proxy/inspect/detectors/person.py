@@ -105,7 +105,7 @@ class PersonDetector:
         self._addressed: dict[str, re.Pattern[str]] = {}
         self._reported: dict[str, re.Pattern[str]] = {}
         for code in languages.codes:
-            langs = [languages.get(code)] + ([languages.get("en")] if "en" in languages.codes else [])
+            langs = languages.with_english(code)
             cues = languages.person_cues(code)
             self._addressed[code] = addressed(languages, code)
             self._reported[code] = reported(languages, code)
@@ -266,7 +266,7 @@ def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
         if word.endswith(".") and word.lower() not in titles:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
-        if run and not (gap == " " or (gap.count("\n") == 0 and _particles(gap))):
+        if run and not (gap == " " or (gap.count("\n") == 0 and particles(gap))):
             yield run
             run = []
         run.append(_Tok(start, end, word))
@@ -275,7 +275,7 @@ def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
         yield run
 
 
-def _particles(gap: str) -> bool:
+def particles(gap: str) -> bool:
     """Whether the text between two capitalised words is name particles ("van der", "de la")."""
     words = gap.split()
     return bool(words) and all(w.lower() in _PARTICLES for w in words)
