@@ -134,6 +134,17 @@ def test_an_iban_written_with_slashes_is_found(gateway, cloud, onprem):
     assert r.headers["x-r1gate-route"] == "onprem" and cloud.received == []
 
 
+def test_backslashes_that_are_no_json_escape_are_inspected_as_written(gateway, cloud, onprem):
+    # "\T", "\R", "\N", "\U": a Windows path, not an escape (JSON's are lower case).
+    path = "C:\\Temp\\Reports\\Network\\Users\\build.log"
+    r = _post(gateway, _chat(messages=[{"role": "user", "content": f"Why is {path} locked?"}]))
+    assert r.status_code == 200 and r.headers["x-r1gate-route"] == "cloud", r.text
+    assert cloud.bodies[-1]["messages"][0]["content"] == f"Why is {path} locked?"
+    # An escape still hides nothing: "\u00c9" is read as "É".
+    r = _post(gateway, _chat(messages=[{"role": "user", "content": '{"owner": "\\u00c9milie Bourdon"}'}]))
+    assert r.headers["x-r1gate-route"] == "onprem"
+
+
 @pytest.mark.parametrize("given,kept", [
     ("req-2026.12.01_abc", True),
     ("FR7610107001750001012345690", False),  # an IBAN: shaped like an id, but found by inspection
@@ -193,7 +204,8 @@ def _mutated(draw) -> bytes:
     if kind == "cut":
         return raw[:draw(st.integers(0, len(raw)))]
     if kind == "escape":  # lone surrogates and odd escapes, as a client might send them
-        return raw.replace(b"Say", draw(st.sampled_from([b"\\ud83d", b"\\udc00x", b"\\u0000", b"\\ud83d\\ude00"])))
+        return raw.replace(b"Say", draw(st.sampled_from([b"\\ud83d", b"\\udc00x", b"\\u0000", b"\\ud83d\\ude00",
+                                                                     b"C:\\\\Temp\\\\Reports"])))
     return raw
 
 

@@ -19,7 +19,8 @@ _AT = re.compile(r"\s*[\[\(\{<]\s*(?:at|arobase|@)\s*[\]\)\}>]\s*|\s+(?:arobase|
                  r"(?:[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]|\s(?:dot|point)\s))", re.IGNORECASE)
 # Tool-call arguments and tool results are JSON, which most encoders write with `\u00e9` for
 # "é" and `\n` for a line break: a name or a line seen through escapes is not seen at all.
-_JSON_ESCAPE = re.compile(r"\\(?:u(?:d[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|[0-9a-f]{4})|[nrt\"/])", re.IGNORECASE)
+# Only the hex digits ignore case: "C:\Temp" and "\N" are no escapes.
+_JSON_ESCAPE = re.compile(r"\\(?:u(?i:d[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|[0-9a-f]{4})|[nrt\"/])")
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\n", "t": " ", '"': '"', "/": "/"}
 _DOT = re.compile(r"\s*[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]\s*|(?<=@[\w-]{1,63})\s+(?:dot|point)\s+"
                   r"(?=[a-z]{2,24}\b)", re.IGNORECASE)
@@ -76,7 +77,7 @@ def deobfuscate(text: str) -> Deobfuscated:
 
 
 def _unescape(escape: str) -> str:
-    if escape[1] not in "uU":
+    if escape[1] != "u":
         return _SIMPLE_ESCAPES[escape[1]]
     units = [int(escape[i + 2:i + 6], 16) for i in range(0, len(escape), 6)]
     code = units[0] if len(units) == 1 else 0x10000 + ((units[0] - 0xD800) << 10) + (units[1] - 0xDC00)
