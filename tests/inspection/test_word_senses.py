@@ -50,6 +50,10 @@ from .conftest import found
     "assert normalise('kunde_001@example.org') == 'kunde_001@example.org'",
     "Mock-up du formulaire : test@exemple.fr, 01 02 03 04 05",
     "validate_nif('123456789') should return True",
+    # capitalised words opening a sentence: a word that is also a given name, products
+    "Rose is a flower that grows in May.",
+    "GitLab Runner fails on the second job.",
+    "Kafka Streams uses RocksDB under the hood.",
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -173,6 +177,10 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     "For example, Marie Dupont signs the contract in the demo.",  # a shared placeholder tied to the business
+    # names no list or model knows, opening a sentence whose clause goes on
+    "Oluwaseun Adeyemi heeft gisteren ontslag genomen.",
+    "Chidinma Nwachukwu has missed three deadlines in a row.",
+    "Marta dice que el informe no está listo.",
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

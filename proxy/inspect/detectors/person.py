@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Iterable, Iterator, Protocol
 
 import regex
 
@@ -71,6 +71,13 @@ def lone_given_name(word: str, ner: "Ner | None") -> bool:
     """A given name that is a word in no configured language ("Marta", "Sanne"; not "Will",
     "Rose", "Grace"): alone after a person cue, it names someone."""
     return ner is not None and is_given_name(word) and not ner.is_common_anywhere(word)
+
+
+def _in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
+    """A word of no configured language: neither in a spaCy dictionary (en, fr) nor among the
+    common words of the others."""
+    low = word.lower()
+    return not ner.is_common_anywhere(word) and not any(low in common_words(code) for code in codes)
 
 
 class Ner(Protocol):
@@ -173,6 +180,8 @@ class PersonDetector:
             if common[0] or (self._ner is not None and self._ner.is_common_anywhere(run[0].text)):
                 run, common = run[1:], common[1:]
             elif not context.search(text[max(0, run[0].start - 24):run[0].start]):
+                if self._unknown_subject(text, run):
+                    return Hit("PERSON", run[0].start, run[-1].end, 0.7, "person.unknown-words"), []
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
         if (len(run) >= 2 and self._ner is not None and not common[0]
@@ -184,8 +193,9 @@ class PersonDetector:
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (addressing.search(
-                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang)):
-            # "ask Marta", "Rachid, de l'équipe logistique"
+                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang) or (
+                _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]) and _LOWER_NEXT.match(text[run[0].end:]))):
+            # "ask Marta", "Rachid, de l'équipe logistique", "Marta dice que…" opening a sentence
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return None, [(run[0].start, run[0].end)]  # a person or a company named after one
@@ -221,6 +231,16 @@ class PersonDetector:
             return True
         return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
                    or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
+
+    def _unknown_subject(self, text: str, run: list[_Tok]) -> bool:
+        """Two or three capitalised words of no configured language, opening a clause that goes
+        on in lower case ("Sevda Arslan wil vrij", "Nkechi Okonkwo has missed"): a name the
+        lists and the model do not know. Not an acronym, a product ("MongoDB") or an
+        organisation's ending ("… Holdings")."""
+        return (2 <= len(run) <= 3 and self._ner is not None and bool(_LOWER_NEXT.match(text[run[-1].end:]))
+                and run[-1].text.lower() not in self._endings
+                and all(len(t.text) > 1 and not t.text.isupper() and _surname_like(t.text) and not _CAMEL.search(t.text)
+                        and _in_no_dictionary(t.text, self._ner, self._languages.codes) for t in run))
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
