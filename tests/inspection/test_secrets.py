@@ -50,6 +50,7 @@ SECRETS = [
     ("Het wachtwoord voor de VPN is tijdelijk Zomer2024!Vpn tot vrijdag", "Zomer2024!Vpn"),
     ("Das WLAN-Passwort hab ich geändert, das neue ist Kaffee&Kuchen77 ok?", "Kaffee&Kuchen77"),
     ("Mi contraseña del portal de nóminas ahora es Barcelona.2024! por si acaso", "Barcelona.2024!"),
+    ("the router's admin pw is Gr33n&Tea-router, should I change it?", "Gr33n&Tea-router"),  # chat's abbreviation
     ("mysql -u admin -p'Prod!Pass2024' -h db.internal shop", "Prod!Pass2024"),
     ('conn.setPassword("Pa_S9ss_Word_2024");', "Pa_S9ss_Word_2024"),
     # tokens whose long random part outweighs their snake_case or dotted shape
@@ -98,6 +99,7 @@ HARMLESS = [
     "Use the token: it expires in 10 minutes.",
     "The password must be at least 12 characters long.",
     "Das Passwort ist zu kurz.",
+    "the pw is too short and the pwd field is empty",
     "The password must contain at least one digit, e.g. Abcdefg1 is too weak",
     "Reset your password at https://Accounts.example.com/Reset2024",
     "password_hash = bcrypt.hashpw(UserInput1, salt)",
