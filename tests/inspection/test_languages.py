@@ -78,6 +78,8 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("Bitte antworte Frau Lindemann wegen der Rechnung.", "Frau Lindemann"),
     ("Recuerda a la Sra. Echeverría la reunión.", "Sra. Echeverría"),
     ("Stuur meneer Verbruggen de planning.", "meneer Verbruggen"),
+    ("La Sig.ra Ferraresi del magazzino chiede le ferie.", "Sig.ra Ferraresi"),  # abbreviated inside the word
+    ("Ho parlato con la Dott.ssa Bellandi del reparto.", "Dott.ssa Bellandi"),
     # form fields
     ("Nachname: Reuter\nVorname: Henrike", "Reuter"),
     ("Cognome: Bellandi\nNome: Chiara", "Bellandi"),

@@ -36,6 +36,7 @@ _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
 _INITIALS = regex.compile(r"(?<![\w.])(?:\p{Lu}\.[ -]?){1,2} $")  # "K. ", "J.-P. " before a surname
+_TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
@@ -283,7 +284,10 @@ def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
             word, end = word[:-2], end - 2
         if word.endswith(("'", "’")):  # a closing quotation mark: 'Otto Normalverbraucher'
             word, end = word[:-1], end - 1
-        if word.endswith(".") and word.lower() not in titles:
+        tail = _TITLE_TAIL.match(text, end) if word.endswith(".") else None
+        if tail and (word + tail.group()).lower() in titles:  # "Sig.ra", "Dott.ssa"
+            word, end = word + tail.group(), tail.end()
+        elif word.endswith(".") and word.lower() not in titles:
             word, end = word[:-1], end - 1
         gap = text[last_end:start] if run else ""
         if run and not (gap == " " or (gap.count("\n") == 0 and particles(gap))):
