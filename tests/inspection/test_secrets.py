@@ -57,6 +57,11 @@ SECRETS = [
     ('headers={"x-api-token": "a9x7bqe_kd8fm21zqwerty4xy88"}', "a9x7bqe_kd8fm21zqwerty4xy88"),
     ("Authorization: Bearer abCdeFgh12JkLmn34OpqRs.tuVwx56YzAbc78DefGhi90.jKlMn12OpQrS34",
      "abCdeFgh12JkLmn34OpqRs.tuVwx56YzAbc78DefGhi90.jKlMn12OpQrS34"),
+    # a hex token passed to a script or a program on its command line, also from cron
+    ("run as ./scripts/release.sh prod eu-west-1 4e1f0836a5c2b9e9f2c7e4a1b8d03f6e5c2a9b7d --dry-run",
+     "4e1f0836a5c2b9e9f2c7e4a1b8d03f6e5c2a9b7d"),
+    ("30 3 * * 1 /usr/local/bin/export-ledger --env prod 0a5e7c3b9d1f24e6a8c0b2d4f6e8a1c3 >> /var/log/x",
+     "0a5e7c3b9d1f24e6a8c0b2d4f6e8a1c3"),
     # connection strings
     ("mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net/shop", "mongodb+srv://admin:R9x!pQ2z@cluster0.mongodb.net"),
     ("REDIS_URL=redis://:S3cretPw9@cache:6379/0", "redis://:S3cretPw9@cache"),
@@ -100,6 +105,10 @@ HARMLESS = [
     "The password must be at least 12 characters long.",
     "Das Passwort ist zu kurz.",
     "the pw is too short and the pwd field is empty",
+    # digests on a command line: a commit, a checksum
+    "git checkout 4e1f0836a5c2b9e9f2c7e4a1b8d03f6e5c2a9b7d",
+    "./verify.sh --sha256 0a5e7c3b9d1f24e6a8c0b2d4f6e8a1c30a5e7c3b9d1f24e6a8c0b2d4f6e8a1c3 image.iso",
+    "./scripts/bisect-run.sh 4e1f0836a5c2b9e9f2c7e4a1b8d03f6e5c2a9b7d",
     "The password must contain at least one digit, e.g. Abcdefg1 is too weak",
     "Reset your password at https://Accounts.example.com/Reset2024",
     "password_hash = bcrypt.hashpw(UserInput1, salt)",

@@ -90,6 +90,14 @@ _EMAIL_LIKE = re.compile(r"@[\w-]+\.[a-z]")
 _CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
 # Constructors that take an identifier or a digest, not a credential.
 _NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
+# A command that runs a script or a program by its path (after a shell prompt or cron's
+# five fields, or in a sentence): `./deploy.sh prod eu-west-1 9b5a…`, `/opt/sync/bin/sync-crm --env prod c41f…`.
+_COMMAND = re.compile(r"(?m)(?:^|(?<=[\s`]))[ \t]*(?:\$[ \t]+)?(?:[\d*/,\-]+[ \t]+){0,5}(?:(?:python3?|bash|sh|node|ruby|perl|php|pwsh)[ \t]+)?"
+                      r"(?:\.{0,2}/|~/|[\w.\-]+\.(?:sh|py|rb|pl|js|ps1)(?![\w.]))[^\n]*")
+# A token of 32 to 64 hex digits passed as an argument: a credential, unless the line is about a
+# digest (a commit, a checksum).
+_HEX_ARGUMENT = re.compile(r"(?<=[ \t=])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{32,64}(?=[ \t]|$)", re.M)
+_DIGEST_WORDS = re.compile(r"(?i)commit|sha|md5|checksum|hash|digest|bisect|checkout|revert|cherry|\brev\b|\bgit\b")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
 _SEGMENT = re.compile(r"[\-_.:/]")
 _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
@@ -202,6 +210,10 @@ class SecretDetector:
                 continue
             if looks(m.group("value")):
                 yield Hit("SECRET", m.start("value"), m.end("value"), 0.8, "secrets.client-argument")
+        for line in _COMMAND.finditer(text) if "/" in text or "." in text else ():
+            for m in _HEX_ARGUMENT.finditer(text, line.start(), line.end()):
+                if not _DIGEST_WORDS.search(text, line.start(), m.start()):
+                    yield Hit("SECRET", m.start(), m.end(), 0.8, "secrets.command-argument")
 
 
 def _passwords_nearby(text: str, low: str, words: _Words) -> Iterator[Hit]:
