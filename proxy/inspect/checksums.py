@@ -176,6 +176,18 @@ def ie_pps_ok(value: str) -> bool:
     return value[7] == "WABCDEFGHIJKLMNOPQRSTUV"[total % 23]
 
 
+def pl_pesel_ok(value: str) -> bool:
+    """A Polish PESEL: eleven digits, a date of birth (the month carries the century) and a
+    check digit (weights 1, 3, 7, 9 repeated)."""
+    if len(value) != 11 or not value.isascii() or not value.isdigit():
+        return False
+    month, day = int(value[2:4]) % 20, int(value[4:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:10], (1, 3, 7, 9) * 3))
+    return (10 - total % 10) % 10 == int(value[10])
+
+
 def uk_nino_ok(value: str) -> bool:
     """A UK National Insurance number: two prefix letters from the issued set, six digits, a
     suffix A–D. No check character: only the shape and the prefixes never issued."""
@@ -208,5 +220,5 @@ VALIDATORS: dict[str, Callable[[str], bool]] = {
     "luhn": luhn_ok, "iban": iban_ok, "mod97": mod97_ok, "fr_nir": nir_ok, "es_dni": es_dni_ok,
     "it_cf": it_cf_ok, "de_tax_id": de_tax_id_ok, "de_id_card": de_id_card_ok, "nl_bsn": nl_bsn_ok,
     "pt_nif": pt_nif_ok, "pt_cc": pt_cc_ok, "be_nrn": be_nrn_ok, "at_ssn": at_ssn_ok, "ie_pps": ie_pps_ok,
-    "uk_nino": uk_nino_ok, "es_nss": es_nss_ok, "pt_niss": pt_niss_ok,
+    "uk_nino": uk_nino_ok, "es_nss": es_nss_ok, "pt_niss": pt_niss_ok, "pl_pesel": pl_pesel_ok,
 }

@@ -30,6 +30,9 @@ CHECKS = [
     ("luhn", "79927398713", "79927398714"),
     ("iban", "DE64370400440532014711", "DE64370400440532014712"),
     ("fr_nir", "248017940038917", "248017940038918"),
+    ("pl_pesel", "44051401359", "44051401358"),
+    ("pl_pesel", "02070803628", "02070803629"),
+    ("pl_pesel", "02270803624", "02270803628"),  # born in the 2000s: the month is 27
 ]
 
 
@@ -74,6 +77,7 @@ POSITIVE = [
     ("PT_NISS", "NISS 12034567897 do trabalhador, para o contrato.", "12034567897"),
     ("IE_PPS", "Her PPS number is 1234567T and she starts Monday.", "1234567T"),
     ("IE_PPS", "PPSN: 1234567FA", "1234567FA"),
+    ("PL_PESEL", "Our Kraków contractor's PESEL is 44051401359, is it needed on the invoice?", "44051401359"),
     ("UK_NINO", "My National Insurance number is AB 12 34 56 C, can you fill in the form?", "AB 12 34 56 C"),
     ("UK_NINO", "Payroll needs SJ612844B before Friday.", "SJ612844B"),
     ("PATIENT_ID", "IPP 594726692 : la biopsie est revenue positive.", "594726692"),
@@ -95,15 +99,15 @@ POSITIVE = [
 ]
 
 # A valid check character alone is not enough where random numbers of that shape pass often,
-# and an invalid one is nothing, whatever the words around it.
+# and an invalid one counts only right after the word that names it (below).
 NOT_COUNTED = [
-    "Mi DNI es 12345678A, ¿puedes rellenar el formulario?",
-    "Il codice fiscale RSSMRA85T10A562T non è valido?",
-    "Mijn BSN is 111222334.",
     "Reference 111222333 was shipped on Monday.",
+    "Reference RSSMRA85T10A562T is not valid?",
+    "Order 92071404578 is late.",  # a PESEL's shape, its check digit wrong, nothing names it
+    "The form shows 48213377A in the DNI field.",  # the word comes after
+    "Mi DNI es 12345678A, ¿puedes rellenar el formulario?",  # a dummy, its check wrong
     "A encomenda 2024-PT-55410 chegou danificada.",  # a label's letters inside an order reference
     "Order 36574261809 is delayed.",
-    "Steuer-ID 36 574 261 808 stimmt nicht.",
     "IBAN DE64 3704 0044 0532 0147 11",  # an IBAN, found as such, is no identity number
     "Compute the checksum of ISBN 978-2-07-036760-7.",
     "Call 06 12 34 56 78 tomorrow.",
@@ -114,13 +118,13 @@ NOT_COUNTED = [
     "Our staff of 2024 grew by 12 percent.",
     "How many employees 1200 or more count as a large company?",
     "Order 1234567T shipped on Monday.",  # a valid PPS shape, but nothing says it is one
-    "Seguridad Social: 28 12345678 41",
     "NI number GB123456C",  # a prefix never issued
     "NI number QQ123456C",  # the prefix of examples
 ]
 
 ID_TYPES = {"ES_NIF", "IT_FISCAL_CODE", "DE_TAX_ID", "DE_ID_CARD", "NL_BSN", "PT_NIF", "PT_CC",
-            "BE_NATIONAL_NUMBER", "AT_SSN", "ES_NSS", "PT_NISS", "IE_PPS", "UK_NINO", "PATIENT_ID", "EMPLOYEE_ID"}
+            "BE_NATIONAL_NUMBER", "AT_SSN", "ES_NSS", "PT_NISS", "IE_PPS", "PL_PESEL", "UK_NINO", "PATIENT_ID",
+            "EMPLOYEE_ID"}
 
 
 @pytest.mark.parametrize("entity,text,value", POSITIVE, ids=[f"{p[0]}-{i}" for i, p in enumerate(POSITIVE)])
@@ -131,6 +135,18 @@ def test_finds_identifiers_with_a_valid_check_character(inspector, entity, text,
 @pytest.mark.parametrize("text", NOT_COUNTED)
 def test_invalid_or_ambiguous_numbers_do_not_count(inspector, text):
     assert [f for f in found(inspector, text) if f[0] in ID_TYPES] == []
+
+
+@pytest.mark.parametrize("entity,text,value", [
+    ("IE_PPS", "An employee gave us PPS number 7612345FA but the Revenue portal rejects it.", "7612345FA"),
+    ("ES_NIF", "Mi DNI es 48213377A, ¿puedes rellenar el formulario?", "48213377A"),
+    ("IT_FISCAL_CODE", "Il codice fiscale RSSMRA85T10A562T non è valido?", "RSSMRA85T10A562T"),
+    ("NL_BSN", "Mijn BSN is 111222334.", "111222334"),
+    ("DE_TAX_ID", "Steuer-ID 36 574 261 808 stimmt nicht.", "36 574 261 808"),
+])
+def test_a_mistyped_identifier_right_after_the_word_that_names_it_counts(inspector, entity, text, value):
+    # Someone's identifier with a typo in it still identifies them.
+    assert (entity, value) in found(inspector, text), found(inspector, text)
 
 
 def test_context_words_settle_an_ambiguous_number(inspector):

@@ -1,7 +1,7 @@
 """National identifiers that carry a check character (Spanish DNI/NIE and social security
 number, Italian codice fiscale, German Steuer-ID and identity card, Dutch BSN, Portuguese NIF,
 cartão de cidadão and social security number, Belgian national register number, Austrian
-social insurance number, Irish PPS number) or an unmistakable shape (UK National Insurance
+social insurance number, Irish PPS number, Polish PESEL) or an unmistakable shape (UK National Insurance
 number), and the numbers a hospital or an employer identifies a person by.
 
 Every run of letters and digits joined by single separators is collected once; the run, or a
@@ -19,6 +19,7 @@ from typing import Iterator
 from ..checksums import VALIDATORS
 from ..context import alternation, lowered, near, words_pattern
 from ..data_files import yaml_data
+from ..examples import dummy_number
 from ..hit import Hit
 
 # Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…"), two
@@ -30,6 +31,8 @@ _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
 _EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI and its neighbour
 CONTEXT_SCORE = 0.95
+UNCHECKED_SCORE = 0.7  # a value of the shape whose check fails, right after a word that names it
+_NAMED_BEFORE = 24  # characters before the value in which that word stands
 # "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931", and as a
 # key of structured data: `"patient_id": "7730158"`, `patnr=7730158`.
 _NUMBER = re.compile(r"(?:[\"']?\s*[_-]?(?:n\.?[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|=|-|\.|\|))*\s*[\"']?"
@@ -46,6 +49,7 @@ class NationalId:
     shape: re.Pattern[str]
     alone: float
     context: re.Pattern[str] | None
+    check_character: bool  # False where the validator checks a shape only (UK_NINO's prefixes)
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +61,8 @@ def _data() -> dict:
 def national_ids() -> tuple[NationalId, ...]:
     return tuple(
         NationalId(entity, spec["validator"], frozenset(spec["lengths"]), re.compile(spec["shape"]),
-                   spec["alone"], words_pattern(w for words in spec["context"].values() for w in words))
+                   spec["alone"], words_pattern(w for words in spec["context"].values() for w in words),
+                   spec.get("check_character", True))
         for entity, spec in _data()["national"].items())
 
 
@@ -105,11 +110,19 @@ class NationalIdDetector:
 
 
 def _classify(text: str, compact: str, start: int, end: int, ids: tuple[NationalId, ...]) -> list[Hit]:
+    """A valid value (settled by a context word nearby), or one whose check character fails
+    right after a word that names it ("PPS number 7612345FA … the portal rejects it"): a
+    mistyped identifier still identifies someone; a dummy one ("DNI 12345678A") nobody."""
     hits = []
     for nid in ids:
-        if len(compact) in nid.lengths and nid.shape.fullmatch(compact) and VALIDATORS[nid.validator](compact):
+        if len(compact) not in nid.lengths or not nid.shape.fullmatch(compact):
+            continue
+        if VALIDATORS[nid.validator](compact):
             score = CONTEXT_SCORE if near(text, start, end, nid.context) else nid.alone
             hits.append(Hit(nid.entity, start, end, score, f"national-ids.{nid.validator}"))
+        elif (nid.check_character and nid.context is not None and not dummy_number(compact)
+              and nid.context.search(text, max(0, start - _NAMED_BEFORE), start)):
+            hits.append(Hit(nid.entity, start, end, UNCHECKED_SCORE, f"national-ids.{nid.validator}-unchecked"))
     return hits
 
 
