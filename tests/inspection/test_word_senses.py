@@ -112,6 +112,7 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     "Was genau meint man mit 'Otto Normalverbraucher' und woher kommt der Ausdruck?",  # in quotation marks
     "Gibt es bessere Beispielnamen als Erika Mustermann für das Formular?",  # a cue opening a compound
     "In onze handleiding staat overal 'Jan Jansen' als voorbeeld.",  # "our manual": no person tie
+    "Polish forms use Jan Kowalski as the sample name.",  # a placeholder many real people bear: framed
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -177,6 +178,9 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     "For example, Marie Dupont signs the contract in the demo.",  # a shared placeholder tied to the business
+    # placeholders that are common real names, not framed as examples
+    "Our employee Jan Kowalski asked for his payslip.",
+    "Il cliente giapponese firma le mail come 山田太郎: come scrivo il suo nome?",
     # names no list or model knows, opening a sentence whose clause goes on
     "Oluwaseun Adeyemi heeft gisteren ontslag genomen.",
     "Chidinma Nwachukwu has missed three deadlines in a row.",
