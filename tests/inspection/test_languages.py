@@ -162,6 +162,11 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     ("Staff no. 02-4098 has joined Unite; update the union dues.", "SPECIAL_CATEGORY"),
     ("La collega ha il diabete e chiede pause regolari.", "HEALTH_DATA"),
     ("Mijn collega heeft een burn-out.", "HEALTH_DATA"),
+    # criminal convictions (art. 10), also of someone known by a reference
+    ("Applicant ref 2024/VT/0912 disclosed a 2020 conviction for theft.", "SPECIAL_CATEGORY"),
+    ("Der Bewerber hat eine Verurteilung wegen Betrugs.", "SPECIAL_CATEGORY"),
+    ("Mi colega tiene una condena penal por conducir ebrio.", "SPECIAL_CATEGORY"),
+    ("Onze medewerker heeft een veroordeling voor fraude.", "SPECIAL_CATEGORY"),
 ])
 def test_special_categories_about_someone_in_every_language(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}, found(inspector, text)
