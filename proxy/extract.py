@@ -8,10 +8,14 @@ therefore inspected by default: fail closed.
 
 A value can also be split across the user's turns ("FR76 3000" then "6000 0112 …"):
 around each seam between two consecutive user texts, a window joining both is inspected
-too, and only a finding across the seam counts there (the rest is found in each text).
+too, and only a finding across the seam counts there (the rest is found in each text). A
+value dictated in halves with words around them ("first half 5355 2200" … "the rest is
+1234 5678") is joined too: the last number near the end of a user text to the first near
+the start of the next.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -32,6 +36,10 @@ _CHECKED_KEYS = frozenset({"model", *NUMBERS, *INTEGERS})
 # (an IBAN, a card number, an address) that one would split.
 _SEAM_REACH = 128
 SEAMS_PATH = "messages#user-turns"
+# A number (letters inside: an IBAN's country, a check letter), and how close to the end of a
+# user text, or to the start of the next, one half of a value stands.
+_NUMBER = re.compile(r"(?<!\w)[A-Z]{0,2}\d[\dA-Z]*(?:[ .-][\dA-Z]+)*(?!\w)")
+_NUMBER_EDGE = 40
 # Keys of the OpenAI schema itself; any other key inside the request is inspected as text.
 _SCHEMA_KEYS = frozenset({
     "model", "messages", "role", "content", "name", "tool_calls", "id", "type", "function",
@@ -107,6 +115,18 @@ def _seams(messages: Any) -> Iterator[TextField]:
             windows.append([start, end, seam])
     for start, end, *inside in windows:
         yield TextField(SEAMS_PATH, joined[start:end], tuple(s - start for s in inside))
+    # A value dictated in halves, with words around them: "first half 5355 2200" … "the rest is …".
+    for before, after in zip(pieces, pieces[1:]):
+        last = [m.group() for m in _NUMBER.finditer(before, max(0, len(before) - _NUMBER_EDGE - 40))
+                if len(before) - m.end() <= _NUMBER_EDGE and _digits(m.group()) >= 4]
+        first = [m.group() for m in _NUMBER.finditer(after, 0, _NUMBER_EDGE + 40)
+                 if m.start() <= _NUMBER_EDGE and _digits(m.group()) >= 4]
+        if last and first:
+            yield TextField(SEAMS_PATH, f"{last[-1]} {first[0]}", (len(last[-1]),))
+
+
+def _digits(text: str) -> int:
+    return sum(c.isdigit() for c in text)
 
 
 def _user_texts(content: Any) -> list[Any]:

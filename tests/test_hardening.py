@@ -129,6 +129,20 @@ def test_a_value_split_across_user_turns_is_found(gateway, cloud, onprem):
     assert [f["path"] for f in explained["findings"]] == ["messages[1].content"]
 
 
+def test_a_value_dictated_in_halves_with_words_around_them_is_found(gateway, cloud, onprem):
+    card = str(CARD)
+    messages = [{"role": "user", "content": f"The customer is reading me her card, first half {card[:8]}"},
+                {"role": "assistant", "content": "Please use the payment terminal instead."},
+                {"role": "user", "content": f"she says the rest is {card[8:]} exp 09/27, is it valid?"}]
+    r = _post(gateway, _chat(messages=messages))
+    assert r.headers["x-r1gate-route"] == "onprem" and cloud.received == []
+    explained = _post(gateway, _chat(messages=messages), "/v1/route/explain").json()
+    assert [f["entity_type"] for f in explained["findings"] if f["path"] == "messages#user-turns"] == ["CREDIT_CARD"]
+    # Two numbers of unrelated turns that make no value stay where they are.
+    plain = [{"role": "user", "content": "Order 48213377"}, {"role": "user", "content": "12345 units, ok?"}]
+    assert _post(gateway, _chat(messages=plain)).headers["x-r1gate-route"] == "cloud"
+
+
 def test_an_iban_written_with_slashes_is_found(gateway, cloud, onprem):
     r = _post(gateway, _chat(messages=[{"role": "user", "content": f"Pay to {IBAN.replace(' ', '/')}"}]))
     assert r.headers["x-r1gate-route"] == "onprem" and cloud.received == []
