@@ -162,6 +162,10 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     ("Staff no. 02-4098 has joined Unite; update the union dues.", "SPECIAL_CATEGORY"),
     ("La collega ha il diabete e chiede pause regolari.", "HEALTH_DATA"),
     ("Mijn collega heeft een burn-out.", "HEALTH_DATA"),
+    # a record number written "n.º" (read "n.o"), an adjective of the condition
+    ("Certifico que o trabalhador com o n.º mecanográfico 7712 está em episódio depressivo.", "HEALTH_DATA"),
+    ("Certifico que o trabalhador com o n.º mecanográfico 7712 está em episódio depressivo.", "EMPLOYEE_ID"),
+    ("Mi compañero está muy depresivo desde marzo.", "HEALTH_DATA"),
     # criminal convictions (art. 10), also of someone known by a reference
     ("Applicant ref 2024/VT/0912 disclosed a 2020 conviction for theft.", "SPECIAL_CATEGORY"),
     ("Der Bewerber hat eine Verurteilung wegen Betrugs.", "SPECIAL_CATEGORY"),

@@ -18,9 +18,9 @@ from ..given_names import is_given_name
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
 
-# The last sentence end; the dot of an abbreviation ("Staff no. 12", "Dr. Okafor") is none.
+# The last sentence end; the dot of an abbreviation ("Staff no. 12", "n.º 7712" read "n.o", "Dr. Okafor") is none.
 _WORD = re.compile(r"[^\W\d_]+")
-_SENTENCE_START = regex.compile(r"(?<!\b(?i:no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?\n](?:[^.!?\n]|(?<=\b(?i:no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
+_SENTENCE_START = regex.compile(r"(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?\n](?:[^.!?\n]|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
 # English contractions are written in every language's prompts ("I'm", "she's").
 _CONTRACTED = r"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b[^.!?\n]{0,40}$"
 
