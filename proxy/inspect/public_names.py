@@ -12,7 +12,8 @@ a famous name stays a PERSON (`public-name.tied-to-business`). That tie is for p
 figures: placeholders, fictional characters and eponyms are nobody's name ("Max Mustermann"
 as the sample customer of a form). Entries the lists mark `# ambiguous` (also common among
 private people: "Mario Rossi") count only where the text frames them as an example ("for
-example", "test fixture", "nome fittizio"). The fields that follow a placeholder on its line
+example", "test fixture", "nome fittizio"); the business words of that sentence then describe
+the sample ("an example invoice for Mario Rossi"), and only a tie outside it is a real one. The fields that follow a placeholder on its line
 ("Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris") are its sample record
 where the text frames it as an example: they are dropped too.
 
@@ -142,7 +143,11 @@ class PublicNames:
         if kind is None:
             return hit
         ties = self._ties if kind not in _NOBODY else self._person_ties
-        if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties):
+        # A placeholder real people share counts as one where the text frames it as an example;
+        # the ties in that same sentence then describe the sample ("an example invoice for
+        # Mario Rossi, via Roma 1"), and only a tie elsewhere makes it someone's.
+        outside = _sentence(text, hit.start, hit.end) if kind in _NOBODY and not sure else None
+        if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties, outside):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
 
@@ -158,8 +163,10 @@ class PublicNames:
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
     @staticmethod
-    def _tied(text: str, hit: Hit, ties: re.Pattern[str]) -> bool:
-        around = text[max(0, hit.start - _WINDOW):hit.start] + " " + text[hit.end:hit.end + _WINDOW]
+    def _tied(text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
+        """A tie within `_WINDOW` characters of the name, not inside the span `outside`."""
+        start, end = outside or (hit.start, hit.end)
+        around = text[max(0, hit.start - _WINDOW):min(start, hit.start)] + " " + text[max(end, hit.end):hit.end + _WINDOW]
         return bool(ties.search(around) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
@@ -205,6 +212,13 @@ def _listed(names: dict[str, str], words: list[str]) -> str | None:
     """The list holding `words`, also with a genitive s ("Adenauers")."""
     name = _norm(" ".join(words))
     return names.get(name) or (names.get(name[:-1]) if name.endswith("s") and len(words) > 1 else None)
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """The bounds of the sentence that holds text[start:end]."""
+    before = max(text.rfind(c, 0, start) for c in ".!?\n")
+    ends = [i for i in (text.find(c, end) for c in ".!?\n") if i >= 0]
+    return before + 1, min(ends) if ends else len(text)
 
 
 def _line_end(text: str, start: int, limit: int) -> int:

@@ -113,6 +113,10 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     "Gibt es bessere Beispielnamen als Erika Mustermann für das Formular?",  # a cue opening a compound
     "In onze handleiding staat overal 'Jan Jansen' als voorbeeld.",  # "our manual": no person tie
     "Polish forms use Jan Kowalski as the sample name.",  # a placeholder many real people bear: framed
+    # the business words of the sample itself, in the sentence that frames it
+    "For example, Marie Dupont signs the contract in the demo.",
+    "Crea un esempio di fattura per il cliente Mario Rossi, via Roma 1, 00100 Roma.",
+    "Maak voorbeelddata: Jan Jansen als huurder, met een contract van twee jaar.",
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -177,7 +181,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
-    "For example, Marie Dupont signs the contract in the demo.",  # a shared placeholder tied to the business
+    # a shared placeholder framed as an example, tied to the business in another sentence
+    "Use Mario Rossi as the example name. Mario Rossi is also my colleague and his contract expires.",
     # placeholders that are common real names, not framed as examples
     "Our employee Jan Kowalski asked for his payslip.",
     "Il cliente giapponese firma le mail come 山田太郎: come scrivo il suo nome?",
