@@ -96,7 +96,8 @@ def listed(name: str) -> bool:
 
 
 def _norm(name: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", name.casefold().replace("’", "'").replace(".", " "))  # "Mr. Darcy"
+    name = name.casefold().replace("’", "'").removesuffix("'s")  # "ada lovelace's note"
+    decomposed = unicodedata.normalize("NFKD", name.replace(".", " "))  # "Mr. Darcy"
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 

@@ -68,6 +68,7 @@ def test_markings_and_classification_headers_in_every_language(inspector, text, 
     "Wir wollen Dokumente künftig mit „VERTRAULICH“ oder „Streng vertraulich“ kennzeichnen.",
     "¿Qué diferencia hay entre marcar un documento como «Confidencial» y como «Uso interno»?",
     'Hoe labelen andere bedrijven documenten als "Vertrouwelijk" of "Intern gebruik" in SharePoint?',
+    "Como rotulo documentos como 'Confidencial' ou 'Uso interno' no Microsoft 365?",  # single quotes
 ])
 def test_talk_about_confidentiality_is_no_marking(inspector, text):
     assert not [f for f in found(inspector, text) if f[0] == "CONFIDENTIAL_MARKING"]

@@ -126,6 +126,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "¿Qué une a Frida Kahlo y Diego Rivera en su pintura?",  # listed names joined in one run
     "Write a short intro about the Taylor Swift Eras Tour economics.",  # a name and what is named after it
     "Welche Bedeutung hatte Konrad Adenauers Rolle bei der Westbindung?",  # a genitive
+    "summarise ada lovelace's Note G in plain english",  # a possessive, in lower case
 ])
 def test_listed_names_in_one_run_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -156,6 +157,9 @@ def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspect
     "Bitte eine kurze Übersicht: Marktanteile von Siemens im Bereich Gebäudetechnik.",
     "Was bedeutet die Fusion von Vonovia und Deutsche Wohnen für Mieter? Allgemeine Einschätzung bitte.",
     "Riassumi il capitolo dei Promessi Sposi in cui compare l'Innominato.",
+    # an adjective made of a name, before the law or the formula ("Ohmsches Gesetz")
+    "Unterschied zwischen Ohmschem Gesetz und Kirchhoffschen Regeln, mit Rechenbeispiel",
+    "Erklär mir die Gaußsche Summenformel anschaulich.",
 ])
 def test_capitalised_common_words_are_no_name_where_the_model_is_borrowed(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

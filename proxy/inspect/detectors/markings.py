@@ -30,8 +30,9 @@ _MARKING_CONTEXT_AFTER = re.compile(r"^[ \t]*(?:[:\-—–|\])*_»\"”]|\n|$)")
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")
 # What separates the items of a list, in the configured languages' words for "and", "or", "vs".
 _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
-# A short quotation on one line ("Intern gebruik", «Uso interno», „VERTRAULICH“).
-_QUOTATION = re.compile(r"[\"„“«‘‹]\s?([^\"„“”«»‘’‹›\n]{1,40}?)\s?[\"“”»’›]")
+# A short quotation on one line ("Intern gebruik", «Uso interno», „VERTRAULICH“, 'Uso interno'; not
+# an apostrophe: "l'IGI", "don't").
+_QUOTATION = re.compile(r"(?:[\"„“«‘‹]|(?<!\w)')\s?([^\"'„“”«»‘’‹›\n]{1,40}?)\s?(?:[\"“”»’›]|'(?!\w))")
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 

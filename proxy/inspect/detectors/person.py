@@ -46,6 +46,8 @@ _WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
 # person's particles ("van der") stay in lower case, or follow a given name handled earlier.
 _PLACE_JOINERS = frozenset({"di", "del", "della", "delle", "dei", "sur", "sous", "lès", "am", "im", "upon", "on",
                             "under"})
+# German adjectives made of a name ("Ohmsches", "Kirchhoffschen", "Gaußsche")
+_NAMED_AFTER = re.compile(r"\w{2,}sch(?:e|en|em|er|es)$")
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 
 
@@ -230,6 +232,9 @@ class PersonDetector:
         words = span.split()
         if _common_word(words[0], lang) and not _names_after_a_noun(words, lang):
             return True
+        if len(words) > 1 and _NAMED_AFTER.search(words[0]) and words[0].lower() not in self._surnames \
+                and _common_word(words[-1], lang):
+            return True  # "Ohmsches Gesetz", "Gaußsche Summenformel": a law or a formula named after someone
         return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
                    or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
