@@ -3,8 +3,8 @@ IBANs, the card networks' test numbers, the AWS and jwt.io sample keys. They are
 data where the text frames them as examples ("the sample IBAN", "Stripe test card"); the
 inspector then drops them. Elsewhere they count: someone may have typed one as theirs.
 
-Numbers made of a pattern anyone types as a dummy (`600 000 000`, `123456789`, `01 02 03 04
-05`, `4242 4242 4242 4242`) are no one's wherever they stand: no register issues them."""
+Numbers made of a pattern anyone types as a dummy (`600 000 000`, `+351 900 000 000`, `123456789`,
+`01 02 03 04 05`, `4242 4242 4242 4242`) are no one's wherever they stand: no register issues them."""
 from __future__ import annotations
 
 import re
@@ -13,6 +13,7 @@ from functools import lru_cache
 from .data_files import word_list
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
+_COUNTRY_CODE = re.compile(r"^\s*(?:\+|00)\d{1,3}[\s.\-]+")
 
 
 @lru_cache(maxsize=1)
@@ -30,6 +31,9 @@ def dummy_number(value: str) -> bool:
     letter) whose digits are one repeated after a prefix of up to two (and, eight times or
     more, before a suffix of up to two: `4000 0000 0000 0002`), a repeated pair, or a count up
     or down in steps of one, digit by digit or pair by pair."""
+    national = _COUNTRY_CODE.sub("", value, count=1)  # "+34 600 000 000": the number after the country's code
+    if national != value and dummy_number(national):
+        return True
     compact = _NOT_ALNUM.sub("", value)
     digits = "".join(c for c in compact if c.isdigit())
     if len(digits) < 6 or len(compact) - len(digits) > 2:

@@ -50,6 +50,8 @@ from .conftest import found
     "assert normalise('kunde_001@example.org') == 'kunde_001@example.org'",
     "Mock-up du formulaire : test@exemple.fr, 01 02 03 04 05",
     "validate_nif('123456789') should return True",
+    'cliente_teste = {\n  nome: "Cliente Exemplo",\n  telefone: "+351 900 000 000",\n}',  # after a country code
+    'usuario = {"nombre": "Usuario Prueba", "telefono": "+34 600 000 000"}',
     # capitalised words opening a sentence: a word that is also a given name, products
     "Rose is a flower that grows in May.",
     "GitLab Runner fails on the second job.",

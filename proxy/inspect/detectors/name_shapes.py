@@ -66,6 +66,7 @@ class NameShapeDetector:
         self._surnames = languages.surnames
         self._titles = languages.titles
         self._determiners = languages.union("determiners")
+        self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
         labels = alternation(languages.entries("form_labels"), regex=False)
         # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`), then the
         # value up to the end of the line or of the field.
@@ -115,6 +116,8 @@ class NameShapeDetector:
                 continue  # `name: nginx-deployment`: a value in lower case names a thing
             if all(self._ner.is_common_anywhere(w) for w in words) and not any(is_given_name(w) for w in words):
                 continue  # `Name: Project Alpha`
+            if any(w.lower() in self._example_words for w in words):
+                continue  # `nombre: "Usuario Prueba"`, `Name: Test User`: a fixture's
             yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.form-field")
 
     def _cleft(self, text: str, lang: str) -> Iterator[Hit]:
