@@ -162,6 +162,9 @@ def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspect
     # an adjective made of a name, before the law or the formula ("Ohmsches Gesetz")
     "Unterschied zwischen Ohmschem Gesetz und Kirchhoffschen Regeln, mit Rechenbeispiel",
     "Erklär mir die Gaußsche Summenformel anschaulich.",
+    # an imperative opening the prompt, a company's national branch
+    "Analizza Campari dopo l'acquisizione di Courvoisier: sinergie e rischi.",
+    "Analiza a Iberdrola frente a Endesa España en renovables.",
 ])
 def test_capitalised_common_words_are_no_name_where_the_model_is_borrowed(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
