@@ -56,6 +56,7 @@ from .conftest import found
     "Rose is a flower that grows in May.",
     "GitLab Runner fails on the second job.",
     "Kafka Streams uses RocksDB under the hood.",
+    "Reads Jupyter notebooks (.ipynb) as cells with their outputs.",  # a verb's -s form, then a product
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []

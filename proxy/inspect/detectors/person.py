@@ -77,10 +77,11 @@ def lone_given_name(word: str, ner: "Ner | None") -> bool:
 
 
 def _in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
-    """A word of no configured language: neither in a spaCy dictionary (en, fr) nor among the
-    common words of the others."""
+    """A word of no configured language: neither in a spaCy dictionary (en, fr), nor a verb's
+    "-s" form of one ("Reads", "Fixes"), nor among the common words of the others."""
     low = word.lower()
-    return not ner.is_common_anywhere(word) and not any(low in common_words(code) for code in codes)
+    return not any(ner.is_common_anywhere(w) for w in (word, low.removesuffix("s"), low.removesuffix("es")) if w) \
+        and not any(low in common_words(code) for code in codes)
 
 
 class Ner(Protocol):
