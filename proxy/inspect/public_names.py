@@ -43,6 +43,9 @@ _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
 
 
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
+# An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
+# famous the name: a footballer does not log in to the company's assistant.
+_ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.home-dir", "name-shape.mention"})
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.context", "person.ner"})
 
@@ -128,7 +131,8 @@ class PublicNames:
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
         the fields of a placeholder's sample record."""
-        judged = [self._judge(text, hit) if hit.entity == "PERSON" else hit for hit in hits]
+        judged = [self._judge(text, hit) if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit
+                  for hit in hits]
         people = _people()
         public = {_norm(text[h.start:h.end]) for h in judged
                   if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}

@@ -131,6 +131,9 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Welche Bedeutung hatte Konrad Adenauers Rolle bei der Westbindung?",  # a genitive
     "summarise ada lovelace's Note G in plain english",  # a possessive, in lower case
     "Lohnt sich der Zauberberg von Thomas Mann heute noch?",  # "lohnt sich" is no wage ("Lohn")
+    # names of the lists' 2026.12.2 sweep
+    "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
+    "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
 ])
 def test_listed_names_in_one_run_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -192,6 +195,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Schick Thomas Mann die Lohnabrechnung für März.",
+    "lionel.messi",  # an account's name (a message's `name`) is its holder's, however famous
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     # a shared placeholder framed as an example, tied to the business in another sentence
     "Use Mario Rossi as the example name. Mario Rossi is also my colleague and his contract expires.",
