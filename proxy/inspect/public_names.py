@@ -52,8 +52,8 @@ _PROSE = frozenset({"person.given-name", "person.context", "person.ner"})
 
 @lru_cache(maxsize=1)
 def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
-    """(normalised name -> list it is in, word -> eponymous terms that hold it, ambiguous
-    placeholder or fictional name -> its list)."""
+    """(normalised name -> list it is in, word -> eponymous terms that hold it, name also
+    common among private people -> its list)."""
     root = resources.files("proxy.inspect").joinpath("data/names")
     names: dict[str, str] = {}
     eponyms: dict[str, list[str]] = {}
@@ -70,8 +70,7 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
             if not entry or entry.startswith("#"):
                 continue
             if "ambiguous" in comment:
-                if kind in _NOBODY:
-                    ambiguous.setdefault(_norm(entry), kind)
+                ambiguous.setdefault(_norm(entry), kind)
                 continue
             if kind == "eponyms":
                 for word in entry.split():
@@ -160,9 +159,12 @@ class PublicNames:
         """A name no list holds is a public figure's where the text asks about a life or a
         legacy ("Quem foi …", "the life of …") or names it among two or more listed public
         figures (an essay on a club's history, a literary comparison), and nothing around it
-        ties it to the company's business."""
+        ties it to the company's business. So is a listed one that private people share."""
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start])
-        if not (asked or public >= 2) or self._tied(text, hit, self._ties):
+        # A public figure's name that private people share too ("Robbie Keane") needs one
+        # listed public figure beside it, not two.
+        shared = _lists()[2].get(_norm(text[hit.start:hit.end])) in _people()
+        if not (asked or public >= (1 if shared else 2)) or self._tied(text, hit, self._ties):
             return hit
         rule = "public-name.biography" if asked else "public-name.among-public-figures"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)

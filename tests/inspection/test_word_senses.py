@@ -131,6 +131,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Welche Bedeutung hatte Konrad Adenauers Rolle bei der Westbindung?",  # a genitive
     "summarise ada lovelace's Note G in plain english",  # a possessive, in lower case
     "Lohnt sich der Zauberberg von Thomas Mann heute noch?",  # "lohnt sich" is no wage ("Lohn")
+    # a listed name private people share too, beside another listed public figure
+    "Compare Robbie Keane and Wayne Rooney as strikers.",
     # names of the lists' 2026.12.2 sweep
     "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
     "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
@@ -195,6 +197,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Compara a Frida Kahlo y Marta Pérez para la exposición.",  # someone unlisted beside a listed name  # the same name, not framed as an example
     "Our colleague Lionel Messi in accounting needs the payroll file.",  # a famous name tied to the business
     "Schick Thomas Mann die Lohnabrechnung für März.",
+    "Please send Robbie Keane the contract.",  # a listed name private people share, alone
     "lionel.messi",  # an account's name (a message's `name`) is its holder's, however famous
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     # a shared placeholder framed as an example, tied to the business in another sentence
