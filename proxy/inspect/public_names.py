@@ -13,9 +13,10 @@ figures: placeholders, fictional characters and eponyms are nobody's name ("Max 
 as the sample customer of a form). Entries the lists mark `# ambiguous` (also common among
 private people: "Mario Rossi") count only where the text frames them as an example ("for
 example", "test fixture", "nome fittizio"); the business words of that sentence then describe
-the sample ("an example invoice for Mario Rossi"), and only a tie outside it is a real one. The fields that follow a placeholder on its line
-("Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris") are its sample record
-where the text frames it as an example: they are dropped too.
+the sample ("an example invoice for Mario Rossi"), and only a tie outside it is a real one.
+The fields that follow a placeholder on its line ("Jean Dupont, né le 01/01/1970, 1 rue de
+l'Exemple, 75000 Paris") are its sample record where the text frames it as an example: they
+are dropped too.
 
 No list holds every public figure, so a name none holds is one too where the text asks about a
 past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
@@ -173,7 +174,8 @@ class PublicNames:
     def _tied(text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
         """A tie within `_WINDOW` characters of the name, not inside the span `outside`."""
         start, end = outside or (hit.start, hit.end)
-        around = text[max(0, hit.start - _WINDOW):min(start, hit.start)] + " " + text[max(end, hit.end):hit.end + _WINDOW]
+        before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
+        around = before + " " + text[max(end, hit.end):hit.end + _WINDOW]
         return bool(ties.search(around) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:

@@ -1,8 +1,8 @@
 """National identifiers that carry a check character (Spanish DNI/NIE and social security
 number, Italian codice fiscale, German Steuer-ID and identity card, Dutch BSN, Portuguese NIF,
 cartão de cidadão and social security number, Belgian national register number, Austrian
-social insurance number, Irish PPS number, Polish PESEL) or an unmistakable shape (UK National Insurance
-number), and the numbers a hospital or an employer identifies a person by.
+social insurance number, Irish PPS number, Polish PESEL) or an unmistakable shape (UK
+National Insurance number), and the numbers a hospital or an employer identifies a person by.
 
 Every run of letters and digits joined by single separators is collected once; the run, or a
 run of its pieces (two numbers side by side), is compacted and tried against each identifier's

@@ -76,6 +76,11 @@ def lone_given_name(word: str, ner: "Ner | None") -> bool:
     return ner is not None and is_given_name(word) and not ner.is_common_anywhere(word)
 
 
+def _opens_a_clause(text: str, start: int, end: int) -> bool:
+    """A word opening a sentence whose clause goes on in lower case ("Marta dice que…")."""
+    return bool(_SENTENCE_END.search(text[max(0, start - 3):start]) and _LOWER_NEXT.match(text[end:]))
+
+
 def _in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
     """A word of no configured language: neither in a spaCy dictionary (en, fr), nor a verb's
     "-s" form of one ("Reads", "Fixes"), nor among the common words of the others."""
@@ -197,9 +202,9 @@ class PersonDetector:
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (addressing.search(
-                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang) or (
-                _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]) and _LOWER_NEXT.match(text[run[0].end:]))):
-            # "ask Marta", "Rachid, de l'équipe logistique", "Marta dice que…" opening a sentence
+                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang)
+                or _opens_a_clause(text, run[0].start, run[0].end)):
+            # "ask Marta", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return None, [(run[0].start, run[0].end)]  # a person or a company named after one
@@ -246,8 +251,9 @@ class PersonDetector:
         organisation's ending ("… Holdings")."""
         return (2 <= len(run) <= 3 and self._ner is not None and bool(_LOWER_NEXT.match(text[run[-1].end:]))
                 and run[-1].text.lower() not in self._endings
-                and all(len(t.text) > 1 and not t.text.isupper() and _surname_like(t.text) and not _CAMEL.search(t.text)
-                        and _in_no_dictionary(t.text, self._ner, self._languages.codes) for t in run))
+                and all(len(t.text) > 1 and not t.text.isupper() and _surname_like(t.text)
+                        and not _CAMEL.search(t.text) and _in_no_dictionary(t.text, self._ner, self._languages.codes)
+                        for t in run))
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
@@ -258,8 +264,7 @@ class PersonDetector:
         """A known surname alone, opening a sentence before a lower-case word ("Whitfield
         approved it"), in no dictionary: worth asking the model."""
         return (tok.text.lower() in self._surnames and self._ner is not None
-                and bool(_SENTENCE_END.search(text[max(0, tok.start - 3):tok.start]))
-                and bool(_LOWER_NEXT.match(text[tok.end:])) and not self._ner.is_common_anywhere(tok.text))
+                and _opens_a_clause(text, tok.start, tok.end) and not self._ner.is_common_anywhere(tok.text))
 
 
 def _names_after_a_noun(words: list[str], lang: str) -> bool:

@@ -91,8 +91,10 @@ _CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credenti
 # Constructors that take an identifier or a digest, not a credential.
 _NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
 # A command that runs a script or a program by its path (after a shell prompt or cron's
-# five fields, or in a sentence): `./deploy.sh prod eu-west-1 9b5a…`, `/opt/sync/bin/sync-crm --env prod c41f…`.
-_COMMAND = re.compile(r"(?m)(?:^|(?<=[\s`]))[ \t]*(?:\$[ \t]+)?(?:[\d*/,\-]+[ \t]+){0,5}(?:(?:python3?|bash|sh|node|ruby|perl|php|pwsh)[ \t]+)?"
+# five fields, or in a sentence): `./deploy.sh prod eu-west-1 9b5a…`,
+# `/opt/sync/bin/sync-crm --env prod c41f…`.
+_COMMAND = re.compile(r"(?m)(?:^|(?<=[\s`]))[ \t]*(?:\$[ \t]+)?(?:[\d*/,\-]+[ \t]+){0,5}"
+                      r"(?:(?:python3?|bash|sh|node|ruby|perl|php|pwsh)[ \t]+)?"
                       r"(?:\.{0,2}/|~/|[\w.\-]+\.(?:sh|py|rb|pl|js|ps1)(?![\w.]))[^\n]*")
 # A token of 32 to 64 hex digits passed as an argument: a credential, unless the line is about a
 # digest (a commit, a checksum).
