@@ -3,6 +3,7 @@ that nothing depends on the working directory."""
 from __future__ import annotations
 
 import gzip
+import unicodedata
 from importlib import resources
 from typing import Any
 
@@ -16,7 +17,9 @@ def text(name: str) -> str:
 
 
 def yaml_data(name: str) -> Any:
-    return yaml.safe_load(text(name))
+    """The file's data, NFKC-normalised as `deobfuscate` normalises the text the detectors read:
+    a label written "n.º" matches the "n.o" a text's "n.º" becomes."""
+    return yaml.safe_load(unicodedata.normalize("NFKC", text(name)))
 
 
 def word_list(name: str) -> frozenset[str]:
