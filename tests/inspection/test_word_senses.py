@@ -137,7 +137,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
     "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
 ])
-def test_listed_names_in_one_run_are_public(inspector, text):
+def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
 
 
