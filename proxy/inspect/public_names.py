@@ -40,7 +40,8 @@ _WINDOW = 120  # characters either side of a name in which a business tie counts
 _RECORD = 120  # characters after a placeholder, on its line, that hold its sample record
 # What a sample record holds; identifiers, accounts and secrets are judged on their own.
 _RECORD_FIELDS = frozenset({"STREET_ADDRESS", "DATE_OF_BIRTH", "PHONE_NUMBER", "EMAIL_ADDRESS"})
-_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ().-]{7,}\d")
+# An e-mail address or a phone number; not a life's years ("Konrad Zuse (1910-1995)").
+_CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?!(?:1\d|20)\d\d ?- ?(?:1\d|20)\d\d\b)\+?\d[\d ().-]{7,}\d")
 
 
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's

@@ -99,6 +99,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("ik heb met sanne gebeld over het contract", "sanne"),
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
+    ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too
     # home directories, also after JSON escaping ate a backslash
     ('File "/home/jbrunet/app/main.py", line 3', "jbrunet"),
     ("open C:\\Users\\rmarchetti\\Desktop\\x.csv failed", "rmarchetti"),
@@ -140,6 +141,8 @@ def test_look_alikes_in_other_scripts_and_shapes(inspector, text):
     ("Résume la vie de Victor Hugo.", "public-name.writers_and_philosophers"),
     ("Im Beispielformular heißt der Nutzer Max Mustermann.", "public-name.placeholders"),
     ("Write an essay on Hermione Granger as a role model.", "public-name.fictional"),
+    # a life's years are no phone number that ties the name to someone's contact details
+    ("Thomas Mann (1875-1955) schrieb die Buddenbrooks; fasse das Buch zusammen.", "public-name.writers_and_philosophers"),
 ])
 def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
     hits = [h for h in inspector.inspect(text) if h.score >= 0.5]
@@ -150,6 +153,7 @@ def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
     "Our new hire Simone de Beauvoir starts Monday; draft her contract.",
     "Mail the invoice to Victor Hugo at v.hugo@proton.me",
     "Mein Kollege Thomas Mann hat nach seiner Gehaltsabrechnung gefragt.",
+    "Rückruf an Thomas Mann, 030 2847 1190, heute noch.",
 ])
 def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     hits = [h for h in inspector.inspect(text) if h.entity == "PERSON"]

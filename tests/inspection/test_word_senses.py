@@ -155,6 +155,10 @@ def test_listed_names_are_public(inspector, text):
     "¿Cómo llego en metro al Hospital Ramón Villalba desde el centro?",
     "Hoe kom ik bij het Johanna Verbeek ziekenhuis met de bus?",
     "Wir treffen uns vor dem Stadion Kurt Brenneisen um 18 Uhr.",
+    # the place's noun inside the run of capitalised words, or closing a compound
+    "Da Termini al Policlinico Umberto Ferraresi ci vuole molto in autobus?",
+    "Wie weit ist es vom Bahnhof zum Elsa Brenneisen Kinderkrankenhaus?",
+    "Die Ambulanz liegt am Campus Walter Degener-Klinikum, Haus 4.",
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

@@ -224,7 +224,11 @@ class PersonDetector:
         places = self._places.get(lang) or self._places[self._default]
         before = _NOUN_BEFORE.search(text[max(0, run[0].start - 30):run[0].start])
         after = _WORD_AFTER.match(text, run[-1].end)
-        return run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after))
+        if run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after)):
+            return True
+        # Inside the run: "Atocha al Hospital Gregorio Marañón", "Sophia Kinderziekenhuis",
+        # "Campus Virchow-Klinikum"; a last word alone may be a surname ("Jin Park").
+        return any(t.text.lower() in places for t in run[1:-1]) or any(_closes_a_place(t.text, places) for t in run[1:])
 
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
@@ -275,6 +279,14 @@ def _names_after_a_noun(words: list[str], lang: str) -> bool:
     while rest and (rest[0].lower() in _PARTICLES or _common_word(rest[0], lang)):
         rest = rest[1:]
     return any(is_given_name(w) for w in rest) or len(rest) >= 2
+
+
+def _closes_a_place(word: str, places: frozenset[str]) -> bool:
+    """A compound closed by a place noun ("Kinderziekenhuis", "Virchow-Klinikum"); only long
+    nouns close compounds without a hyphen, as surnames end in short ones ("Hochpark")."""
+    low = word.lower()
+    head, _, tail = low.rpartition("-")
+    return (bool(head) and tail in places) or any(low.endswith(p) and len(low) >= len(p) + 4 for p in places if len(p) >= 6)
 
 
 def _common_word(word: str, lang: str) -> bool:
