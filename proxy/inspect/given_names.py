@@ -1,4 +1,5 @@
-"""Given names, and the word lists every name detector shares (`data/first_names.txt`,
+"""Given names and surnames, and the word lists every name detector shares (`data/first_names.txt`,
+`data/surnames.txt`,
 `data/word_names.txt`, `data/acronyms.txt`, `data/common_words/`)."""
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def first_names() -> frozenset[str]:
 
 def _unaccented(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=1)
+def surnames() -> frozenset[str]:
+    """Common surnames of many countries, lower case (`data/surnames.txt`)."""
+    return word_list("surnames.txt")
 
 
 @lru_cache(maxsize=1)

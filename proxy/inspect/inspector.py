@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from .chunks import chunks
 from .deobfuscate import deobfuscate
 from .examples import dummy_number, published
-from .given_names import common_words, first_names
+from .given_names import common_words, first_names, surnames
 from .detectors.custom import CustomDetector
 from .hit import Detector, Hit
 from .lang import detect_language
@@ -52,6 +52,7 @@ class Inspector:
         """Loads the models and the word lists now, not during the first request that needs them."""
         self._ner.warm_up()
         first_names()
+        surnames()
         for code in self._languages:
             common_words(code)
 

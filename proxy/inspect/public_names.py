@@ -99,6 +99,11 @@ def listed(name: str) -> bool:
     return _norm(name) in names or _norm(name) in ambiguous
 
 
+def eponym_word(word: str) -> bool:
+    """Whether `word` is in a term named after someone ("Dijkstra" of "Dijkstra's algorithm")."""
+    return _norm(word) in _lists()[1]
+
+
 def _norm(name: str) -> str:
     name = name.casefold().replace("’", "'").removesuffix("'s")  # "ada lovelace's note"
     decomposed = unicodedata.normalize("NFKD", name.replace(".", " "))  # "Mr. Darcy"

@@ -159,6 +159,10 @@ def test_listed_names_are_public(inspector, text):
     "Da Termini al Policlinico Umberto Ferraresi ci vuole molto in autobus?",
     "Wie weit ist es vom Bahnhof zum Elsa Brenneisen Kinderkrankenhaus?",
     "Die Ambulanz liegt am Campus Walter Degener-Klinikum, Haus 4.",
+    # a surname alone opening a clause: a term named after someone, a word, an imperative
+    "Dijkstra vs Bellman-Ford: which one handles negative edges?",
+    "Kort overzicht graag van de risico's voor Philips.",
+    "Wat doet Heineken in Afrika? Denk aan de valuta.",
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

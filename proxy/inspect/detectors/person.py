@@ -15,10 +15,10 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import acronyms, common_words, is_given_name
+from ..given_names import acronyms, common_words, is_given_name, surnames
 from ..hit import Hit
 from ..languages import Languages, alternation
-from ..public_names import listed
+from ..public_names import eponym_word, listed
 
 # Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
 _TOKEN = regex.compile(r"(?:\b[dlDL]['’](?=\p{Lu}))?(\p{Lu}[\w’'\-]*\.?)")
@@ -207,7 +207,7 @@ class PersonDetector:
             # "ask Marta", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
-            return None, [(run[0].start, run[0].end)]  # a person or a company named after one
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
         if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
@@ -265,10 +265,13 @@ class PersonDetector:
             self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
 
     def _lone_surname(self, text: str, tok: _Tok) -> bool:
-        """A known surname alone, opening a sentence before a lower-case word ("Whitfield
-        approved it"), in no dictionary: worth asking the model."""
-        return (tok.text.lower() in self._surnames and self._ner is not None
-                and _opens_a_clause(text, tok.start, tok.end) and not self._ner.is_common_anywhere(tok.text))
+        """A known surname alone, opening a clause that goes on in lower case ("Whitfield
+        approved it", "Lefebvre m'a encore envoyé…"): a word of no dictionary, nor the name in a
+        term named after someone ("Dijkstra vs Bellman-Ford")."""
+        low = tok.text.lower()
+        return ((low in self._surnames or low in surnames()) and self._ner is not None
+                and _opens_a_clause(text, tok.start, tok.end) and not eponym_word(tok.text)
+                and _in_no_dictionary(tok.text, self._ner, self._languages.codes))
 
 
 def _names_after_a_noun(words: list[str], lang: str) -> bool:
