@@ -1,6 +1,5 @@
-"""Given names and surnames, and the word lists every name detector shares (`data/first_names.txt`,
-`data/surnames.txt`,
-`data/word_names.txt`, `data/acronyms.txt`, `data/common_words/`)."""
+"""Given names, surnames, and the word lists every name detector shares (`data/first_names.txt`,
+`data/surnames.txt`, `data/word_names.txt`, `data/acronyms.txt`, `data/common_words/`)."""
 from __future__ import annotations
 
 import unicodedata
