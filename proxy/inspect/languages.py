@@ -7,7 +7,8 @@ it can review. Keys (all lists, matched ignoring case):
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
-  address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`;
+  address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`
+  and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
 A detector that needs them gets a `Languages` for the configured languages: some knowledge
@@ -88,6 +89,8 @@ def alternation(entries: Iterable[str], *, regex: bool = True) -> str:
 
 def stem(entry: str) -> str:
     entry = entry.replace("'", "['’]")
+    if entry.startswith("*"):  # closes a compound: "*verslaving" (alcoholverslaving)
+        entry = r"\w*" + entry[1:]
     return entry[:-1] + r"\w*" if entry.endswith("*") and not entry.endswith(r"\w*") else entry
 
 

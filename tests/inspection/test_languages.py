@@ -180,6 +180,22 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     ("Der Bewerber hat eine Verurteilung wegen Betrugs.", "SPECIAL_CATEGORY"),
     ("Mi colega tiene una condena penal por conducir ebrio.", "SPECIAL_CATEGORY"),
     ("Onze medewerker heeft een veroordeling voor fraude.", "SPECIAL_CATEGORY"),
+    # a case file's or a worker's number in every language; "n." before it
+    ("Processo 4410/2023: trabalhador com asma grave, rever o posto.", "HEALTH_DATA"),
+    ("Cartella n. 2023/11820: uomo di 64 anni ricoverato per ictus.", "HEALTH_DATA"),
+    ("Werknemer 55102 is herstellende van een depressie.", "HEALTH_DATA"),
+    # a term closing a German or Dutch compound
+    ("Unsere Mitarbeiterin hat Lungenkrebs, wie planen wir die Vertretung?", "HEALTH_DATA"),
+    ("Mijn collega heeft een gokverslaving.", "HEALTH_DATA"),
 ])
 def test_special_categories_about_someone_in_every_language(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Wir haben den Fehler untersucht und die Ursache gefunden.",  # "untersucht" holds "sucht"
+    "Welche Vorsorgeuntersuchungen gegen Brustkrebs zahlt die Kasse?",  # health in general
+    "Hoe voorkom je een gokverslaving bij jongeren? Tips voor een voorlichtingsles.",
+])
+def test_health_in_general_is_nobodys(inspector, text):
+    assert not {e for e, _ in found(inspector, text)} & {"HEALTH_DATA", "SPECIAL_CATEGORY"}, found(inspector, text)

@@ -63,7 +63,9 @@ class SpecialCategoryDetector:
         entities = sorted({e for lang in languages.each.values() for e in lang.special})
         self._terms = {entity: _Terms([t for lang in languages.each.values() for t in lang.special.get(entity, ())])
                        for entity in entities}
-        self._about = {code: _about_someone(lang) for code, lang in languages.each.items()}
+        # A record's label too ("Processo 4410/2023:" in a text short enough to read as Italian).
+        records = languages.entries("records")
+        self._about = {code: _about_someone(lang, records) for code, lang in languages.each.items()}
         self._named = {code: _named_subject(lang) for code, lang in languages.each.items()}
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
@@ -78,13 +80,13 @@ class SpecialCategoryDetector:
                     yield Hit(entity, m.start(), m.end(), 0.8, f"special.{entity.lower()}")
 
 
-def _about_someone(lang: Language) -> re.Pattern[str]:
+def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
     """A possessive right before the term, a subject and a verb earlier in the sentence, or a
-    number that stands for a person ("IPP 594726692 : la biopsie…")."""
+    number that stands for a person ("IPP 594726692 : la biopsie…"), labelled in any language."""
     subjects, verbs = alternation(lang.subjects), alternation(lang.verbs)
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
-        rf"|(?<!\w)(?:{alternation(lang.records)})\.?(?:\s*(?:[:#°]|n\.?[°º]\.?|no\.|nr\.?))*\s*[\w./-]*\d[\w./-]*(?!\w)"
+        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°º]\.?|\.)|no\.|nr\.?))*\s*[\w./-]*\d[\w./-]*(?!\w)"
         rf"[^.!?\n]{{0,60}}$"
         rf"|(?:^|[^\w'’])(?:{subjects})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{verbs})(?!\w)[^.!?\n]{{0,40}}$"
         rf"{_CONTRACTED})")
