@@ -63,6 +63,7 @@ POSITIVE = [
     ("ES_NIF", "Please update the file: 12.345.678-Z belongs to the new hire.", "12.345.678-Z"),
     ("IT_FISCAL_CODE", "Il mio codice fiscale è BNCGLI90A41H501E, compila il modulo.", "BNCGLI90A41H501E"),
     ("IT_FISCAL_CODE", "Send the form for rccmnl83s18d969h today.", "rccmnl83s18d969h"),
+    ("IT_FISCAL_CODE", "cod. fisc.: BNCGLI 90A41 H501E", "BNCGLI 90A41 H501E"),  # in its printed groups
     ("DE_TAX_ID", "Meine Steuer-ID lautet 36 574 261 809.", "36 574 261 809"),
     ("DE_ID_CARD", "Personalausweis Nr. T220001293, gültig bis 2031.", "T220001293"),
     ("NL_BSN", "Mijn BSN is 1112.22.333, kun je de brief opstellen?", "1112.22.333"),

@@ -86,6 +86,8 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("Cognome: Bellandi\nNome: Chiara", "Bellandi"),
     ("Apelido: Valadares", "Valadares"),
     ("Achternaam: Kuipers", "Kuipers"),
+    ("cognome e nome: Ferraresi Giulio\nresidente in Lecce", "Ferraresi Giulio"),  # both in one label
+    ("Apellidos y nombre: Quintana Ruiz, Elena", "Quintana Ruiz"),
     # clefts
     ("c'est Gauthier qui a validé la commande", "Gauthier"),
     ("fue Quintana quien aprobó el gasto", "Quintana"),
@@ -180,6 +182,7 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     ("Der Bewerber hat eine Verurteilung wegen Betrugs.", "SPECIAL_CATEGORY"),
     ("Mi colega tiene una condena penal por conducir ebrio.", "SPECIAL_CATEGORY"),
     ("Onze medewerker heeft een veroordeling voor fraude.", "SPECIAL_CATEGORY"),
+    ("El informe del candidato Villalobos tiene una condena de 2019 por estafa.", "SPECIAL_CATEGORY"),
     # a case file's or a worker's number in every language; "n." before it
     ("Processo 4410/2023: trabalhador com asma grave, rever o posto.", "HEALTH_DATA"),
     ("Cartella n. 2023/11820: uomo di 64 anni ricoverato per ictus.", "HEALTH_DATA"),

@@ -22,11 +22,11 @@ from ..data_files import yaml_data
 from ..examples import dummy_number
 from ..hit import Hit
 
-# Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…"), two
-# leading capitals (National Insurance "AB 12 34 56 C") or a trailing letter (DNI "…678-Z")
-# belong to the run too.
+# Pieces holding a digit, joined by one separator; a lone leading letter (NIE "X-…"), two to
+# six leading capitals (National Insurance "AB 12 34 56 C", codice fiscale "RSSMRA 85T10 A562S")
+# or a trailing letter (DNI "…678-Z") belong to the run too.
 _PIECE = r"[A-Za-z]*\d[A-Za-z0-9]*"
-_RUN = re.compile(rf"(?<![\w.\-/])(?:[XYZxyz][ .\-]|[A-Z]{{2}} )?{_PIECE}(?:[ .\-/]{_PIECE})*(?:[ .\-][A-Za-z](?![\w]))?(?![\w\-])")
+_RUN = re.compile(rf"(?<![\w.\-/])(?:[XYZxyz][ .\-]|[A-Z]{{2,6}} )?{_PIECE}(?:[ .\-/]{_PIECE})*(?:[ .\-][A-Za-z](?![\w]))?(?![\w\-])")
 _PIECES = re.compile(r"[A-Za-z0-9]+")
 _MAX_PIECES = 12
 _EXPONENT = re.compile(r"\d[eE][-+]\d")  # 1.19209290E-07 is a float, not a DNI and its neighbour
