@@ -16,6 +16,10 @@ SECRETS = [
     ("s = Session(token='uX7b2Qp9LmA4kW1z')", "uX7b2Qp9LmA4kW1z"),
     ("requests.get(url, auth=('bob', 'S3cure!pw'))", "S3cure!pw"),
     ("bot = Bot('123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1')", "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"),
+    # a provider's documented shape, wherever it stands: DeepL's free keys are a UUID with ":fx"
+    ('t = deepl.Translator("4c1e9a07-2b6d-4f3a-9e85-0d7b6c2a1f93:fx")', "4c1e9a07-2b6d-4f3a-9e85-0d7b6c2a1f93:fx"),
+    ("export VAULT_TOKEN=hvs.CAESIJ8vQn2kqv0V3mZlR7yTgh5Wd1Qx9sLbPa", "hvs.CAESIJ8vQn2kqv0V3mZlR7yTgh5Wd1Qx9sLbPa"),
+    ("the Shopify admin token is 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", "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"),
     # on the command line and in HTTP headers
     ("curl -u jmartin:Tr0ub4dor&3 https://api.acme.io/v2/orders", "Tr0ub4dor&3"),
     ('curl --user "deploy:9fK!x2Lq" https://ci.acme.io', "9fK!x2Lq"),

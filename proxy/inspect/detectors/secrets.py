@@ -43,6 +43,23 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("azure-storage-key", r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
     ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
     ("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
+    ("deepl-key", r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
+    ("mailgun-key", r"\bkey-[0-9a-f]{32}\b"),
+    ("mailchimp-key", r"\b[0-9a-f]{32}-us\d{1,2}\b"),
+    ("shopify-token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("square-token", r"\bsq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}"),
+    ("atlassian-token", r"\bATATT3[A-Za-z0-9_\-=]{100,}"),
+    ("digitalocean-token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    ("databricks-token", r"\bdapi[0-9a-f]{32}(?:-\d)?\b"),
+    ("postman-key", r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}\b"),
+    ("notion-token", r"\b(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})\b"),
+    ("linear-key", r"\blin_api_[A-Za-z0-9]{40}\b"),
+    ("grafana-token", r"\b(?:glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})"),
+    ("vault-token", r"\bhv[sb]\.[A-Za-z0-9_\-]{24,}"),
+    ("newrelic-key", r"\bNRAK-[A-Z0-9]{27}\b"),
+    ("sentry-token", r"\bsntr[ysu]_[A-Za-z0-9_=+/]{40,}"),
+    ("google-oauth-token", r"\bya29\.[A-Za-z0-9_\-]{30,}"),
+    ("llm-provider-key", r"\b(?:gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37,})\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
