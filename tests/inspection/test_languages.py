@@ -106,6 +106,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("Marchetti dice che il preventivo è sbagliato, come gli rispondo?", "Marchetti"),
     ("Lemaire m'a encore relancé pour le devis.", "Lemaire"),
     ("Villalobos dice que no firma el acta.", "Villalobos"),
+    ("Van den Bosch heeft de factuur nog steeds niet betaald.", "Van den Bosch"),  # with its particle
     # home directories, also after JSON escaping ate a backslash
     ('File "/home/jbrunet/app/main.py", line 3', "jbrunet"),
     ("open C:\\Users\\rmarchetti\\Desktop\\x.csv failed", "rmarchetti"),

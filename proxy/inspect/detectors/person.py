@@ -171,6 +171,11 @@ class PersonDetector:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
             if is_given_name(tok.text) and _surname_like(run[i + 1].text) and run[i + 1].text not in acronyms():
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
+        # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
+        # its words would pass for common words or a sentence's article below.
+        if 2 <= len(run) <= 3 and text[run[0].start:run[-1].end].lower() in surnames() \
+                and _opens_a_clause(text, run[0].start, run[-1].end):
+            return Hit("PERSON", run[0].start, run[-1].end, 0.6, "person.lone-surname"), []
         if any(t.text.lower() in _PLACE_JOINERS for t in run[1:-1]):
             return None, []
         for k, tok in enumerate(run):
