@@ -1,7 +1,8 @@
 """Values that documentation publishes as examples (`data/examples.txt`): the SEPA example
-IBANs, the card networks' test numbers, the AWS and jwt.io sample keys. They are nobody's
-data where the text frames them as examples ("the sample IBAN", "Stripe test card"); the
-inspector then drops them. Elsewhere they count: someone may have typed one as theirs.
+IBANs, the card networks' test numbers, the AWS and jwt.io sample keys, the phone ranges kept
+for fiction. They are nobody's data where the text frames them as examples ("the sample IBAN",
+"Stripe test card"), wherever in the text it does; the inspector then drops them. Elsewhere they
+count: someone may have typed one as theirs.
 
 Numbers made of a pattern anyone types as a dummy (`600 000 000`, `+351 900 000 000`, `123456789`,
 `01 02 03 04 05`, `4242 4242 4242 4242`) are no one's wherever they stand: no register issues them."""
@@ -12,8 +13,16 @@ from functools import lru_cache
 
 from .data_files import word_list
 
+# Documentation domains, where no one receives mail: the names RFC 2606/6761 reserve, and by
+# convention "example" in the seven languages before any top-level domain.
+EXAMPLE_DOMAIN = re.compile(
+    r"(?i)(?:^|\.)(?:(?:example|exemple|beispiel|ejemplo|esempio|voorbeeld|exemplo)\.[a-z]{2,6}|example|test|invalid|localhost)$")
+_EXAMPLE_ADDRESS = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _COUNTRY_CODE = re.compile(r"^\s*(?:\+|00)\d{1,3}[\s.\-]+")
+# The ranges kept for fiction: North America's 555-0100 to 0199, Ofcom's drama numbers.
+_FICTIONAL = re.compile(r"(?:(?:\+|00)?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?555[\s.\-]?01\d\d"
+                        r"|(?:(?:\+|00)44\s?|0)(?:7700\s?900\d{3}|20\s?7946\s?0\d{3}|113\s?496\s?0\d{3})")
 
 
 @lru_cache(maxsize=1)
@@ -22,8 +31,9 @@ def _examples() -> frozenset[str]:
 
 
 def published(value: str) -> bool:
-    """Whether `value`, compacted to its letters and digits, is a published example."""
-    return _NOT_ALNUM.sub("", value).upper() in _examples()
+    """Whether `value`, compacted to its letters and digits, is a published example, or a phone
+    number of a range kept for fiction (`555-0142`; generators of test data use them too)."""
+    return _NOT_ALNUM.sub("", value).upper() in _examples() or bool(_FICTIONAL.fullmatch(value.strip()))
 
 
 def dummy_number(value: str) -> bool:
@@ -54,3 +64,8 @@ def _counts(digits: str, width: int) -> bool:
     groups = [int(digits[i:i + width]) for i in range(0, len(digits), width)]
     steps = {(b - a) % 10 ** width for a, b in zip(groups, groups[1:])}
     return len(digits) % width == 0 and steps in ({1}, {10 ** width - 1})
+
+
+def example_address(text: str) -> bool:
+    """Whether `text` holds an e-mail address at a documentation domain."""
+    return any(EXAMPLE_DOMAIN.search(m.group(1)) for m in _EXAMPLE_ADDRESS.finditer(text))

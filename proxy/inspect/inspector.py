@@ -42,11 +42,17 @@ class Inspector:
         self._allow = _alternation(settings.allow)
         self._public = PublicNames(languages)
 
-    @staticmethod
-    def _example(hit: Hit, text: str) -> bool:
-        """A published example, or an identifier made of a dummy pattern."""
+    def _example(self, hit: Hit, text: str) -> bool:
+        """A value the text frames as an example: a published one wherever the words that say so
+        stand (a question, then the test code holding "the sample IBAN"), an address on an
+        example street ("123 Test Street"), or an identifier made of a dummy pattern near them."""
         value = text[hit.start:hit.end]
-        return published(value) or (hit.entity not in _NOT_NUMBERS and dummy_number(value))
+        if published(value):
+            return self._public.framed_as_example(text, 0, len(text))
+        if hit.entity == "STREET_ADDRESS":
+            return self._public.framed_as_example(value, 0, len(value))
+        return hit.entity not in _NOT_NUMBERS and dummy_number(value) and self._public.framed_as_example(
+            text, hit.start, hit.end)
 
     def warm_up(self) -> None:
         """Loads the models and the word lists now, not during the first request that needs them."""
@@ -68,8 +74,7 @@ class Inspector:
                  for hit in detector.detect(clear.text, lang)
                  if hit.end > hit.start and not any(a <= hit.start and hit.end <= b for a, b in allowed)]
         found = [hit for hit in _outside_accounts(found) if not (hit.entity in _NEVER_ISSUED and dummy_number(
-            clear.text[hit.start:hit.end])) and not (self._example(hit, clear.text) and self._public.framed_as_example(
-                clear.text, hit.start, hit.end))]
+            clear.text[hit.start:hit.end])) and not self._example(hit, clear.text)]
         hits: list[Hit] = []
         for hit in self._public.judge(clear.text, found):
             start, end = clear.span(hit.start, hit.end)

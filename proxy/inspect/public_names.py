@@ -31,6 +31,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
+from .examples import example_address
 from .given_names import is_given_name
 from .hit import Hit
 from .languages import Languages, alternation, stem
@@ -196,7 +197,8 @@ class PublicNames:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words)))
         if kind and self._example.search(text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]):
-            return kind, False
+            # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl).
+            return kind, example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         window = text[max(0, hit.start - 40):hit.end + 40]
         name = text[hit.start:hit.end]

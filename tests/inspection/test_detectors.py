@@ -116,6 +116,7 @@ NEGATIVE = [
     "La commande n° 4502781139 est bloquée.",
     "Order #A-2024-001873 shipped on 12/03/2024.",
     "Replace user@example.com with your own address.",
+    "INSERT INTO users VALUES (3, 'qa-admin@example.test');",  # a mailbox made of placeholder words
     "See https://docs.python.org/3/library/asyncio-task.html for wait_for.",
     "nginx listens on 127.0.0.1:8080 and proxies to 10.0.3.12:9000.",
     "Google's DNS at 8.8.8.8 answers slowly.",

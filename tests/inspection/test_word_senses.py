@@ -228,6 +228,11 @@ def test_a_real_persons_name_stays_personal(inspector, text):
     "Pour le test du formulaire, saisis FR76 3000 6000 0112 3456 7890 189.",
     "Stripe test card 4242 4242 4242 4242 with any future date",
     "Why does the AWS CLI reject AKIAIOSFODNN7EXAMPLE?",
+    # the words that frame it anywhere in the text: a question, then the code under it
+    "¿Por qué falla el test con el IBAN de ejemplo de la documentación?\n\n" + "    assert validar(x)\n" * 6
+    + "    cuenta.iban = 'ES91 2100 0418 4502 0005 1332'",
+    # a phone number of a range kept for fiction, in a fixture; an address on an example street
+    'fixture:\n  customer = {"phone": "+1-202-555-0186",\n              "address": "77 Example Avenue"}',
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []
@@ -235,11 +240,16 @@ def test_published_examples_are_nobodys(inspector, text):
 
 def test_a_published_example_given_as_someones_counts(inspector):
     assert ("IBAN_CODE", "DE89 3704 0044 0532 0130 00") in found(inspector, "Überweise an DE89 3704 0044 0532 0130 00.")
+    assert ("PHONE_NUMBER", "(415) 555-0130") in found(inspector, "Rappelle le locataire au (415) 555-0130 demain.")
 
 
 @pytest.mark.parametrize("text", [
     "Propose des données fictives : Jean Dupont, né le 01/01/1970, 1 rue de l'Exemple, 75000 Paris.",
     "Bitte Datensätze im Stil von Max Mustermann, Musterstraße 1, 12345 Musterstadt – fiktiv.",
+    # a placeholder real people share, with a mailbox at a documentation domain: the sample,
+    # though the code calls it a client
+    "Test PHPUnit :\n$client = new Client('Jean Dupont', 'jean.dupont@example.fr');",
+    'seed data for tests: {"klant": "Jan Jansen", "email": "jansen@example.nl"}',
 ])
 def test_a_placeholders_sample_record_is_nobodys(inspector, text):
     assert {e for e, _ in found(inspector, text)} == {"PUBLIC_NAME"}
