@@ -117,6 +117,10 @@ NEGATIVE = [
     "Order #A-2024-001873 shipped on 12/03/2024.",
     "Replace user@example.com with your own address.",
     "INSERT INTO users VALUES (3, 'qa-admin@example.test');",  # a mailbox made of placeholder words
+    # an Italian cleft around a word, an article before a noun, an abbreviation before a noun
+    "ma è vero che la consegna è delle 12:07?",
+    "Ci serve una sala privata per venticinque persone.",
+    "Sollen konkrete Daten rein, z. B. Packtermine und der erste Arbeitstag?",
     "See https://docs.python.org/3/library/asyncio-task.html for wait_for.",
     "nginx listens on 127.0.0.1:8080 and proxies to 10.0.3.12:9000.",
     "Google's DNS at 8.8.8.8 answers slowly.",

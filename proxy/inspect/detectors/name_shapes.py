@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import is_given_name, word_names
-from .person import Ner, addressed, lone_given_name, particles, reported
+from .person import Ner, addressed, in_no_dictionary, lone_given_name, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -66,6 +66,7 @@ class NameShapeDetector:
         self._surnames = languages.surnames
         self._titles = languages.titles
         self._determiners = languages.union("determiners")
+        self._codes = languages.codes
         self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
         labels = alternation(languages.entries("form_labels"), regex=False)
         # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`), then the
@@ -139,9 +140,10 @@ class NameShapeDetector:
         for before, first, second in zip([None] + words, words, words[1:]):
             if text[first.end():second.start()] != " ":
                 continue
-            if before is not None and before.group().lower() in self._determiners \
-                    and not text[before.end():first.start()].strip():
-                continue
+            if first.group().lower() in self._determiners or (
+                    before is not None and before.group().lower() in self._determiners
+                    and not text[before.end():first.start()].strip()):
+                continue  # "una sala": an article and a noun
             if self._is_name([first.group(), second.group()], lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
@@ -243,7 +245,7 @@ class NameShapeDetector:
     def _is_person_word(self, word: str, lang: str) -> bool:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
-        return not self._ner.is_common_anywhere(word)
+        return in_no_dictionary(word, self._ner, self._codes)  # "è vero che": a word
 
 
 def _cleft(template: str) -> str:

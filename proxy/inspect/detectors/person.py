@@ -35,7 +35,8 @@ _LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 _PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
                         "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
-_INITIALS = regex.compile(r"(?<![\w.])(?:\p{Lu}\.[ -]?){1,2} $")  # "K. ", "J.-P. " before a surname
+# "K. ", "J.-P. " before a surname; not the end of an abbreviation ("z. B. Packtermine", "u. U.")
+_INITIALS = regex.compile(r"(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2} $")
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
@@ -81,7 +82,7 @@ def _opens_a_clause(text: str, start: int, end: int) -> bool:
     return bool(_SENTENCE_END.search(text[max(0, start - 3):start]) and _LOWER_NEXT.match(text[end:]))
 
 
-def _in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
+def in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
     """A word of no configured language: neither in a spaCy dictionary (en, fr), nor a verb's
     "-s" form of one ("Reads", "Fixes"), nor among the common words of the others."""
     low = word.lower()
@@ -261,7 +262,7 @@ class PersonDetector:
         return (2 <= len(run) <= 3 and self._ner is not None and bool(_LOWER_NEXT.match(text[run[-1].end:]))
                 and run[-1].text.lower() not in self._endings
                 and all(len(t.text) > 1 and not t.text.isupper() and _surname_like(t.text)
-                        and not _CAMEL.search(t.text) and _in_no_dictionary(t.text, self._ner, self._languages.codes)
+                        and not _CAMEL.search(t.text) and in_no_dictionary(t.text, self._ner, self._languages.codes)
                         for t in run))
 
     def _surname(self, word: str) -> bool:
@@ -276,7 +277,7 @@ class PersonDetector:
         low = tok.text.lower()
         return ((low in self._surnames or low in surnames()) and self._ner is not None
                 and _opens_a_clause(text, tok.start, tok.end) and not eponym_word(tok.text)
-                and _in_no_dictionary(tok.text, self._ner, self._languages.codes))
+                and in_no_dictionary(tok.text, self._ner, self._languages.codes))
 
 
 def _names_after_a_noun(words: list[str], lang: str) -> bool:
