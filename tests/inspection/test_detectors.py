@@ -121,6 +121,7 @@ NEGATIVE = [
     "ma è vero che la consegna è delle 12:07?",
     "Ci serve una sala privata per venticinque persone.",
     "Sollen konkrete Daten rein, z. B. Packtermine und der erste Arbeitstag?",
+    "Quantas caixas cabem numa palete? É para a encomenda PT-2024-11-3381.",  # a country code, not "pt #"
     "See https://docs.python.org/3/library/asyncio-task.html for wait_for.",
     "nginx listens on 127.0.0.1:8080 and proxies to 10.0.3.12:9000.",
     "Google's DNS at 8.8.8.8 answers slowly.",

@@ -138,8 +138,8 @@ class PersonNumberDetector:
         for entity, labels in _person_numbers():
             for label in labels.finditer(low):
                 m = _NUMBER.match(text, label.end())
-                if not m:
-                    continue
+                if not m or (label.end() - label.start() <= 2 and text.startswith("-", label.end())):
+                    continue  # "PT-2024-11-3381": a country's code opening an order's reference, not "pt #…"
                 code = m.group("code")
                 if sum(c.isdigit() for c in code) >= _MIN_DIGITS and not _YEAR.fullmatch(code):
                     yield Hit(entity, m.start("code"), m.end("code"), 0.85, f"person-numbers.{entity.lower()}")
