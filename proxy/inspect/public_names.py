@@ -45,6 +45,9 @@ _RECORD_FIELDS = frozenset({"STREET_ADDRESS", "DATE_OF_BIRTH", "PHONE_NUMBER", "
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?!(?:1\d|20)\d\d ?- ?(?:1\d|20)\d\d\b)\+?\d[\d ().-]{7,}\d")
 
 
+# Alice and Bob named together, with no contract or colleague near: the cast of a protocol's
+# explanation (Eve, Mallory, Trent…), a frame as clear as "for example".
+_CAST = re.compile(r"\bAlice\b[^\n]{0,80}\bBob\b|\bBob\b[^\n]{0,80}\bAlice\b")
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
 # famous the name: a footballer does not log in to the company's assistant.
@@ -196,13 +199,15 @@ class PublicNames:
         if kind:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words)))
-        if kind and self._example.search(text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]):
+        window = text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]
+        cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
+        if kind and (cast or self._example.search(window)):
             # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl).
             return kind, example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
-        window = text[max(0, hit.start - 40):hit.end + 40]
+        near = text[max(0, hit.start - 40):hit.end + 40]
         name = text[hit.start:hit.end]
-        if any(name in term and term in window for term in eponyms.get(_norm(words[0]), ())):
+        if any(name in term and term in near for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
         return _joined(words), True
 

@@ -253,3 +253,12 @@ def test_a_published_example_given_as_someones_counts(inspector):
 ])
 def test_a_placeholders_sample_record_is_nobodys(inspector, text):
     assert {e for e, _ in found(inspector, text)} == {"PUBLIC_NAME"}
+
+
+@pytest.mark.parametrize("text,person", [
+    ("Explain a man-in-the-middle attack with Alice, Bob and Mallory.", False),  # the protocol's cast
+    ("Alice and Bob from finance need a new contract.", True),  # colleagues, tied to the business
+    ("Alice asked me about encrypting her laptop.", True),  # alone, a person
+])
+def test_alice_and_bob_together_are_a_protocols_cast(inspector, text, person):
+    assert ("PERSON" in {e for e, _ in found(inspector, text)}) == person, found(inspector, text)
