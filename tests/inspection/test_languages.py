@@ -161,6 +161,7 @@ def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
     "Mail the invoice to Victor Hugo at v.hugo@proton.me",
     "Mein Kollege Thomas Mann hat nach seiner Gehaltsabrechnung gefragt.",
     "Rückruf an Thomas Mann, 030 2847 1190, heute noch.",
+    "Victor Hugo still has two unpaid invoices, remind him politely.",  # a tie in the plural
 ])
 def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     hits = [h for h in inspector.inspect(text) if h.entity == "PERSON"]
