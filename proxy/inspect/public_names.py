@@ -143,11 +143,12 @@ class PublicNames:
         the fields of a placeholder's sample record."""
         judged = [self._judge(text, hit) if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit
                   for hit in hits]
-        people = _people()
-        public = {_norm(text[h.start:h.end]) for h in judged
-                  if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
-        judged = [self._unlisted(text, h, len(public)) if h.entity == "PERSON" and h.detector in _PROSE else h
-                  for h in judged]
+        people = _people() | {"among-public-figures", "biography"}
+        for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
+            public = {_norm(text[h.start:h.end]) for h in judged
+                      if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
+            judged = [self._unlisted(text, h, len(public)) if h.entity == "PERSON" and h.detector in _PROSE else h
+                      for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
         return [h for h in judged
