@@ -182,6 +182,8 @@ def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspect
     # an imperative opening the prompt, a company's national branch
     "Analizza Campari dopo l'acquisizione di Courvoisier: sinergie e rischi.",
     "Analiza a Iberdrola frente a Endesa España en renovables.",
+    # a given name and a surname closed by an organisation's or a product's word
+    "Marta Ferrer Studio launches a new line of lamps; write the press note.",
 ])
 def test_capitalised_common_words_are_no_name_where_the_model_is_borrowed(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

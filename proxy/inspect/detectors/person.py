@@ -170,7 +170,8 @@ class PersonDetector:
         for i, tok in enumerate(run[:-1]):
             if tok.text.lower() in self._titles:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
-            if is_given_name(tok.text) and _surname_like(run[i + 1].text) and run[i + 1].text not in acronyms():
+            if is_given_name(tok.text) and _surname_like(run[i + 1].text) and run[i + 1].text not in acronyms() \
+                    and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
         # its words would pass for common words or a sentence's article below.
@@ -218,6 +219,12 @@ class PersonDetector:
         if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
             return None, [(run[0].start, run[-1].end)]
         return None, []
+
+    def _product(self, run: list[_Tok]) -> bool:
+        """A run closed by an organisation's or a product's word ("Tom Ford Fashion", "HANA
+        Cloud"); after a given name alone, not a surname that is one too ("Jin Park")."""
+        last = run[-1].text.lower()
+        return last in self._endings and (len(run) > 2 or (last not in self._surnames and last not in surnames()))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
