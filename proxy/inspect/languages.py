@@ -7,8 +7,8 @@ it can review. Keys (all lists, matched ignoring case):
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
-  address_cues, business_ties, biography_cues, special: regular expressions, where a final `*` abbreviates `\\w*`
-  and a leading one a compound's first words ("*verslaving": alcoholverslaving);
+  address_cues, business_ties, audiences, biography_cues, special: regular expressions, where a final
+  `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
 A detector that needs them gets a `Languages` for the configured languages: some knowledge
@@ -58,6 +58,7 @@ class Language:
     address_cues: tuple[str, ...]
     example_cues: tuple[str, ...]  # words that frame a name as an example
     business_ties: tuple[str, ...]  # words that tie a famous name to the company's own business
+    audiences: tuple[str, ...]  # "book club", "Vereinszeitung": after a possessive, who a text is for
     biography_cues: tuple[str, ...]  # "who was", "la vida de": a public person's life or work asked about
     surnames: frozenset[str]
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
@@ -76,7 +77,8 @@ def language(code: str) -> Language:
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
-        "classification_levels", "address_cues", "example_cues", "business_ties", "biography_cues", "noun_suffixes")}
+        "classification_levels", "address_cues", "example_cues", "business_ties", "audiences", "biography_cues",
+        "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
 

@@ -94,7 +94,7 @@ def _people() -> frozenset[str]:
 
 
 def _words(entries: Iterable[str]) -> re.Pattern[str]:
-    return re.compile(rf"(?i)(?<!\w)(?:{alternation(entries)})(?!\w)")
+    return re.compile(rf"(?i)(?<![\w-])(?:{alternation(entries)})(?![\w-])")  # not "Notre-Dame"
 
 
 def listed(name: str) -> bool:
@@ -131,6 +131,9 @@ class PublicNames:
         compounding = alternation([c for c in cues if len(c) >= 7], regex=False)
         self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
                                    rf"|(?:{compounding})\w+(?![@]|\.\w))")
+        # "for our company book club", „für unsere Vereinszeitung“: who the text is written for
+        self._audience = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\w*\s+(?:[\w-]+\s+){{0,2}}?"
+                                    rf"(?:{alternation(languages.entries('audiences'))})(?!\w)")
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})\s*$")
         _lists()
 
@@ -181,12 +184,12 @@ class PublicNames:
         rule = "public-name.biography" if asked else "public-name.among-public-figures"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
-    @staticmethod
-    def _tied(text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
-        """A tie within `_WINDOW` characters of the name, not inside the span `outside`."""
+    def _tied(self, text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
+        """A tie within `_WINDOW` characters of the name, not inside the span `outside`, nor the
+        audience a text is written for."""
         start, end = outside or (hit.start, hit.end)
         before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
-        around = before + " " + text[max(end, hit.end):hit.end + _WINDOW]
+        around = self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW])
         return bool(ties.search(around) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:

@@ -150,6 +150,10 @@ def test_look_alikes_in_other_scripts_and_shapes(inspector, text):
     ("Write an essay on Hermione Granger as a role model.", "public-name.fictional"),
     # a life's years are no phone number that ties the name to someone's contact details
     ("Thomas Mann (1875-1955) schrieb die Buddenbrooks; fasse das Buch zusammen.", "public-name.writers_and_philosophers"),
+    # who the text is written for is no tie ("our book club"), nor a place's name ("Notre-Dame")
+    ("Schreib einen kurzen Text über Thomas Mann für unsere Schülerzeitung.", "public-name.writers_and_philosophers"),
+    ("Write a profile of Simone de Beauvoir for our company newsletter.", "public-name.writers_and_philosophers"),
+    ("Quand Victor Hugo décrit Notre-Dame, que veut-il sauver ?", "public-name.writers_and_philosophers"),
 ])
 def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
     hits = [h for h in inspector.inspect(text) if h.score >= 0.5]
