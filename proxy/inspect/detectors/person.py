@@ -239,9 +239,12 @@ class PersonDetector:
         after = _WORD_AFTER.match(text, run[-1].end)
         if run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after)):
             return True
-        # Inside the run: "Atocha al Hospital Gregorio Marañón", "Sophia Kinderziekenhuis",
-        # "Campus Virchow-Klinikum"; a last word alone may be a surname ("Jin Park").
-        return any(t.text.lower() in places for t in run[1:-1]) or any(_closes_a_place(t.text, places) for t in run[1:])
+        # Inside the run or closing it: "Atocha al Hospital Gregorio Marañón", "Euston Road",
+        # "Sophia Kinderziekenhuis", "Campus Virchow-Klinikum"; not a last word that is a surname too
+        # ("Jin Park").
+        last = run[-1].text.lower()
+        return (any(t.text.lower() in places for t in run[1:-1]) or any(_closes_a_place(t.text, places) for t in run[1:])
+                or (len(run) > 1 and last in places and last not in surnames() and last not in self._surnames))
 
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
