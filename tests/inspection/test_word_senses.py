@@ -52,6 +52,7 @@ from .conftest import found
     "validate_nif('123456789') should return True",
     'cliente_teste = {\n  nome: "Cliente Exemplo",\n  telefone: "+351 900 000 000",\n}',  # after a country code
     'usuario = {"nombre": "Usuario Prueba", "telefono": "+34 600 000 000"}',
+    "const user = { nombre: 'Usuario Prueba', email: 'prueba@example.com' };",  # in single quotes
     # capitalised words opening a sentence: a word that is also a given name, products
     "Rose is a flower that grows in May.",
     "GitLab Runner fails on the second job.",

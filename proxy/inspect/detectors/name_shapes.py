@@ -117,7 +117,7 @@ class NameShapeDetector:
                 continue  # `name: nginx-deployment`: a value in lower case names a thing
             if all(self._ner.is_common_anywhere(w) for w in words) and not any(is_given_name(w) for w in words):
                 continue  # `Name: Project Alpha`
-            if any(w.lower() in self._example_words for w in words):
+            if any(w.lower().strip("'’") in self._example_words for w in words):
                 continue  # `nombre: "Usuario Prueba"`, `Name: Test User`: a fixture's
             yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.form-field")
 
