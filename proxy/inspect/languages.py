@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings: plain words or phrases;
+  name_endings, nicknames: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, audiences, biography_cues, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -38,6 +38,7 @@ class Language:
     person_cues: tuple[str, ...]
     name_cues: tuple[str, ...]
     addressing: tuple[str, ...]  # "ask", "hi", "cc": after one, a lone given name is someone's
+    nicknames: frozenset[str]  # "fede", "nacho": words too, but someone's right after an addressing word
     reporting: tuple[str, ...]  # "says", "zegt": after a lone given name in lower case, its clause's verb
     conjunctions: tuple[str, ...]  # "and", "und": between two given names
     closings: tuple[str, ...]
@@ -73,7 +74,8 @@ def language(code: str) -> Language:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
-             for k in ("titles", "openers", "surnames", "determiners", "place_nouns", "name_openers", "name_endings")}
+             for k in ("titles", "openers", "surnames", "determiners", "place_nouns", "name_openers", "name_endings",
+                       "nicknames")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",

@@ -99,6 +99,10 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("Can you ask Marta to send the Q3 numbers?", "Marta"),
     ("btw ping giulia about the invoice", "giulia"),
     ("ik heb met sanne gebeld over het contract", "sanne"),
+    # a short form or a given name that is a word too, right after a word of addressing
+    ("come rispondo a simo che mi chiede di nuovo il turno?", "simo"),
+    ("cómo le digo a paco que su informe llega tarde", "paco"),
+    ("como é que digo ao quim que não pode faltar", "quim"),
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
     ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too

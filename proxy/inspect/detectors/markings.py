@@ -74,6 +74,8 @@ class MarkingDetector:
                     continue
                 if not word.isupper() and _glued(text, m.start(), m.end()):
                     continue  # `rh-calm-sensitive-2`, `internal_api`: part of a name in code
+                if m.start() >= 2 and text[m.start() - 1] in "'’" and text[m.start() - 2].isalpha():
+                    continue  # "all'interno:": a noun after an elided article
                 as_marking = ((word.isupper() and len(word) > 3)
                               or self._labelled(text, m.start())
                               or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])) \

@@ -67,6 +67,7 @@ class NameShapeDetector:
         self._titles = languages.titles
         self._determiners = languages.union("determiners")
         self._codes = languages.codes
+        self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
         self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
         labels = alternation(languages.entries("form_labels"), regex=False)
         # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`), then the
@@ -157,9 +158,11 @@ class NameShapeDetector:
         for i, word in enumerate(words):
             if word.start() in paired:
                 continue
-            if lone_given_name(word.group(), self._ner) and (
-                    cued.search(text[max(0, word.start() - 24):word.start()]) or self._chat_name(words, i)):
+            cue = cued.search(text[max(0, word.start() - 24):word.start()])
+            if lone_given_name(word.group(), self._ner) and (cue or self._chat_name(words, i)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
+            elif cue and word.group().lower() in self._nicknames.get(lang, ()):  # "le digo a nacho que…"
+                yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
             elif self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
 
