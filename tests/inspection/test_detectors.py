@@ -120,6 +120,7 @@ NEGATIVE = [
     # an Italian cleft around a word, an article before a noun, an abbreviation before a noun
     "ma è vero che la consegna è delle 12:07?",
     "La fede nuziale va incisa all'interno: dammi tre frasi brevi.",  # a nickname's word, no cue before it
+    "ale and lager taste different, and salt and pepper are all a steak needs.",  # words paired
     "Ci serve una sala privata per venticinque persone.",
     "Sollen konkrete Daten rein, z. B. Packtermine und der erste Arbeitstag?",
     "Quantas caixas cabem numa palete? É para a encomenda PT-2024-11-3381.",  # a country code, not "pt #"

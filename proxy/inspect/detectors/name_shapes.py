@@ -19,7 +19,7 @@ import regex
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
-from ..given_names import is_given_name, word_names
+from ..given_names import common_words, is_given_name, word_names
 from .person import Ner, addressed, in_no_dictionary, lone_given_name, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
@@ -83,6 +83,9 @@ class NameShapeDetector:
         conjunctions = alternation(languages.entries("conjunctions"), regex=False)
         self._pair = regex.compile(
             rf"(?<![\w-])(\p{{Lu}}\p{{Ll}}+)\s+(?:{conjunctions})\s+(\p{{Lu}}\p{{Ll}}+)(?![\w-])")
+        # ...or in lower case, as the subject of a clause going on ("ale e fede hanno litigato")
+        self._lower_pair = regex.compile(
+            rf"(?<![\w-])(\p{{Ll}}{{2,}})\s+(?:{conjunctions})\s+(\p{{Ll}}{{2,}})(?=\s+\p{{Ll}})")
         self._clefts = {code: regex.compile(
             "(?i)(?<!\\w)(?:" + "|".join(_cleft(c) for c in languages.get(code).clefts) + ")")
             for code in languages.codes if languages.get(code).clefts}
@@ -100,7 +103,7 @@ class NameShapeDetector:
             if self._is_name([m.group(1), m.group(2)], lang):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
-        yield from self._given_pairs(text)
+        yield from self._given_pairs(text, lang)
         yield from self._surname_initials(text)
         for m in _ACCOUNT_FIELD.finditer(text):
             if self._personal_account(m.group(1)):
@@ -200,12 +203,23 @@ class NameShapeDetector:
                     p.lower() in self._surnames or not self._ner.is_common_anywhere(p) for p in words[0].split("-"))):
                 yield Hit("PERSON", m.start(), m.end(), 0.7, "name-shape.surname-initial")
 
-    def _given_pairs(self, text: str) -> Iterator[Hit]:
-        """"Mehmet and Aylin are fighting again": two given names that are no words, paired."""
+    def _given_pairs(self, text: str, lang: str) -> Iterator[Hit]:
+        """"Mehmet and Aylin are fighting again": two given names that are no words, paired; in
+        lower case, two short forms or given names that are no words of the text's language."""
         for m in self._pair.finditer(text):
             if all(lone_given_name(g, self._ner) and not listed(g) for g in m.groups()) and not listed(m.group()):
                 for g in (1, 2):
                     yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
+        for m in self._lower_pair.finditer(text):
+            if all(self._someone(g, lang) for g in m.groups()) and not listed(m.group()):
+                for g in (1, 2):
+                    yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
+
+    def _someone(self, word: str, lang: str) -> bool:
+        """A short form of the language's ("fede") or a given name that is none of its words ("sabine")."""
+        return word in self._nicknames.get(lang, ()) or (
+            is_given_name(word) and not self._ner.is_common(word, lang) and word not in common_words(lang)
+            and not listed(word))
 
     def _titled(self, text: str, title: regex.Match[str], word: regex.Match[str]) -> bool:
         """A title and a surname in lower case ("frau kowalczyk", "sr. abílio"): the title is
