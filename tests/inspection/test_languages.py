@@ -106,7 +106,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # two of them paired in lower case, as a clause's subject
     ("ma gigi e lele hanno litigato di nuovo in riunione", "lele"),
     ("hilfe, jens und susi streiten sich seit tagen um die schicht", "jens"),
-    ("dave from payroll says he can't see the new grid", "dave"),  # before its clause's verb
+    ("matt from payroll says he can't see the new grid", "matt"),  # before its clause's verb
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
     ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too
