@@ -161,10 +161,12 @@ class NameShapeDetector:
         for i, word in enumerate(words):
             if word.start() in paired:
                 continue
-            cue = cued.search(text[max(0, word.start() - 24):word.start()])
-            if lone_given_name(word.group(), self._ner) and (cue or self._chat_name(words, i)):
+            given = lone_given_name(word.group(), self._ner)
+            nickname = not given and word.group().lower() in self._nicknames.get(lang, ())  # "le digo a nacho que…"
+            cue = (given or nickname) and cued.search(text[max(0, word.start() - 24):word.start()])
+            if given and (cue or self._chat_name(words, i)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
-            elif cue and word.group().lower() in self._nicknames.get(lang, ()):  # "le digo a nacho que…"
+            elif nickname and cue:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
             elif self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")

@@ -43,23 +43,28 @@ _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) 
     ("azure-storage-key", r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
     ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
     ("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
-    ("deepl-key", r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
-    ("mailgun-key", r"\bkey-[0-9a-f]{32}\b"),
-    ("mailchimp-key", r"\b[0-9a-f]{32}-us\d{1,2}\b"),
-    ("shopify-token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
-    ("square-token", r"\bsq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}"),
-    ("atlassian-token", r"\bATATT3[A-Za-z0-9_\-=]{100,}"),
-    ("digitalocean-token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
-    ("databricks-token", r"\bdapi[0-9a-f]{32}(?:-\d)?\b"),
-    ("postman-key", r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}\b"),
-    ("notion-token", r"\b(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})\b"),
-    ("linear-key", r"\blin_api_[A-Za-z0-9]{40}\b"),
-    ("grafana-token", r"\b(?:glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})"),
-    ("vault-token", r"\bhv[sb]\.[A-Za-z0-9_\-]{24,}"),
-    ("newrelic-key", r"\bNRAK-[A-Z0-9]{27}\b"),
-    ("sentry-token", r"\bsntr[ysu]_[A-Za-z0-9_=+/]{40,}"),
-    ("google-oauth-token", r"\bya29\.[A-Za-z0-9_\-]{30,}"),
-    ("llm-provider-key", r"\b(?:gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37,})\b"),
+))
+# Less common shapes, each scanned only where its prefix or suffix stands in the text:
+# (detector name, those literals, pattern).
+_RARE_TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(rx)) for name, triggers, rx in (
+    ("deepl-key", (":fx",), r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
+    ("mailgun-key", ("key-",), r"\bkey-[0-9a-f]{32}\b"),
+    ("mailchimp-key", ("-us",), r"\b[0-9a-f]{32}-us\d{1,2}\b"),
+    ("shopify-token", ("shp",), r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("square-token", ("sq0",), r"\bsq0(?:atp|csp)-[A-Za-z0-9_\-]{22,}"),
+    ("atlassian-token", ("ATATT3",), r"\bATATT3[A-Za-z0-9_\-=]{100,}"),
+    ("digitalocean-token", ("_v1_",), r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    ("databricks-token", ("dapi",), r"\bdapi[0-9a-f]{32}(?:-\d)?\b"),
+    ("postman-key", ("PMAK-",), r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}\b"),
+    ("notion-token", ("secret_", "ntn_"), r"\b(?:secret_[A-Za-z0-9]{43}|ntn_[A-Za-z0-9]{40,})\b"),
+    ("linear-key", ("lin_api_",), r"\blin_api_[A-Za-z0-9]{40}\b"),
+    ("grafana-token", ("glsa_", "glc_"), r"\b(?:glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}|glc_[A-Za-z0-9+/]{32,}={0,2})"),
+    ("vault-token", ("hvs.", "hvb."), r"\bhv[sb]\.[A-Za-z0-9_\-]{24,}"),
+    ("newrelic-key", ("NRAK-",), r"\bNRAK-[A-Z0-9]{27}\b"),
+    ("sentry-token", ("sntr",), r"\bsntr[ysu]_[A-Za-z0-9_=+/]{40,}"),
+    ("google-oauth-token", ("ya29.",), r"\bya29\.[A-Za-z0-9_\-]{30,}"),
+    ("llm-provider-key", ("gsk_", "xai-", "pplx-", "r8_"), r"\b(?:gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37,})\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
 _PRIVATE_KEY = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,-]*?"
@@ -189,7 +194,8 @@ class SecretDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _PRIVATE_KEY.finditer(text):
             yield Hit("PRIVATE_KEY", m.start(), m.end(), 1.0, "secrets.private-key")
-        for name, pattern in _TOKENS:
+        rare = [(name, pattern) for name, triggers, pattern in _RARE_TOKENS if any(t in text for t in triggers)]
+        for name, pattern in _TOKENS + tuple(rare):
             for m in pattern.finditer(text):
                 if "EXAMPLE" in m.group().upper() or _FILLER.search(m.group()):
                     continue  # vendors' documented samples (AKIA…EXAMPLE), `sk_test_xxxxxxxx`

@@ -20,6 +20,7 @@ from ..languages import Language, Languages, alternation
 
 # The last sentence end; the dot of an abbreviation ("Staff no. 12", "n.º 7712" read "n.o", "Dr. Okafor") is none.
 _WORD = re.compile(r"[^\W\d_]+")
+_WORD_BEFORE = re.compile(r"\w*$")  # the letters of a compound before its last term
 _SENTENCE_START = regex.compile(r"(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?\n](?:[^.!?\n]|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
 # English contractions are written in every language's prompts ("I'm", "she's").
 _CONTRACTED = r"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b[^.!?\n]{0,40}$"
@@ -30,20 +31,27 @@ class _Terms:
     alternation of hundreds of terms, tried at every position, costs a millisecond a text."""
 
     def __init__(self, terms: list[str]) -> None:
+        # "*verslaving" closes a compound: searched once as the end of a word, then widened to it
+        tails = [t[1:] for t in terms if t.startswith("*")]
+        terms = [t for t in terms if not t.startswith("*")]
         self._pattern = re.compile(rf"(?i)(?<![\w-])(?:{alternation(terms)})(?![\w-])")
         prefixes = [_literal_prefix(t).lower() for t in terms]
         self._openings = frozenset(p[:3] for p in prefixes)
         loose = [t for t, p in zip(terms, prefixes) if len(p) < 3]  # opens with a class or group
         self._loose = re.compile(rf"(?i)(?<![\w-])(?:{alternation(loose)})(?![\w-])") if loose else None
+        self._tails = re.compile(rf"(?i)\B(?:{alternation(tails)})(?![\w-])") if tails else None
 
-    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+    def finditer(self, text: str) -> Iterator[tuple[int, int]]:
+        """The (start, end) of each term in `text`."""
         for word in _WORD.finditer(text):
             if word.group()[:3].lower() in self._openings:
                 m = self._pattern.match(text, word.start())
                 if m:
-                    yield m
+                    yield m.span()
         if self._loose:
-            yield from self._loose.finditer(text)
+            yield from (m.span() for m in self._loose.finditer(text))
+        for m in self._tails.finditer(text) if self._tails else ():
+            yield _WORD_BEFORE.search(text, max(0, m.start() - 40), m.start()).start(), m.end()  # "Brustkrebs"
 
 
 def _literal_prefix(term: str) -> str:
@@ -71,13 +79,13 @@ class SpecialCategoryDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         code = lang if lang in self._about else self._languages.codes[0]
         for entity, pattern in self._terms.items():
-            for m in pattern.finditer(text):
-                before = text[max(0, m.start() - 90):m.start()]
+            for start, end in pattern.finditer(text):
+                before = text[max(0, start - 90):start]
                 cut = _SENTENCE_START.search(before)
                 if cut:
                     before = before[cut.start() + 1:]
                 if self._about[code].search(before) or _named(self._named[code], before):
-                    yield Hit(entity, m.start(), m.end(), 0.8, f"special.{entity.lower()}")
+                    yield Hit(entity, start, end, 0.8, f"special.{entity.lower()}")
 
 
 def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
