@@ -48,6 +48,10 @@ def test_language_is_detected_among_all_configured(lang, text):
     # a marked document that also lists the scheme still carries its own header
     ("CONFIDENTIAL\nLevels: public, internal, confidential. This memo is the Q3 pricing.", "CONFIDENTIAL"),
     ('{"sensitivity": "Confidential", "body": "Q3 pricing for Acme"}', "Confidential"),  # quoted, but labelled
+    # a notice's formula of privilege or secrecy
+    ("Note interne, couverte par le secret professionnel : avis sur la clause.", "couverte par le secret professionnel"),
+    ("The terms below are covered by the mutual NDA signed in May.", "covered by the mutual NDA"),
+    ("Betriebs- und Geschäftsgeheimnis\nKalkulation 2025 für Los 3", "Betriebs- und Geschäftsgeheimnis"),
 ])
 def test_markings_and_classification_headers_in_every_language(inspector, text, value):
     assert ("CONFIDENTIAL_MARKING", value) in found(inspector, text)
@@ -69,6 +73,7 @@ def test_markings_and_classification_headers_in_every_language(inspector, text, 
     "¿Qué diferencia hay entre marcar un documento como «Confidencial» y como «Uso interno»?",
     'Hoe labelen andere bedrijven documenten als "Vertrouwelijk" of "Intern gebruik" in SharePoint?',
     "Como rotulo documentos como 'Confidencial' ou 'Uso interno' no Microsoft 365?",  # single quotes
+    "Qu'est-ce que le secret professionnel d'un avocat couvre exactement ?",  # the notion, not a notice
 ])
 def test_talk_about_confidentiality_is_no_marking(inspector, text):
     assert not [f for f in found(inspector, text) if f[0] == "CONFIDENTIAL_MARKING"]
