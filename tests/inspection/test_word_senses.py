@@ -163,6 +163,7 @@ def test_listed_names_are_public(inspector, text):
     "Wie weit ist es vom Bahnhof zum Elsa Brenneisen Kinderkrankenhaus?",
     "Die Ambulanz liegt am Campus Walter Degener-Klinikum, Haus 4.",
     "Meet me at the café on Aldwyn Road after the workshop.",  # closing the run
+    "¿Cuántas camas tiene el Ramón Villalba tras la ampliación?",  # Spanish "el" before a full name: the hospital
     # a surname alone opening a clause: a term named after someone, a word, an imperative
     "Dijkstra vs Bellman-Ford: which one handles negative edges?",
     "Kort overzicht graag van de risico's voor Philips.",

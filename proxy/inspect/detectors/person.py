@@ -239,6 +239,9 @@ class PersonDetector:
         after = _WORD_AFTER.match(text, run[-1].end)
         if run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after)):
             return True
+        article = _WORD_BEFORE.search(text[max(0, run[0].start - 8):run[0].start])
+        if len(run) > 1 and article and article.group(1) in self._languages.get(lang).venue_articles:
+            return True  # "el Santiago Bernabéu", "le Charles de Gaulle": in lower case, not opening a sentence
         # Inside the run or closing it: "Atocha al Hospital Gregorio Marañón", "Euston Road",
         # "Sophia Kinderziekenhuis", "Campus Virchow-Klinikum"; not a last word that is a surname too
         # ("Jin Park").
