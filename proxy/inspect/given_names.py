@@ -8,6 +8,11 @@ from functools import lru_cache
 from .data_files import word_list
 
 
+# The particles inside a surname ("van der", "da", "y").
+PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
+                       "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
+
+
 @lru_cache(maxsize=1)
 def first_names() -> frozenset[str]:
     return frozenset(name.lower() for name in word_list("first_names.txt"))

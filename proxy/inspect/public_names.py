@@ -32,7 +32,7 @@ from importlib import resources
 from typing import Iterable
 
 from .examples import example_address
-from .given_names import is_given_name
+from .given_names import PARTICLES, is_given_name
 from .hit import Hit
 from .languages import Languages, alternation, stem
 
@@ -202,7 +202,7 @@ class PublicNames:
         kind = kind or names.get(_norm(" ".join(words)))
         if kind:
             return kind, True
-        kind = ambiguous.get(_norm(" ".join(words)))
+        kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)
         window = text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]
         cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
         if kind and (cast or self._example.search(window)):
@@ -232,6 +232,15 @@ def _joined(words: list[str]) -> str | None:
         else:
             i += 1  # a joiner, an article or a word of the thing named
     return kind
+
+
+def _placeholder_head(ambiguous: dict[str, str], words: list[str]) -> str | None:
+    """"placeholders" where the name opens with a placeholder real people share and adds a
+    surname ("Juan Pérez García", "Beltrano da Silva"): the same sample name, written out."""
+    head = words[:-1]
+    while head and head[-1].lower() in PARTICLES:
+        head = head[:-1]
+    return "placeholders" if head and ambiguous.get(_norm(" ".join(head))) == "placeholders" else None
 
 
 def _listed(names: dict[str, str], words: list[str]) -> str | None:

@@ -257,6 +257,8 @@ def test_a_published_example_given_as_someones_counts(inspector):
     # though the code calls it a client
     "Test PHPUnit :\n$client = new Client('Jean Dupont', 'jean.dupont@example.fr');",
     'seed data for tests: {"klant": "Jan Jansen", "email": "jansen@example.nl"}',
+    # a placeholder real people share, written out with one more surname
+    "En los ejemplos del formulario ponemos 'Juan Pérez Sandoval' como titular.",
 ])
 def test_a_placeholders_sample_record_is_nobodys(inspector, text):
     assert {e for e, _ in found(inspector, text)} == {"PUBLIC_NAME"}

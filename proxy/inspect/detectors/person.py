@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import acronyms, common_words, is_given_name, surnames
+from ..given_names import PARTICLES, acronyms, common_words, is_given_name, surnames
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import eponym_word, listed
@@ -33,8 +33,6 @@ _LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|K
                 r"Enterprises|Agency|Agence|Studio|Labs")
 _LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
-_PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
-                        "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
 # "K. ", "J.-P. " before a surname; not the end of an abbreviation ("z. B. Packtermine", "u. U.")
 _INITIALS = regex.compile(r"(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2} $")
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
@@ -264,7 +262,7 @@ class PersonDetector:
         if len(words) > 1 and _NAMED_AFTER.search(words[0]) and words[0].lower() not in self._surnames \
                 and _common_word(words[-1], lang):
             return True  # "Ohmsches Gesetz", "Gaußsche Summenformel": a law or a formula named after someone
-        return any((w.lower() not in _PARTICLES and self._ner.is_common(w, lang))
+        return any((w.lower() not in PARTICLES and self._ner.is_common(w, lang))
                    or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
     def _unknown_subject(self, text: str, run: list[_Tok]) -> bool:
@@ -298,7 +296,7 @@ def _names_after_a_noun(words: list[str], lang: str) -> bool:
     follows the common words is a name if it holds a given name, or two words of no
     dictionary ("Übernahme von Schenker", "Familie Schaeffler" keep one)."""
     rest = words[1:]
-    while rest and (rest[0].lower() in _PARTICLES or _common_word(rest[0], lang)):
+    while rest and (rest[0].lower() in PARTICLES or _common_word(rest[0], lang)):
         rest = rest[1:]
     return any(is_given_name(w) for w in rest) or len(rest) >= 2
 
@@ -347,7 +345,7 @@ def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
 def particles(gap: str) -> bool:
     """Whether the text between two capitalised words is name particles ("van der", "de la")."""
     words = gap.split()
-    return bool(words) and all(w.lower() in _PARTICLES for w in words)
+    return bool(words) and all(w.lower() in PARTICLES for w in words)
 
 
 def _surname_like(word: str) -> bool:
