@@ -173,13 +173,12 @@ class NameShapeDetector:
 
     def _subject(self, text: str, words: list[regex.Match[str]], i: int, lang: str,
                  reporting: re.Pattern[str]) -> bool:
-        """A given name in lower case before its clause's verb ("bram zegt", "paco dice"), also
-        one that is a word elsewhere, if not in the text's own language, nor after an article."""
+        """A given name or a short form in lower case before its clause's verb ("bram zegt", "paco
+        dice", "tom from accounts"), also one that is a word elsewhere, if not in the text's own
+        language, nor after an article."""
         word = words[i].group()
         before = words[i - 1] if i else None
-        return (bool(reporting.match(text, words[i].end())) and len(word) > 2
-                and (word in self._nicknames.get(lang, ()) or (is_given_name(word) and not self._ner.is_common(word, lang)))
-                and not listed(word)
+        return (bool(reporting.match(text, words[i].end())) and len(word) > 2 and self._someone(word, lang)
                 and not (before is not None and before.group().lower() in self._determiners
                          and not text[before.end():words[i].start()].strip()))
 

@@ -222,7 +222,7 @@ class PersonDetector:
         """A run closed by an organisation's or a product's word ("Tom Ford Fashion", "HANA
         Cloud"); after a given name alone, not a surname that is one too ("Jin Park")."""
         last = run[-1].text.lower()
-        return last in self._endings and (len(run) > 2 or (last not in self._surnames and last not in surnames()))
+        return last in self._endings and (len(run) > 2 or not self._known_surname(last))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
@@ -245,7 +245,7 @@ class PersonDetector:
         # ("Jin Park").
         last = run[-1].text.lower()
         return (any(t.text.lower() in places for t in run[1:-1]) or any(_closes_a_place(t.text, places) for t in run[1:])
-                or (len(run) > 1 and last in places and last not in surnames() and last not in self._surnames))
+                or (len(run) > 1 and last in places and not self._known_surname(last)))
 
     def _common_phrase(self, span: str, lang: str) -> bool:
         """Where the model is borrowed (no German, Spanish… pipeline), it takes capitalised nouns
@@ -281,12 +281,15 @@ class PersonDetector:
         return len(word) > 1 and (word.lower() in self._surnames or (
             self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
 
+    def _known_surname(self, low: str) -> bool:
+        """In a language's short list or the common surnames of many countries; lower case."""
+        return low in self._surnames or low in surnames()
+
     def _lone_surname(self, text: str, tok: _Tok) -> bool:
         """A known surname alone, opening a clause that goes on in lower case ("Whitfield
         approved it", "Lefebvre m'a encore envoyé…"): a word of no dictionary, nor the name in a
         term named after someone ("Dijkstra vs Bellman-Ford")."""
-        low = tok.text.lower()
-        return ((low in self._surnames or low in surnames()) and self._ner is not None
+        return (self._known_surname(tok.text.lower()) and self._ner is not None
                 and _opens_a_clause(text, tok.start, tok.end) and not eponym_word(tok.text)
                 and in_no_dictionary(tok.text, self._ner, self._languages.codes))
 
@@ -306,7 +309,8 @@ def _closes_a_place(word: str, places: frozenset[str]) -> bool:
     nouns close compounds without a hyphen, as surnames end in short ones ("Hochpark")."""
     low = word.lower()
     head, _, tail = low.rpartition("-")
-    return (bool(head) and tail in places) or any(low.endswith(p) and len(low) >= len(p) + 4 for p in places if len(p) >= 6)
+    return (bool(head) and tail in places) or any(
+        low.endswith(p) and len(low) >= len(p) + 4 for p in places if len(p) >= 6)
 
 
 def _common_word(word: str, lang: str) -> bool:
