@@ -147,10 +147,14 @@ class PublicNames:
         judged = [self._judge(text, hit) if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit
                   for hit in hits]
         people = _people() | {"among-public-figures", "biography"}
+        counted = -1
         for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
             public = {_norm(text[h.start:h.end]) for h in judged
                       if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
-            judged = [self._unlisted(text, h, len(public)) if h.entity == "PERSON" and h.detector in _PROSE else h
+            if len(public) == counted:
+                break  # nothing new became public: the second pass would judge the same
+            counted = len(public)
+            judged = [self._unlisted(text, h, counted) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
