@@ -34,6 +34,9 @@ SECRETS = [
      "outlook.office.com/webhook/1c2d3e4f-5a6b-7c8d-9e0f-a1b2c3d4e5f6@0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
      "/IncomingWebhook/0f1e2d3c4b5a69788796a5b4c3d2e1f0/9a8b7c6d-5e4f-3a2b-1c0d-e9f8a7b6c5d4"),
     ("Authorization: Basic am1hcnRpbjpUcjB1YjRkb3ImMw==", "am1hcnRpbjpUcjB1YjRkb3ImMw=="),
+    # svc_reporting:nP0mvd9Pzleebo, a random password that camel case would take for a name in code
+    ('curl -H "Authorization: Basic c3ZjX3JlcG9ydGluZzpuUDBtdmQ5UHpsZWVibw==" https://jira.acme.io',
+     "c3ZjX3JlcG9ydGluZzpuUDBtdmQ5UHpsZWVibw=="),
     ("Authorization: Bearer 8f7a6s5d4f3g2h1j0kLmNoPq", "8f7a6s5d4f3g2h1j0kLmNoPq"),
     ("-H 'Authorization: Token 4b1c9e7f2a6d8e0b3c5f'", "4b1c9e7f2a6d8e0b3c5f"),
     # code and config, keywords of every language
@@ -45,6 +48,8 @@ SECRETS = [
     ("Le mot de passe du wifi est Bretagne*56", "Bretagne*56"),
     ('{"db": {"passwort": "K8s!cluster"}}', "K8s!cluster"),
     ("DB_PASSWORD=Xk29fjQ0pLm\nDB_HOST=db", "Xk29fjQ0pLm"),
+    ("DB_USERNAME=gest_user\nDB_PASSWORD=hPdlGlKCDeoFlo\n", "hPdlGlKCDeoFlo"),  # a .env line: letters only
+    ("export SMTP_PASSWORD=Waldmeister\n", "Waldmeister"),
     ("[mysql]\nuser = app\npassword = q7W!e9Rt", "q7W!e9Rt"),
     ("smtp:\n  secret_key: 9f8a7b6c5d4e3f2a1b0c9d8e", "9f8a7b6c5d4e3f2a1b0c9d8e"),
     ("<password>Hunter2!x</password>", "Hunter2!x"),
@@ -84,6 +89,7 @@ HARMLESS = [
     "token: changeme",
     "passwort: ${DB_PASS}",
     "senha = os.environ['SENHA']",
+    "DB_PASSWORD=${DB_PASS}\nAPI_TOKEN=changeme\n",  # a .env file's lookups and placeholders
     "la contraseña es tu_contraseña",
     "api_key='your_api_key_here'",
     "curl -u $USER:$PASS https://example.com",

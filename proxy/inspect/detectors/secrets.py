@@ -122,11 +122,14 @@ _COMMAND = re.compile(r"(?m)(?:^|(?<=[\s`]))[ \t]*(?:\$[ \t]+)?(?:[\d*/,\-]+[ \t
 # digest (a commit, a checksum).
 _HEX_ARGUMENT = re.compile(r"(?<=[ \t=])(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{32,64}(?=[ \t]|$)", re.M)
 _DIGEST_WORDS = re.compile(r"(?i)commit|sha|md5|checksum|hash|digest|bisect|checkout|revert|cherry|\brev\b|\bgit\b")
+# `export DB_PASSWORD=…` or `DB_PASSWORD=…` alone on its line, unquoted: a .env file's line.
+_ENV_LINE = re.compile(r"[ \t]*(?:export[ \t]+)?[A-Z][A-Z0-9_]*=[^\s\"'`]+[ \t]*(?:$|\n)", re.M)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z_.\-]*")
 _SEGMENT = re.compile(r"[\-_.:/]")
 _DIGIT_OR_SYMBOL = re.compile(r"[\d!@#$%^&*+=?~]")
 _SNAKE = re.compile(r"_*[a-z][a-z0-9]*(?:_+[a-z0-9]+)+_*")  # sigv4_auth_cls
 _DOTTED = re.compile(r"!?[A-Za-z_][\w\-]*(?:\??\.[A-Za-z_][\w\-]*)+")  # config.credentials_provider, !er.headers
+_DIGIT_THEN_LOWER = re.compile(r"[A-Za-z]\d+[a-z]")
 _CAMEL_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # A lookup or a template, not a value: $VAR, ${VAR}, {var!r}, %VAR%, <VAR>, os.environ[…], f(…),
 # a mask ("****", "xx/xx"), an elided example ("eyJ2IjoiMSIs..."), a timestamp.
@@ -210,7 +213,11 @@ class SecretDetector:
                     continue
                 done = m.end()
                 named = _names_a_credential(text, *name.span("word"), name.end(), words.suffixes)
-                if (_looks_secret if named else _looks_random)(m.group("value")):
+                if named and _ENV_LINE.match(text, _line_start(text, name.start()), m.end()):
+                    looks = _literal  # a .env file holds values, never a variable's name
+                else:
+                    looks = _looks_secret if named else _looks_random
+                if looks(m.group("value")):
                     yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
         yield from _passwords_nearby(text, low, words)
         for name, triggers, pattern in _PLACES:
@@ -222,7 +229,7 @@ class SecretDetector:
                     yield Hit("SECRET", m.start(group), m.end(group), 0.85, f"secrets.{name}")
         for m in _BASIC.finditer(text) if "basic" in low else ():
             user, _, password = _decoded(m.group("value")).partition(":")
-            if user and _looks_secret(password):
+            if user and _literal(password):  # whatever its shape: the header says it is a password
                 yield Hit("SECRET", m.start("value"), m.end("value"), 0.9, "secrets.basic-auth")
         for m in _CALL.finditer(text):
             callee = m.group("callee").rsplit(".", 1)[-1]
@@ -278,6 +285,16 @@ def _looks_secret(value: str) -> bool:
     return (len(value) >= 6 and bool(_DIGIT_OR_SYMBOL.search(value))) or (_entropy(value) >= 3.5 and len(value) >= 12)
 
 
+def _literal(value: str) -> bool:
+    """A value in a place that only holds credentials (a `.env` line, a Basic header): any
+    word but a placeholder or a lookup."""
+    return len(value) >= 6 and not (_REFERENCE.search(value) or _words().placeholder.search(value))
+
+
+def _line_start(text: str, i: int) -> int:
+    return text.rfind("\n", 0, i) + 1
+
+
 def _names_a_credential(text: str, start: int, end: int, key_end: int, suffixes: frozenset[str]) -> bool:
     """Whether the credential word text[start:end] is what its key names: not part of a
     longer word ("passthrough", "minipass", "LastAuthenticated"; words of six letters or more,
@@ -298,6 +315,8 @@ def _is_code_name(value: str) -> bool:
         return True  # a resource path ("projects/my-project/secrets/my-token/versions/1") too; a
         # long random part makes a token of it ("ghx_9f8e7d6c5b4a3928f7e6", "eyJ….eyJ….sig")
     core = value.strip("_")
+    if _DIGIT_THEN_LOWER.search(core):  # "nP0mvd9Pzleebo"; code goes on in upper case ("base64Encode")
+        return False
     words = _CAMEL_WORD.findall(core)
     named = [w for w in words if not w.isdigit() and not w.isupper()]  # kEnumerableProperty's "k" aside
     return "".join(words) == core and len(named) >= 2 and all(len(w) >= 3 for w in named[1:])
