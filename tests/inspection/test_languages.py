@@ -41,6 +41,8 @@ def test_language_is_detected_among_all_configured(lang, text):
     ("Einstufung: intern\nBitte zusammenfassen.", "intern"),
     ("Clasificación: Confidencial. Resume el informe.", "Confidencial"),
     ("Documento riservato: stime di vendita.", "riservato"),
+    ("RISERVATISSIMO – DESTINATARI NOMINATIVI\nIl Consiglio ha esaminato l'aumento di capitale.", "RISERVATISSIMO"),
+    ("Documento SIGILOSO: proposta de aquisição.", "SIGILOSO"),
     ("Vertrouwelijk - kwartaalcijfers, maak een samenvatting.", "Vertrouwelijk"),
     ("Apenas para uso interno: tabela de preços.", "Apenas para uso interno"),
     ("Sensitivity: Internal\nQ3 plan", "Internal"),
