@@ -209,6 +209,10 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     ("Processo 4410/2023: trabalhador com asma grave, rever o posto.", "HEALTH_DATA"),
     ("Cartella n. 2023/11820: uomo di 64 anni ricoverato per ictus.", "HEALTH_DATA"),
     ("Werknemer 55102 is herstellende van een depressie.", "HEALTH_DATA"),
+    # a register's acronym between label and number; a clinical specialty as the health term
+    ("Pedido: utente n.º SNS 284719305, dor torácica atípica, consulta de cardiologia.", "HEALTH_DATA"),
+    ("Mi padre tiene cita en cardiología el lunes, ¿me cambias el turno?", "HEALTH_DATA"),
+    ("Patient 48213 was referred to neurology after the second seizure.", "HEALTH_DATA"),
     # a term closing a German or Dutch compound
     ("Unsere Mitarbeiterin hat Lungenkrebs, wie planen wir die Vertretung?", "HEALTH_DATA"),
     ("Mijn collega heeft een gokverslaving.", "HEALTH_DATA"),

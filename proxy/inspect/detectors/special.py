@@ -90,11 +90,12 @@ class SpecialCategoryDetector:
 
 def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
     """A possessive right before the term, a subject and a verb earlier in the sentence, or a
-    number that stands for a person ("IPP 594726692 : la biopsie…"), labelled in any language."""
+    number that stands for a person ("IPP 594726692 : la biopsie…", "utente n.º SNS 284719305"),
+    labelled in any language."""
     subjects, verbs = alternation(lang.subjects), alternation(lang.verbs)
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
-        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°º]\.?|\.)|no\.|nr\.?))*\s*[\w./-]*\d[\w./-]*(?!\w)"
+        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?:\s+[A-Z]{{2,5}})?\s*[\w./-]*\d[\w./-]*(?!\w)"
         rf"[^.!?\n]{{0,60}}$"
         rf"|(?:^|[^\w'’])(?:{subjects})\s+(?:[\w'’-]+\s+){{0,3}}?(?:{verbs})(?!\w)[^.!?\n]{{0,40}}$"
         rf"{_CONTRACTED})")
