@@ -129,6 +129,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("PermissionError: '/Users/sandrine.morel/Library/x'", "sandrine.morel"),
     # a message's name field is inspected alone
     ("chloe_pemberton", "chloe_pemberton"),
+    ("valentina.orlando", "valentina.orlando"),  # a surname of the long list, joined to a given name
 ])
 def test_names_found_by_where_they_stand(inspector, text, value):
     assert any(e == "PERSON" and value in span for e, span in found(inspector, text)), found(inspector, text)

@@ -19,7 +19,7 @@ import regex
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
-from ..given_names import common_words, is_given_name, word_names
+from ..given_names import common_words, is_given_name, surnames, word_names
 from .person import Ner, addressed, in_no_dictionary, lone_given_name, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
@@ -100,7 +100,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.path")
         yield from self._cleft(text, lang)
         for m in _MENTION.finditer(text) if "@" in text else ():
-            if self._is_name([m.group(1), m.group(2)], lang):
+            if self._is_name([m.group(1), m.group(2)], lang, joined=True):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
         yield from self._given_pairs(text, lang)
@@ -109,7 +109,8 @@ class NameShapeDetector:
             if self._personal_account(m.group(1)):
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
-        if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang) or self._title_handle(parts)):
+        if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang, joined=True)
+                       or self._title_handle(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
 
     def _form_fields(self, text: str) -> Iterator[Hit]:
@@ -247,13 +248,15 @@ class NameShapeDetector:
         pairs = [f"{words[i - 1].group()} {word}"] if i else []
         return not any(listed(p) for p in pairs + ([f"{word} {words[i + 1].group()}"] if i + 1 < len(words) else []))
 
-    def _is_name(self, words: list[str], lang: str) -> bool:
+    def _is_name(self, words: list[str], lang: str, joined: bool = False) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured
-        language where the text's language has a dictionary to tell ("mark down" is words)."""
+        language where the text's language has a dictionary to tell ("mark down" is words).
+        Joined into one handle (`valentina.orlando`, `@marta_ruiz`), the surname may be any
+        of the common surnames of many countries: prose would take "rose garden" for a name."""
         if not is_given_name(words[0]):
             return False
-        return all(w.lower() in self._surnames or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w))
-                   for w in words[1:])
+        return all(w.lower() in self._surnames or (joined and w.lower() in surnames())
+                   or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w)) for w in words[1:])
 
     def _title_handle(self, parts: list[str]) -> bool:
         """`Oluwaseun_Adeyemi`: each part capitalised and a word in no configured language (a
