@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings, nicknames, venue_articles: plain words or phrases;
+  name_endings, nicknames, venue_articles, name_articles: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, audiences, biography_cues, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -65,6 +65,7 @@ class Language:
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
     place_nouns: frozenset[str]  # hospital, estadio: places often named after someone
     venue_articles: frozenset[str]  # "el": before a full name, a place named after someone ("el Gregorio Marañón")
+    name_articles: frozenset[str]  # "o", "la": before a short form, still someone ("o zé", "la bea")
     name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
     name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
 
@@ -76,7 +77,7 @@ def language(code: str) -> Language:
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
              for k in ("titles", "openers", "surnames", "determiners", "place_nouns", "name_openers", "name_endings",
-                       "nicknames", "venue_articles")}
+                       "nicknames", "venue_articles", "name_articles")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",

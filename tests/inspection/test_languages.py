@@ -114,6 +114,11 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("ma gigi e lele hanno litigato di nuovo in riunione", "lele"),
     ("hilfe, jens und susi streiten sich seit tagen um die schicht", "jens"),
     ("matt from payroll says he can't see the new grid", "matt"),  # before its clause's verb
+    # a short form after the article everyday speech puts before names, or marked possessive
+    ("o zé ainda n respondeu ao mail do cliente, ta de baixa??", "zé"),
+    ("ho visto la bea stamattina, dice che il badge non va", "bea"),
+    ("kannst du schauen warum jens' PR seit gestern rot ist?", "jens"),
+    ("can you check tom's laptop before friday", "tom"),
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
     ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too

@@ -54,7 +54,11 @@ _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|acc
 _SURNAME_INITIAL = regex.compile(
     r"(?<![\w.-])((?:(?:[Vv]an|[Dd]e|[Ll]e|[Dd]a|[Dd]i|[Dd]el)(?: (?:den|der|la|los))? )?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)"
     r",? (\p{Lu})\.(?![\w.])")
-_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}[\p{Ll}'’]+(?:-\p{Ll}+)?(?![\p{L}\d_@/\\-]|\.\w)")
+# A word in lower case; an apostrophe inside one ("d'angelo", "dell'ufficio"), not a possessive's
+# or a contraction's after it ("jens' PR", "tom's", "don't").
+_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}(?:\p{Ll}+|['’]\p{Ll}{2})\p{Ll}*(?:['’]\p{Ll}{2,})*(?:-\p{Ll}+)?"
+                       r"(?![\p{L}\d_@/\\-]|\.\w)")
+_POSSESSIVE = regex.compile(r"['’]s?[ \t]+\p{L}")
 
 
 class NameShapeDetector:
@@ -79,6 +83,9 @@ class NameShapeDetector:
         # before its clause's verb ("bram zegt", "kwame just sent").
         self._cued = {code: addressed(languages, code) for code in languages.codes}
         self._reporting = {code: reported(languages, code) for code in languages.codes}
+        # ...or a short form after the article everyday speech puts before one ("o zé", "la bea")
+        self._name_article = {code: re.compile(rf"(?i)(?<![\w'’])(?:{alternation(articles, regex=False)})[ \t]+$")
+                              for code in languages.codes if (articles := languages.get(code).name_articles)}
         # Two given names paired by a conjunction ("Mehmet and Aylin", "Anouk en Daan").
         conjunctions = alternation(languages.entries("conjunctions"), regex=False)
         self._pair = regex.compile(
@@ -165,9 +172,12 @@ class NameShapeDetector:
             given = lone_given_name(word.group(), self._ner)
             nickname = not given and word.group().lower() in self._nicknames.get(lang, ())  # "le digo a nacho que…"
             cue = (given or nickname) and cued.search(text[max(0, word.start() - 24):word.start()])
-            if given and (cue or self._chat_name(words, i)):
+            owner = _POSSESSIVE.match(text, word.end()) and (given or word.group() in self._nicknames.get(lang, ()))
+            if owner and len(word.group()) > 2:  # "warum jens' PR rot ist", "tom's laptop"
+                yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-possessive")
+            elif given and (cue or self._chat_name(words, i)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
-            elif nickname and cue:
+            elif nickname and (cue or self._after_name_article(text, word, lang)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
             elif self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
@@ -182,6 +192,13 @@ class NameShapeDetector:
         return (bool(reporting.match(text, words[i].end())) and len(word) > 2 and self._someone(word, lang)
                 and not (before is not None and before.group().lower() in self._determiners
                          and not text[before.end():words[i].start()].strip()))
+
+    def _after_name_article(self, text: str, word: regex.Match[str], lang: str) -> bool:
+        """A short form that is no word of the language, after an article that everyday speech
+        puts before names ("o zé ainda não respondeu"; not "la fede", the faith)."""
+        article = self._name_article.get(lang)
+        return bool(article and article.search(text, max(0, word.start() - 6), word.start())
+                    and word.group().lower() not in common_words(lang))
 
     def _personal_account(self, account: str) -> bool:
         """An account named after its person: a given name or an initial and a surname, split
