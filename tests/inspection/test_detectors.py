@@ -33,6 +33,8 @@ POSITIVE = [
     ("PHONE_NUMBER", "Reach me at 5335907579 after six.", "5335907579"),
     ("IBAN_CODE", "Virement sur FR76 1010 7001 7500 0101 2345 690 stp.", "FR76 1010 7001 7500 0101 2345 690"),
     ("IBAN_CODE", "Pay DE64370400440532014711 by Friday.", "DE64370400440532014711"),
+    # right after another one: the first match runs into the second, which is looked for after it
+    ("IBAN_CODE", "Pay FR76 3000 6000 0112 3456 7890 189 and NL91 ABNA 0417 1643 00 today", "NL91 ABNA 0417 1643 00"),
     ("CREDIT_CARD", "Card 4539 1488 0343 6467 was charged twice.", "4539 1488 0343 6467"),
     ("CREDIT_CARD", "Ma carte bancaire 5234-5678-9012-3453 est refusée.", "5234-5678-9012-3453"),
     ("CREDIT_CARD", "Amex 349876543210127, refund it.", "349876543210127"),

@@ -16,14 +16,17 @@ class IbanDetector:
     entities = frozenset({"IBAN_CODE"})
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
-        for m in _IBAN.finditer(text):
+        pos = 0
+        while m := _IBAN.search(text, pos):
             raw = m.group()
             compact = _SEP.sub("", raw).upper()
-            # The match may run into the next word ("FR76… et"): trim to the country's length.
-            for length in {27, 24, 22, 28, 20, 18, 16, 31, 25, 21, 26, 23, 19, 15, 29, 30}:
+            pos = m.start() + 1
+            # The match may run into the next words ("FR76… et", "GB29 … 19 and DE89 …"): trim
+            # to the country's length, and look for the next one right after.
+            for length in (27, 24, 22, 28, 20, 18, 16, 31, 25, 21, 26, 23, 19, 15, 29, 30):
                 if len(compact) >= length and iban_ok(compact[:length]):
-                    end = _end_of(raw, length)
-                    yield Hit("IBAN_CODE", m.start(), m.start() + end, 0.95, "iban")
+                    pos = m.start() + _end_of(raw, length)
+                    yield Hit("IBAN_CODE", m.start(), pos, 0.95, "iban")
                     break
 
 
