@@ -33,6 +33,7 @@ from .conftest import found
     "We need a Plan B. Also take Vitamin D. daily.",
     'Our README shows `export STRIPE_KEY=sk_test_xxxxxxxxxxxxxxxx`: is that safe to publish?',  # a filler key
     "Why is 4000 0000 0000 0002 declined in the sandbox?",  # a documented test card: one digit over and over
+    "En el entorno de pruebas de Redsys uso la tarjeta 4548 8120 4940 0004, ¿hay otra de test?",  # a PSP's test card
     '{"nom": "Dupont", "prenom": "Jean", "email": "jean.dupont@exemple.fr"}',  # a placeholder's mailbox
     "sshd[812]: session opened for user=www-data; owner: svc_backup; account=deploy-bot",  # system accounts
     "Tom and Jerry is the cartoon my kids watch.",  # a listed pair
