@@ -48,6 +48,9 @@ _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?!(?:1\d|20)\d\d ?- ?(?:1\d|20)
 # Alice and Bob named together, with no contract or colleague near: the cast of a protocol's
 # explanation (Eve, Mallory, Trent…), a frame as clear as "for example".
 _CAST = re.compile(r"\bAlice\b[^\n]{0,80}\bBob\b|\bBob\b[^\n]{0,80}\bAlice\b")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+# A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
+_BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
 # famous the name: a footballer does not log in to the company's assistant.
@@ -125,12 +128,14 @@ class PublicNames:
         # not by a possessive alone: "our manual uses Jan Jansen" is still the example.
         possessives = languages.union("possessives")
         self._person_ties = _words([t for t in ties if not any(re.fullmatch(stem(t), p) for p in possessives)])
-        # Not inside an address: "example.fr", "test@…" frame nothing. A long cue may open a
-        # compound or take a plural ("Beispielnamen", "voorbeeldnamen", "ejemplos").
+        # Not inside an address: "example.fr", "test@…" frame nothing. A cue of seven letters or
+        # more may open a compound or take a plural ("Beispielnamen", "ejemplos"; not "Muster",
+        # which opens "Mustermann" too); one of eight or more may close one ("Ausfüllbeispiel").
         cues = languages.entries("example_cues")
-        compounding = alternation([c for c in cues if len(c) >= 7], regex=False)
+        heads = alternation([c for c in cues if len(c) >= 7], regex=False)
+        tails = alternation([c for c in cues if len(c) >= 8 and " " not in c], regex=False)
         self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
-                                   rf"|(?:{compounding})\w+(?![@]|\.\w))")
+                                   rf"|(?:{heads})\w+(?![@]|\.\w)|\w+(?:{tails})(?![\w@]|\.\w))")
         # "for our company book club", „für unsere Vereinszeitung“: who the text is written for
         self._audience = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\w*\s+(?:[\w-]+\s+){{0,2}}?"
                                     rf"(?:{alternation(languages.entries('audiences'))})(?!\w)")
@@ -193,7 +198,7 @@ class PublicNames:
         audience a text is written for."""
         start, end = outside or (hit.start, hit.end)
         before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
-        around = self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW])
+        around = _BLANK_FIELD.sub(" ", self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW]))
         return bool(ties.search(around) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
@@ -254,10 +259,11 @@ def _listed(names: dict[str, str], words: list[str]) -> str | None:
 
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
-    """The bounds of the sentence that holds text[start:end]."""
-    before = max(text.rfind(c, 0, start) for c in ".!?\n")
-    ends = [i for i in (text.find(c, end) for c in ".!?\n") if i >= 0]
-    return before + 1, min(ends) if ends else len(text)
+    """The bounds of the sentence that holds text[start:end]: a stop before a space or a line
+    break ends one; not the dot of "etc.)," or of "@exemple.fr"."""
+    before = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    after = _SENTENCE_END.search(text, end)
+    return before, after.start() if after else len(text)
 
 
 def _line_end(text: str, start: int, limit: int) -> int:

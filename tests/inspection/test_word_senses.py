@@ -124,6 +124,9 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     "For example, Marie Dupont signs the contract in the demo.",
     "Crea un esempio di fattura per il cliente Mario Rossi, via Roma 1, 00100 Roma.",
     "Maak voorbeelddata: Jan Jansen als huurder, met een contract van twee jaar.",
+    # the dot of "etc.)" or of a domain ends no sentence: the frame holds for the mailboxes after it
+    "Génère 20 clients fictifs pour des tests (Jean Dupont, Marie Martin, etc.), des emails en @exemple.fr "
+    "et des téléphones en 01 99 00 xx xx.",
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -262,6 +265,10 @@ def test_a_published_example_given_as_someones_counts(inspector):
     'seed data for tests: {"klant": "Jan Jansen", "email": "jansen@example.nl"}',
     # a placeholder real people share, written out with one more surname
     "En los ejemplos del formulario ponemos 'Juan Pérez Sandoval' como titular.",
+    # a cue closing a compound; a blank form's labels tie the sample to no one
+    "Füll das Formular mit Max Mustermann, Musterstraße 1, 12345 Musterstadt als Ausfüllbeispiel aus.",
+    "Complète ce modèle avec un exemple fictif (Jean Dupont, 1 rue de la Paix, 75002 Paris) :\n\n"
+    "Nom / Prénom : ____\nAdresse : ____\nSignature : ____",
 ])
 def test_a_placeholders_sample_record_is_nobodys(inspector, text):
     assert {e for e, _ in found(inspector, text)} == {"PUBLIC_NAME"}
