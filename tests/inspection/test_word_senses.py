@@ -60,6 +60,10 @@ from .conftest import found
     "Rose is a flower that grows in May.",
     "GitLab Runner fails on the second job.",
     "Kafka Streams uses RocksDB under the hood.",
+    # English terms borrowed by another language, a vendor's product, an organisation's ending
+    "Bosch, Siemens und Continental: wer ist bei Software-defined Vehicle am besten aufgestellt?",
+    "¿Cómo etiquetamos documentos con las etiquetas de sensibilidad de Microsoft Purview?",
+    "Vergelijk Jumbo en Lidl Nederland op marktaandeel en prijsstrategie.",
     "Reads Jupyter notebooks (.ipynb) as cells with their outputs.",  # a verb's -s form, then a product
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
@@ -107,6 +111,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("crear_usuario(email=\"lucia.ferrandiz@example.com\")", "EMAIL_ADDRESS"),  # someone's mailbox, even there
     ("Virement sur FR76/1010/7001/7500/0101/2345/690 demain", "IBAN_CODE"),  # slashes as separators
     ("Send the contract to our customer Max Mustermann, Hauptstraße 5, 10115 Berlin.", "STREET_ADDRESS"),
+    ("Morgen habe ich einen Termin bei Sevda Arslan wegen der Abrechnung.", "PERSON"),  # no English words
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}

@@ -185,7 +185,7 @@ class PersonDetector:
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
             run = run[1:]
-        common = [self._ner is not None and self._ner.is_common(t.text, lang) for t in run]
+        common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
             return None, []
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
@@ -214,9 +214,19 @@ class PersonDetector:
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
-        if len(run) >= 2 or (len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
-            return None, [(run[0].start, run[-1].end)]
+        if (len(run) >= 2 and not self._product(run)) or (
+                len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
+            return None, [(run[0].start, run[-1].end)]  # not "Lidl Nederland": an organisation's ending
         return None, []
+
+    def _common(self, word: str, lang: str) -> bool:
+        """A word of the text's language, or an English one that is no given name (prompts in
+        every language borrow English terms: "bei Software-defined Vehicle")."""
+        if self._ner is None:
+            return False
+        return self._ner.is_common(word, lang) or (
+            lang != "en" and self._ner.has_lexicon("en") and not is_given_name(word)
+            and all(part and self._ner.is_common(part, "en") for part in word.split("-")))
 
     def _product(self, run: list[_Tok]) -> bool:
         """A run closed by an organisation's or a product's word ("Tom Ford Fashion", "HANA
