@@ -48,6 +48,8 @@ _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?!(?:1\d|20)\d\d ?- ?(?:1\d|20)
 # Alice and Bob named together, with no contract or colleague near: the cast of a protocol's
 # explanation (Eve, Mallory, Trent…), a frame as clear as "for example".
 _CAST = re.compile(r"\bAlice\b[^\n]{0,80}\bBob\b|\bBob\b[^\n]{0,80}\bAlice\b")
+# Capitalised words in a row, particles between them ("Keir Starmer", "Ursula von der Leyen").
+_NAME_RUN = re.compile(r"(?:[A-ZÀ-ÖØ-Þ][\w'’.-]*\s+(?:(?:de|da|di|van|von|der|den|del|la|le|du)\s+)*)+[A-ZÀ-ÖØ-Þ][\w'’-]*")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 # A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
@@ -152,10 +154,13 @@ class PublicNames:
         judged = [self._judge(text, hit) if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit
                   for hit in hits]
         people = _people() | {"among-public-figures", "biography"}
+        # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
+        # rules") vouch as well.
+        unreported = _listed_people(text) if any(h.entity == "PERSON" and h.detector in _PROSE for h in judged) else set()
         counted = -1
         for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
-            public = {_norm(text[h.start:h.end]) for h in judged
-                      if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
+            public = unreported | {_norm(text[h.start:h.end]) for h in judged
+                                   if h.entity == ENTITY and h.detector.removeprefix("public-name.") in people}
             if len(public) == counted:
                 break  # nothing new became public: the second pass would judge the same
             counted = len(public)
@@ -223,6 +228,21 @@ class PublicNames:
         if any(name in term and term in near for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
         return _joined(words), True
+
+
+def _listed_people(text: str) -> set[str]:
+    """The listed public figures and characters written in `text` (two to four capitalised
+    words, possibly joined by a particle), normalised."""
+    names, people = _lists()[0], _people()
+    found = set()
+    for run in _NAME_RUN.finditer(text):
+        words = run.group().split()
+        for i in range(len(words)):
+            for j in range(i + 2, min(i + 4, len(words)) + 1):
+                name = _norm(" ".join(words[i:j]))
+                if names.get(name) in people:
+                    found.add(name)
+    return found
 
 
 def _joined(words: list[str]) -> str | None:

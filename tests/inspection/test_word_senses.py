@@ -145,6 +145,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Lohnt sich der Zauberberg von Thomas Mann heute noch?",  # "lohnt sich" is no wage ("Lohn")
     # a listed name private people share too, beside another listed public figure
     "Compare Robbie Keane and Wayne Rooney as strikers.",
+    "Summarise Keir Starmer's fiscal rules and how they differ from Jeremy Hunt's.",  # the listed one unreported
     # names of the lists' 2026.12.2 sweep
     "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
     "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
