@@ -174,6 +174,11 @@ def test_listed_names_are_public(inspector, text):
     "Da Termini al Policlinico Umberto Ferraresi ci vuole molto in autobus?",
     "Wie weit ist es vom Bahnhof zum Elsa Brenneisen Kinderkrankenhaus?",
     "Die Ambulanz liegt am Campus Walter Degener-Klinikum, Haus 4.",
+    # laws and prizes named after someone
+    "O que estabelece a Lei Maria da Penha no Brasil e porque tem esse nome?",
+    "¿Qué cambió la Ley Ana Belén Sáez en los contratos de alquiler?",
+    # an acronym before a word in lower case, though it is a given name too
+    "Retrace la carrière de Céline Dion jusqu'aux JO de Paris 2024.",
     "Meet me at the café on Aldwyn Road after the workshop.",  # closing the run
     "¿Cuántas camas tiene el Ramón Villalba tras la ampliación?",  # Spanish "el" before a full name: the hospital
     # a surname alone opening a clause: a term named after someone, a word, an imperative

@@ -168,8 +168,10 @@ class PersonDetector:
         for i, tok in enumerate(run[:-1]):
             if tok.text.lower() in self._titles:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
-            if is_given_name(tok.text) and _surname_like(run[i + 1].text) and run[i + 1].text not in acronyms() \
-                    and not self._product(run):
+            # not an acronym before a word in lower case ("JO de Paris": the Olympic Games)
+            acronym = tok.text.isupper() and not run[i + 1].text.isupper()
+            if is_given_name(tok.text) and not acronym and _surname_like(run[i + 1].text) \
+                    and run[i + 1].text not in acronyms() and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
         # its words would pass for common words or a sentence's article below.
