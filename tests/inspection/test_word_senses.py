@@ -160,6 +160,7 @@ def test_listed_names_are_public(inspector, text):
     "Quem foi Amaro Teixeira Lobo e porque é lembrado em Coimbra?",
     "Resume la vida de Casilda Urrutia en un párrafo para clase.",
     "Wie was Gerrit Hoogwerf en waarom is hij belangrijk voor de Nederlandse schilderkunst?",
+    "Schreib ein Gedicht im Stil von Ottilie Brenneisen über den Herbst.",  # a style named after someone
     "Is Paget's disease named after Augustin Paget-Lormier?",  # the person an eponym is named after
     "How does Mr Darcy change between the two proposals?",  # a listed character, written without the dot
     # one unlisted name among listed public figures
