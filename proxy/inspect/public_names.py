@@ -130,6 +130,12 @@ class PublicNames:
         # not by a possessive alone: "our manual uses Jan Jansen" is still the example.
         possessives = languages.union("possessives")
         self._person_ties = _words([t for t in ties if not any(re.fullmatch(stem(t), p) for p in possessives)])
+        # A possessive's tie ("our", "my manager") holds only in the name's own sentence: in the
+        # next one it is about someone else ("What did Satya Nadella change? My manager keeps
+        # quoting him").
+        owned = [t for t in ties if any(re.fullmatch(stem(t.split()[0]), p) for p in possessives)]
+        self._owned_ties = _words(owned)
+        self._other_ties = _words([t for t in ties if t not in owned])
         # Not inside an address: "example.fr", "test@…" frame nothing. A cue of seven letters or
         # more may open a compound or take a plural ("Beispielnamen", "ejemplos"; not "Muster",
         # which opens "Mustermann" too); one of eight or more may close one ("Ausfüllbeispiel").
@@ -204,7 +210,12 @@ class PublicNames:
         start, end = outside or (hit.start, hit.end)
         before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
         around = _BLANK_FIELD.sub(" ", self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW]))
-        return bool(ties.search(around) or _CONTACT.search(around))
+        if ties is not self._ties:
+            return bool(ties.search(around) or _CONTACT.search(around))
+        a, b = _sentence(text, hit.start, hit.end)
+        own = self._audience.sub(" ", text[max(a, hit.start - _WINDOW, 0):min(start, hit.start)] + " "
+                                 + text[max(end, hit.end):min(b, hit.end + _WINDOW)])
+        return bool(self._other_ties.search(around) or self._owned_ties.search(own) or _CONTACT.search(around))
 
     def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
         """The list the name is in, and whether it is surely that (not a name real people share)."""

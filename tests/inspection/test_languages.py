@@ -188,6 +188,7 @@ def test_public_names_are_not_persons_and_say_which_list(inspector, text, kind):
     "Mein Kollege Thomas Mann hat nach seiner Gehaltsabrechnung gefragt.",
     "Rückruf an Thomas Mann, 030 2847 1190, heute noch.",
     "Victor Hugo still has two unpaid invoices, remind him politely.",  # a tie in the plural
+    "Can you ask my manager Satya Nadella to approve the budget?",  # a possessive's tie, in the same sentence
 ])
 def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     hits = [h for h in inspector.inspect(text) if h.entity == "PERSON"]
@@ -218,6 +219,8 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     # a register's acronym between label and number; a clinical specialty as the health term
     ("Pedido: utente n.º SNS 284719305, dor torácica atípica, consulta de cardiologia.", "HEALTH_DATA"),
     ("Mi padre tiene cita en cardiología el lunes, ¿me cambias el turno?", "HEALTH_DATA"),
+    ("O Cristiano Ronaldo tem ressonância ao joelho marcada para amanhã às 7h.", "HEALTH_DATA"),  # an exam
+    ("Our client had an MRI of the knee last week, draft the follow-up.", "HEALTH_DATA"),
     ("Patient 48213 was referred to neurology after the second seizure.", "HEALTH_DATA"),
     # a term closing a German or Dutch compound
     ("Unsere Mitarbeiterin hat Lungenkrebs, wie planen wir die Vertretung?", "HEALTH_DATA"),

@@ -146,6 +146,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
     # a listed name private people share too, beside another listed public figure
     "Compare Robbie Keane and Wayne Rooney as strikers.",
     "Summarise Keir Starmer's fiscal rules and how they differ from Jeremy Hunt's.",  # the listed one unreported
+    # a possessive's tie in another sentence is about someone else
+    "What did Satya Nadella change about Microsoft's culture? My manager keeps quoting his book.",
     # names of the lists' 2026.12.2 sweep
     "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
     "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
