@@ -8,9 +8,9 @@ from functools import lru_cache
 from .data_files import word_list
 
 
-# The particles inside a surname ("van der", "da", "y").
+# The particles inside a surname ("van der", "da", "y", Catalan "i": "Domènech i Montaner").
 PARTICLES = frozenset({"de", "de la", "du", "des", "van", "von", "der", "den", "da", "di", "del",
-                       "dos", "le", "la", "ben", "bin", "al", "el", "y", "d'", "ter", "zu"})
+                       "dos", "le", "la", "ben", "bin", "al", "el", "y", "i", "d'", "ter", "zu"})
 
 
 @lru_cache(maxsize=1)
