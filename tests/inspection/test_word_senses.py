@@ -152,6 +152,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Explain the memorandum of Otto Frisch and Rudolf Peierls on the bomb.",
     "Welke rol speelde Aletta Jacobs in de vrouwenbeweging?",
     "Modernismo: Antoni Gaudí, Lluís Domènech i Montaner y Josep Puig i Cadafalch.",  # Catalan surnames joined by "i"
+    "Maak 4 quizvragen over Tom Poes en Olivier B. Bommel voor een pubquiz.",  # a given name before the initial
+    "Perché Renzo e Lucia non riescono a sposarsi all'inizio dei Promessi Sposi?",  # a pair named together
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}

@@ -34,7 +34,9 @@ _LEGAL_FORMS = (r"Ltd|LLC|L\.L\.C\.|Inc|Corp|Corporation|Co|PLC|LLP|LP|GmbH|AG|K
 _LEGAL_AFTER = re.compile(rf"\A(?:['’]s)?\s*,?\s*(?:(?:&|and|et|y|e|und|en|\+)\s+)?(?:{_LEGAL_FORMS})(?![\wÀ-ÿ])")
 _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 # "K. ", "J.-P. " before a surname; not the end of an abbreviation ("z. B. Packtermine", "u. U.")
-_INITIALS = regex.compile(r"(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2} $")
+# Initials before a surname, and the given name before them if any ("Olivier B. Bommel").
+_INITIALS = regex.compile(
+    r"(?:(?<![\w.])(?P<given>\p{Lu}\p{Ll}+) )?(?P<initials>(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2}) $")
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
@@ -158,9 +160,11 @@ class PersonDetector:
         context = self._context.get(lang) or self._context[self._default]
         if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
             return None, []  # "Mr. A", "Mme X", "Patient B": a case study's anonymised person
-        initials = _INITIALS.search(text[max(0, run[0].start - 8):run[0].start])
+        initials = _INITIALS.search(text, max(0, run[0].start - 30), run[0].start)
         if initials and self._surname(run[0].text):
-            return Hit("PERSON", run[0].start - len(initials.group()), run[-1].end, 0.75, "person.initial"), []
+            given = initials.group("given")
+            start = initials.start("given" if given and is_given_name(given) else "initials")
+            return Hit("PERSON", start, run[-1].end, 0.75, "person.initial"), []
         title = _WORD_BEFORE.search(text[max(0, run[0].start - 16):run[0].start])
         # "mevrouw Hoogendijk", "dott.ssa Bellandi"; not a bare two-letter word ("me", "pr").
         if title and title.group(1).lower() in self._titles and (len(title.group(1)) > 2 or title.group(1).endswith(".")):
