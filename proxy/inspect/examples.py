@@ -20,9 +20,13 @@ EXAMPLE_DOMAIN = re.compile(
 _EXAMPLE_ADDRESS = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _COUNTRY_CODE = re.compile(r"^\s*(?:\+|00)\d{1,3}[\s.\-]+")
-# The ranges kept for fiction: North America's 555-0100 to 0199, Ofcom's drama numbers.
+# The ranges kept for fiction: North America's 555-0100 to 0199, Ofcom's drama numbers,
+# ARCEP's numbers for audiovisual works (01 99 00 xx xx, 02 61 91, 03 53 01, 04 65 71,
+# 05 36 49, 06 39 98).
 _FICTIONAL = re.compile(r"(?:(?:\+|00)?1[\s.\-]?)?\(?\d{3}\)?[\s.\-]?555[\s.\-]?01\d\d"
-                        r"|(?:(?:\+|00)44\s?|0)(?:7700\s?900\d{3}|20\s?7946\s?0\d{3}|113\s?496\s?0\d{3})")
+                        r"|(?:(?:\+|00)44\s?|0)(?:7700\s?900\d{3}|20\s?7946\s?0\d{3}|113\s?496\s?0\d{3})"
+                        r"|(?:(?:\+|00)33\s?|0)(?:1[\s.]?99[\s.]?00|2[\s.]?61[\s.]?91|3[\s.]?53[\s.]?01|4[\s.]?65[\s.]?71"
+                        r"|5[\s.]?36[\s.]?49|6[\s.]?39[\s.]?98)(?:[\s.]?\d\d){2}")
 
 
 @lru_cache(maxsize=1)

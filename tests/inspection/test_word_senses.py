@@ -263,6 +263,10 @@ def test_a_real_persons_name_stays_personal(inspector, text):
     + "    cuenta.iban = 'ES91 2100 0418 4502 0005 1332'",
     # a phone number of a range kept for fiction, in a fixture; an address on an example street
     'fixture:\n  customer = {"phone": "+1-202-555-0186",\n              "address": "77 Example Avenue"}',
+    # ARCEP's range for fiction; a mailbox that says it is made up; a bank's and a register's samples
+    'Jeu de test : {"email": "jean.exemple@example.fr", "tel": "01 99 00 00 01"}',
+    'VALID_TEST_BSN = ["111222333"]   # bekende test-BSN uit documentatie',
+    'VALID_EXAMPLES = ["DE02 1203 0000 0000 2020 51"]   # Beispiel der DKB-Doku',
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []

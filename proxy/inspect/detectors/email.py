@@ -23,6 +23,9 @@ _PLACEHOLDER_LOCAL = frozenset({
     "benutzer", "prueba", "pruebas", "prova", "teste", "testes", "essai", "billing", "compta", "factura",
     "facturation", "rechnung", "fatturazione", "facturatie", "faturacao", "orders", "newsletter", "office", "qa",
 })
+# A word saying the mailbox is made up, beside a name ("jean.exemple", "max.beispiel", "anna.test").
+_EXAMPLE_WORDS = frozenset({"example", "exemple", "beispiel", "ejemplo", "esempio", "voorbeeld", "exemplo", "sample",
+                            "dummy", "fake", "test", "muster", "fictif", "ficticio", "fittizio"})
 _NUMBERED = re.compile(r"[._-]?\d{1,4}$")
 _SEPARATORS = re.compile(r"[._-]+")
 
@@ -40,6 +43,8 @@ class EmailDetector:
 
 
 def _placeholder(local: str) -> bool:
-    """A placeholder's mailbox, or one made of placeholders ("qa-admin", "test_user_02")."""
+    """A placeholder's mailbox, one made of placeholders ("qa-admin", "test_user_02"), or one
+    that says it is made up ("jean.exemple")."""
     parts = [_NUMBERED.sub("", p) for p in _SEPARATORS.split(local.lower())]
-    return _NUMBERED.sub("", local.lower()) in _PLACEHOLDER_LOCAL or all(p in _PLACEHOLDER_LOCAL for p in parts if p)
+    return (_NUMBERED.sub("", local.lower()) in _PLACEHOLDER_LOCAL or all(p in _PLACEHOLDER_LOCAL for p in parts if p)
+            or any(p in _EXAMPLE_WORDS for p in parts))
