@@ -75,6 +75,9 @@ def test_markings_and_classification_headers_in_every_language(inspector, text, 
     "¿Qué diferencia hay entre marcar un documento como «Confidencial» y como «Uso interno»?",
     'Hoe labelen andere bedrijven documenten als "Vertrouwelijk" of "Intern gebruik" in SharePoint?',
     "Como rotulo documentos como 'Confidencial' ou 'Uso interno' no Microsoft 365?",  # single quotes
+    # a label without its colon names the quotation talked about
+    "Que signifie la mention « Diffusion Restreinte » dans l'IGI 1300 ?",
+    "Was bedeutet die Einstufung „VS – Nur für den Dienstgebrauch“ bei Behörden?",
     "Qu'est-ce que le secret professionnel d'un avocat couvre exactement ?",  # the notion, not a notice
 ])
 def test_talk_about_confidentiality_is_no_marking(inspector, text):

@@ -50,6 +50,10 @@ class MarkingDetector:
         documents = alternation(languages.entries("documents"), regex=False)
         self._before = re.compile(
             rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*(?:[:=]\s*\w+[ \t]+)?[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
+        # A label that applies to what follows: with its colon ("Einstufung: „VS-NfD“"); without
+        # one it names the quotation talked about ("die Einstufung „VS – Nur für den
+        # Dienstgebrauch“", « la mention « Diffusion Restreinte » »).
+        self._applied_label = re.compile(rf"(?i)\b(?:{labels})\s*[:=]\s*$")
         self._prose = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('prose_before'))})\s+$")
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]
@@ -88,7 +92,7 @@ class MarkingDetector:
         for q in _QUOTATION.finditer(text, *_line(text, m.start(), m.end())):
             if q.start(1) <= m.start() and m.end() <= q.end(1):
                 before = text[max(0, q.start() - 40):q.start()].replace('"', "").replace("'", "")
-                return not _alone_on_line(text, q.start(), q.end()) and not self._before.search(before) \
+                return not _alone_on_line(text, q.start(), q.end()) and not self._applied_label.search(before) \
                     and not _label_inside(text[q.start(1):m.start()], self._before)
         return False
 
