@@ -37,6 +37,7 @@ _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 # Initials before a surname, and the given name before them if any ("Olivier B. Bommel").
 _INITIALS = regex.compile(
     r"(?:(?<![\w.])(?P<given>\p{Lu}\p{Ll}+) )?(?P<initials>(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2}) $")
+_DIGIT = re.compile(r"\d")
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
@@ -145,7 +146,8 @@ class PersonDetector:
         if unexplained and self._ner is not None:
             for start, end in self._ner.persons(text, lang, unexplained):
                 words = text[start:end].split()
-                if not self._common_phrase(text[start:end], lang):
+                if not self._common_phrase(text[start:end], lang) and not _DIGIT.search(text, start, end):
+                    # a name holds no digit: "Aurora X2" is a product
                     yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
 
     def _explain(self, text: str, run: list[_Tok], lang: str) -> tuple[Hit | None, list[tuple[int, int]]]:
@@ -226,12 +228,13 @@ class PersonDetector:
         return None, []
 
     def _common(self, word: str, lang: str) -> bool:
-        """A word of the text's language, or an English one that is no given name (prompts in
-        every language borrow English terms: "bei Software-defined Vehicle")."""
+        """A word of the text's language, or an English one of five letters or more that is no
+        given name (prompts in every language borrow English terms: "bei Software-defined
+        Vehicle"; short ones are names too: "Ion Ciobanu")."""
         if self._ner is None:
             return False
         return self._ner.is_common(word, lang) or (
-            lang != "en" and self._ner.has_lexicon("en") and not is_given_name(word)
+            lang != "en" and len(word) >= 5 and self._ner.has_lexicon("en") and not is_given_name(word)
             and all(part and self._ner.is_common(part, "en") for part in word.split("-")))
 
     def _product(self, run: list[_Tok]) -> bool:
@@ -273,8 +276,8 @@ class PersonDetector:
             return False  # a listed name holds such words too ("Fulano de Tal")
         suffixes = tuple(self._languages.get(lang).noun_suffixes)
         words = span.split()
-        if _common_word(words[0], lang) and not _names_after_a_noun(words, lang):
-            return True
+        if (_common_word(words[0], lang) or self._common(words[0], lang)) and not _names_after_a_noun(words, lang):
+            return True  # "Kurze Analyse", "Governance von Würth" (an English noun opening it)
         if len(words) > 1 and _NAMED_AFTER.search(words[0]) and words[0].lower() not in self._surnames \
                 and _common_word(words[-1], lang):
             return True  # "Ohmsches Gesetz", "Gaußsche Summenformel": a law or a formula named after someone
