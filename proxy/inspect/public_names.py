@@ -21,7 +21,8 @@ are dropped too.
 No list holds every public figure, so a name none holds is one too where the text asks about a
 past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
 among two or more listed people (`public-name.among-public-figures`), and nothing around it
-ties it to the business.
+ties it to the business, nor its sentence to the writer's private life ("my daughter", "mon
+voisin"), nor does the text address it ("ask", "schreib").
 """
 from __future__ import annotations
 
@@ -147,6 +148,10 @@ class PublicNames:
         # "for our company book club", „für unsere Vereinszeitung“: who the text is written for
         self._audience = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\w*\s+(?:[\w-]+\s+){{0,2}}?"
                                     rf"(?:{alternation(languages.entries('audiences'))})(?!\w)")
+        self._addressed = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('addressing'), regex=False)})"
+                                     rf"\s*[,:]?\s+$")
+        self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\s+(?:[\w-]+\s+)?"
+                                     rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})\s*$")
         _lists()
 
@@ -194,12 +199,17 @@ class PublicNames:
         """A name no list holds is a public figure's where the text asks about a life or a
         legacy ("Quem foi …", "the life of …") or names it among two or more listed public
         figures (an essay on a club's history, a literary comparison), and nothing around it
-        ties it to the company's business. So is a listed one that private people share."""
+        ties it to the company's business, nor its sentence to the writer's private life ("my
+        daughter Emma loves Taylor Swift and Billie Eilish"), nor does the text address it
+        ("schreib Lena Brenner…"). So is a listed one that private people share."""
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start])
         # A public figure's name that private people share too ("Robbie Keane") needs one
-        # listed public figure beside it, not two.
+        # listed public figure beside it, not two. One is not enough for an unlisted name:
+        # "a birthday card for Anna Schmidt, a huge fan of Taylor Swift".
         shared = _lists()[2].get(_norm(text[hit.start:hit.end])) in _people()
-        if not (asked or public >= (1 if shared else 2)) or self._tied(text, hit, self._ties):
+        if not (asked or public >= (1 if shared else 2)) or self._tied(text, hit, self._ties) \
+                or self._relations.search(text, *_sentence(text, hit.start, hit.end)) \
+                or self._addressed.search(text, max(0, hit.start - 24), hit.start):
             return hit
         rule = "public-name.biography" if asked else "public-name.among-public-figures"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)

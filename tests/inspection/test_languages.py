@@ -199,6 +199,18 @@ def test_a_public_name_tied_to_the_business_stays_a_person(inspector, text):
     assert hits and hits[0].detector == "public-name.tied-to-business"
 
 
+@pytest.mark.parametrize("text,name", [
+    # among listed public figures, but someone of the writer's private life, or addressed
+    ("Plan a party for my daughter Emma Lopez, she loves Taylor Swift and Billie Eilish.", "Emma Lopez"),
+    ("Ma voisine Claire Fontanel adore Édith Piaf et Charles Aznavour, que lui offrir ?", "Claire Fontanel"),
+    ("Schreib Lena Brenner eine Karte, sie liebt Helene Fischer und Udo Lindenberg.", "Lena Brenner"),
+    # beside one listed public figure only
+    ("Write a birthday card for Anna Schmidt, a huge fan of Taylor Swift.", "Anna Schmidt"),
+])
+def test_a_private_person_beside_a_public_figure_stays_a_person(inspector, text, name):
+    assert ("PERSON", name) in found(inspector, text), found(inspector, text)
+
+
 @pytest.mark.parametrize("text,entity", [
     ("IPP 594726692 : la biopsie est revenue positive.", "HEALTH_DATA"),
     ("Dossier n° 2025-004512 — diabète gestationnel, revoir le traitement.", "HEALTH_DATA"),  # "n°" after the label
