@@ -125,6 +125,9 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("hey @dmitri.volkov can you review?", "dmitri.volkov"),  # a chat mention made of a name
     ("Please send the revised contract to K. Janssen before Friday.", "K. Janssen"),  # an initial and a surname
     ("Call Maria J. Kowalczyk tomorrow about the lease.", "Maria J. Kowalczyk"),  # with the given name before it
+    # a given name the lists lack, then a surname of the long list, wherever they stand
+    ("Marloes Verbeek, FNV-kaderlid bij ons op de vestiging, wil vergaderen.", "Marloes Verbeek"),
+    ("Summary. Darnell Okafor-Price (declared on his application) is on the shortlist.", "Darnell Okafor-Price"),
     ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too
     ("Please close the Maria Lopez ticket today.", "Maria Lopez"),  # "the" before a name still names her
     # a common surname alone, opening a clause that goes on in lower case

@@ -66,6 +66,8 @@ from .conftest import found
     "Vergelijk Jumbo en Lidl Nederland op marktaandeel en prijsstrategie.",
     "Wie unterscheidet sich die Governance von Würth von der anderer Familienunternehmen?",
     "Lohnt sich der Porsche Cayman GTS 4.0 als Dienstwagen?",  # a name holds no digit
+    "09:30 Marktumfeld DACH\n10:30 Pause",  # a word of no dictionary, then an acronym
+    "Vergleiche die Geschäftsmodelle von Bosch und Continental.",
     "Reads Jupyter notebooks (.ipynb) as cells with their outputs.",  # a verb's -s form, then a product
 ])
 def test_ordinary_words_are_not_findings(inspector, text):

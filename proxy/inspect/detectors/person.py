@@ -196,6 +196,8 @@ class PersonDetector:
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
             return None, []
+        if len(run) == 2 and text[run[0].end:run[1].start] == " " and self._unknown_then_surname(run):
+            return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.known-surname"), []
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
         # model may name the run with or without it.
         if len(run) >= 2 and _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]):
@@ -299,6 +301,17 @@ class PersonDetector:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""
         return len(word) > 1 and (word.lower() in self._surnames or (
             self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
+
+    def _unknown_then_surname(self, run: list[_Tok]) -> bool:
+        """A word of no dictionary, then a surname of the long list (or a double-barrelled one
+        holding one): "Marloes Verbeek", "Darnell Okafor-Price", wherever they stand; the given
+        name is one the lists lack, the model may take the pair for an organisation."""
+        first, last = run[0].text, run[1].text
+        return (self._ner is not None and len(first) > 2 and not first.isupper() and not _CAMEL.search(first)
+                and first not in acronyms() and not eponym_word(first) and not listed(f"{first} {last}")
+                and in_no_dictionary(first, self._ner, self._languages.codes)
+                and any(self._known_surname(part) for part in last.lower().split("-") if len(part) > 2)
+                and not last.isupper() and last.lower() not in self._endings)
 
     def _known_surname(self, low: str) -> bool:
         """In a language's short list or the common surnames of many countries; lower case."""
