@@ -59,7 +59,7 @@ _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names 
 # famous the name: a footballer does not log in to the company's assistant.
 _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.home-dir", "name-shape.mention"})
 # The person rules that read names written out in prose.
-_PROSE = frozenset({"person.given-name", "person.context", "person.ner"})
+_PROSE = frozenset({"person.given-name", "person.context", "person.ner", "person.known-surname"})
 
 
 @lru_cache(maxsize=1)
