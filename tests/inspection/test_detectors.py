@@ -35,6 +35,8 @@ POSITIVE = [
     ("IBAN_CODE", "Pay DE64370400440532014711 by Friday.", "DE64370400440532014711"),
     # right after another one: the first match runs into the second, which is looked for after it
     ("IBAN_CODE", "Pay FR76 3000 6000 0112 3456 7890 189 and NL91 ABNA 0417 1643 00 today", "NL91 ABNA 0417 1643 00"),
+    # a card number alone in a CSV field, after a field that ends in a digit
+    ("CREDIT_CARD", "txn_id,pan,amount\nTX-77120,6011038475629105,64.90", "6011038475629105"),
     ("CREDIT_CARD", "Card 4539 1488 0343 6467 was charged twice.", "4539 1488 0343 6467"),
     ("CREDIT_CARD", "Ma carte bancaire 5234-5678-9012-3453 est refusée.", "5234-5678-9012-3453"),
     ("CREDIT_CARD", "Amex 349876543210127, refund it.", "349876543210127"),

@@ -15,6 +15,9 @@ from ..hit import Hit
 # Digits joined by up to three separators ("06 12 34 56 78", "+33 (0)4 72…", "4111-1111…").
 _RUN = re.compile(r"(?<![\w.,/-])(?:\+|00)?\(?\d(?:(?:[ .\-/\u00a0\u2009]|\(0\)|[()]){0,3}\d)*\)?"
                   r"(?:\s?(?:x|ext\.?|poste)\s?\d{1,5})?(?![\w])")  # extensions: "…-3010x792"
+# A long number alone in a CSV or table field ("TX-77120,6011038475629105,64.90"): the run
+# above skips numbers after a comma, which "1,234,567" writes inside one.
+_FIELD = re.compile(r"(?<=[,;|\t])\d{12,19}(?=[,;|\t\r\n]|$)", re.M)
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|poste)\s?\d{1,5}$")
 # Corsican NIRs hold a letter (2A, 2B), so no digit run sees them whole.
 _NIR_CORSICA = re.compile(r"(?<![\w])[12]\s?\d{2}\s?\d{2}\s?2[AB]\s?\d{3}\s?\d{3}\s?\d{2}(?![\w])", re.IGNORECASE)
@@ -55,6 +58,9 @@ class NumberDetector:
                 if extension and hit.entity == "PHONE_NUMBER" and hit.end == groups[-1][1]:
                     hit = Hit(hit.entity, hit.start, m.end(), hit.score, hit.detector)
                 yield hit
+        for m in _FIELD.finditer(text) if "," in text or "|" in text or "\t" in text or ";" in text else ():
+            if _card(m.group()):
+                yield Hit("CREDIT_CARD", m.start(), m.end(), 0.9, "numbers.card")
 
     def _classify_windows(self, text: str, groups: list[tuple[int, int]], plus: bool,
                           run_start: int) -> Iterator[Hit]:
@@ -97,8 +103,7 @@ class NumberDetector:
             return Hit("FR_NIR", start, end, 0.95, "numbers.nir")
         if n == 13 and digits[0] in "12" and _NIR_CUES.search(before):
             return Hit("FR_NIR", start, end, 0.7, "numbers.nir-no-key")
-        if (13 <= n <= 19 and _CARD_PREFIX.match(digits) or 12 <= n <= 19 and _MAESTRO_PREFIX.match(digits)) \
-                and luhn_ok(digits):
+        if _card(digits):
             return Hit("CREDIT_CARD", start, end, 0.9, "numbers.card")
         if n == 10 and digits[0] == "0" and digits[1] != "0" and (len(groups) == 1 or set(sizes) == {2}):
             return Hit("PHONE_NUMBER", start, end, 0.8, "numbers.phone-national")
@@ -125,3 +130,10 @@ class NumberDetector:
         if n == 9 and luhn_ok(digits) and (sizes == [3, 3, 3] or _SIREN_CUES.search(before)):
             return Hit("FR_SIREN", start, end, 0.7 if _SIREN_CUES.search(before) else 0.5, "numbers.siren")
         return None
+
+
+def _card(digits: str) -> bool:
+    """A payment card's number: an issuer's prefix, a card's length and Luhn's check digit."""
+    n = len(digits)
+    return bool(13 <= n <= 19 and _CARD_PREFIX.match(digits) or 12 <= n <= 19 and _MAESTRO_PREFIX.match(digits)) \
+        and luhn_ok(digits)
