@@ -57,7 +57,8 @@ _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
 # famous the name: a footballer does not log in to the company's assistant.
-_ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.home-dir", "name-shape.mention"})
+_ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.home-dir", "name-shape.mention",
+                       "name-shape.profile"})
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.context", "person.ner", "person.known-surname"})
 

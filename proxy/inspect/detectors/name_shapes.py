@@ -45,6 +45,8 @@ _HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")
 # A folder or file named after someone in a path: `\\fs01\hr$\2024\Bjarke_Mikkelsen\`.
 _PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)(?=[\\/])")
+# A person's profile address: the slug names its holder ("linkedin.com/in/sven-oskarsson-4b8213a").
+_PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]{3,100})")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
@@ -105,6 +107,8 @@ class NameShapeDetector:
         for m in _PATH_NAME.finditer(text) if ("/" in text or "\\" in text) else ():
             if is_given_name(m.group(1)) and self._title_handle([m.group(2)]):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.path")
+        for m in _PROFILE.finditer(text) if "/" in text else ():
+            yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.profile")
         yield from self._cleft(text, lang)
         for m in _MENTION.finditer(text) if "@" in text else ():
             if self._is_name([m.group(1), m.group(2)], lang, joined=True):
