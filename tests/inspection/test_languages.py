@@ -54,6 +54,8 @@ def test_language_is_detected_among_all_configured(lang, text):
     ("Note interne, couverte par le secret professionnel : avis sur la clause.", "couverte par le secret professionnel"),
     ("The terms below are covered by the mutual NDA signed in May.", "covered by the mutual NDA"),
     ("Betriebs- und Geschäftsgeheimnis\nKalkulation 2025 für Los 3", "Betriebs- und Geschäftsgeheimnis"),
+    ("Beste collega's, de vestiging sluit.\n\nDit document is vertrouwelijk en uitsluitend bestemd voor "
+     "leidinggevenden.", "Dit document is vertrouwelijk"),  # a notice's sentence
 ])
 def test_markings_and_classification_headers_in_every_language(inspector, text, value):
     assert ("CONFIDENTIAL_MARKING", value) in found(inspector, text)
