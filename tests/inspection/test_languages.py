@@ -107,6 +107,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # chat-style lower case
     ("lol kevin okafor replied-all again", "kevin okafor"),
     ("tu peux relancer sophie mercier stp", "sophie mercier"),
+    ("hintergrund: uwe kessler hat seit gestern corona und fällt aus", "uwe kessler"),  # the long list, where no dictionary tells
     # a given name that is no word of any language, alone after a person cue, in any case
     ("Can you ask Marta to send the Q3 numbers?", "Marta"),
     ("btw ping giulia about the invoice", "giulia"),
@@ -243,6 +244,9 @@ def test_a_private_person_beside_a_public_figure_stays_a_person(inspector, text,
     ("Mi padre tiene cita en cardiología el lunes, ¿me cambias el turno?", "HEALTH_DATA"),
     ("O Cristiano Ronaldo tem ressonância ao joelho marcada para amanhã às 7h.", "HEALTH_DATA"),  # an exam
     ("Our client had an MRI of the knee last week, draft the follow-up.", "HEALTH_DATA"),
+    ("Redige a referenciação: utente nº 284 913 677, perturbação de pânico com agorafobia.", "HEALTH_DATA"),
+    ("il candidato n. 0387 ha dichiarato un'invalidità civile del 67%", "HEALTH_DATA"),
+    ("Kandidaat 2023-118 (sollicitatie medewerker) heeft geen VOG gekregen.", "SPECIAL_CATEGORY"),
     ("Patient 48213 was referred to neurology after the second seizure.", "HEALTH_DATA"),
     # a term closing a German or Dutch compound
     ("Unsere Mitarbeiterin hat Lungenkrebs, wie planen wir die Vertretung?", "HEALTH_DATA"),

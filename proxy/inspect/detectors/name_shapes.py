@@ -271,13 +271,16 @@ class NameShapeDetector:
 
     def _is_name(self, words: list[str], lang: str, joined: bool = False) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured
-        language where the text's language has a dictionary to tell ("mark down" is words).
-        Joined into one handle (`valentina.orlando`, `@marta_ruiz`), the surname may be any
+        language where the text's language has a dictionary to tell ("mark down" is words), or,
+        where it has none, a surname of the long list that is none of its common words ("uwe
+        kessler"). Joined into one handle (`valentina.orlando`, `@marta_ruiz`), the surname may be any
         of the common surnames of many countries: prose would take "rose garden" for a name."""
         if not is_given_name(words[0]):
             return False
         return all(w.lower() in self._surnames or (joined and w.lower() in surnames())
-                   or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w)) for w in words[1:])
+                   or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w))
+                   or (not self._ner.has_lexicon(lang) and w.lower() in surnames() and w.lower() not in common_words(lang)
+                       and not self._ner.is_common_anywhere(w)) for w in words[1:])
 
     def _title_handle(self, parts: list[str]) -> bool:
         """`Oluwaseun_Adeyemi`: each part capitalised and a word in no configured language (a
