@@ -145,6 +145,8 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # a message's name field is inspected alone
     ("chloe_pemberton", "chloe_pemberton"),
     ("valentina.orlando", "valentina.orlando"),  # a surname of the long list, joined to a given name
+    ("priscilla_tan", "priscilla_tan"),  # a romanised Chinese surname
+    ("Rivka Goldberg on my team asked to leave early on Fridays.", "Rivka Goldberg"),
     ("Write a note to this candidate: https://www.linkedin.com/in/sven-oskarsson-4b8213a/", "sven-oskarsson-4b8213a"),
 ])
 def test_names_found_by_where_they_stand(inspector, text, value):
