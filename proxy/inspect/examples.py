@@ -16,7 +16,7 @@ from .data_files import word_list
 # Documentation domains, where no one receives mail: the names RFC 2606/6761 reserve, and by
 # convention "example" in the seven languages before any top-level domain.
 EXAMPLE_DOMAIN = re.compile(
-    r"(?i)(?:^|\.)(?:(?:example|exemple|beispiel|ejemplo|esempio|voorbeeld|exemplo)\.[a-z]{2,6}|example|test|invalid|localhost)$")
+    r"(?i)(?:^|\.)(?:(?:example|exemple|beispiel|ejemplo|esempio|voorbeeld|exemplo)(?:\.[a-z]{2,6}){1,2}|example|test|invalid|localhost)$")
 _EXAMPLE_ADDRESS = re.compile(r"[\w.+-]+@([\w-]+(?:\.[\w-]+)+)")
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _COUNTRY_CODE = re.compile(r"^\s*(?:\+|00)\d{1,3}[\s.\-]+")

@@ -64,6 +64,7 @@ from .conftest import found
     "Bosch, Siemens und Continental: wer ist bei Software-defined Vehicle am besten aufgestellt?",
     "¿Cómo etiquetamos documentos con las etiquetas de sensibilidad de Microsoft Purview?",
     "Vergelijk Jumbo en Lidl Nederland op marktaandeel en prijsstrategie.",
+    "Wie unterscheiden sich Aldi Nord, Aldi Süd und Lidl in der Eigentümerstruktur?",
     "Wie unterscheidet sich die Governance von Würth von der anderer Familienunternehmen?",
     "Lohnt sich der Porsche Cayman GTS 4.0 als Dienstwagen?",  # a name holds no digit
     "09:30 Marktumfeld DACH\n10:30 Pause",  # a word of no dictionary, then an acronym
@@ -159,6 +160,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Modernismo: Antoni Gaudí, Lluís Domènech i Montaner y Josep Puig i Cadafalch.",  # Catalan surnames joined by "i"
     "Maak 4 quizvragen over Tom Poes en Olivier B. Bommel voor een pubquiz.",  # a given name before the initial
     "Perché Renzo e Lucia non riescono a sposarsi all'inizio dei Promessi Sposi?",  # a pair named together
+    "¿Qué tiempo hace en marzo en Santiago de Compostela y en Santiago de Chile?",  # cities named after someone
+    "Escríbeme un chiste de Pepito Pérez en el colegio apto para niños.",  # a joke's stock character
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -271,6 +274,7 @@ def test_a_real_persons_name_stays_personal(inspector, text):
     # ARCEP's range for fiction; a mailbox that says it is made up; a bank's and a register's samples
     'Jeu de test : {"email": "jean.exemple@example.fr", "tel": "01 99 00 00 01"}',
     'VALID_TEST_BSN = ["111222333"]   # bekende test-BSN uit documentatie',
+    'assert is_valid("bob+newsletter@example.org") and is_valid("dave@sub.example.co.uk")',  # a tag, a two-label TLD
     'VALID_EXAMPLES = ["DE02 1203 0000 0000 2020 51"]   # Beispiel der DKB-Doku',
 ])
 def test_published_examples_are_nobodys(inspector, text):

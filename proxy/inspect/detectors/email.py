@@ -37,6 +37,7 @@ class EmailDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _EMAIL.finditer(text):
             local, _, domain = m.group().rpartition("@")
+            local = local.split("+", 1)[0]  # "bob+newsletter": the tag after "+" is the sender's filter
             if EXAMPLE_DOMAIN.search(domain) and (_placeholder(local) or listed(_SEPARATORS.sub(" ", local))):
                 continue  # "user1@example.com", "qa-admin@example.test", "jean.dupont@exemple.fr"
             yield Hit("EMAIL_ADDRESS", m.start(), m.end(), 0.95, "email")

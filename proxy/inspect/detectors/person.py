@@ -224,9 +224,12 @@ class PersonDetector:
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
-        if (len(run) >= 2 and not self._product(run)) or (
+        # not "Lidl Nederland", "Aldi Nord": an organisation's ending after no given name
+        organisation = len(run) >= 2 and (self._product(run) or (run[-1].text.lower() in self._endings
+                                                                 and not is_given_name(run[0].text)))
+        if (len(run) >= 2 and not organisation) or (
                 len(run) == 1 and name_cues.search(text[max(0, run[0].start - 16):run[0].start])):
-            return None, [(run[0].start, run[-1].end)]  # not "Lidl Nederland": an organisation's ending
+            return None, [(run[0].start, run[-1].end)]
         return None, []
 
     def _common(self, word: str, lang: str) -> bool:
