@@ -40,6 +40,7 @@ from .languages import Languages, alternation, stem
 ENTITY = "PUBLIC_NAME"
 _WINDOW = 120  # characters either side of a name in which a business tie counts
 _RECORD = 120  # characters after a placeholder, on its line, that hold its sample record
+_PAIRED_FIELDS = 80  # characters between the given name's and the surname's fields of one record
 # What a sample record holds; identifiers, accounts and secrets are judged on their own.
 _RECORD_FIELDS = frozenset({"STREET_ADDRESS", "DATE_OF_BIRTH", "PHONE_NUMBER", "EMAIL_ADDRESS"})
 # An e-mail address or a phone number; not a life's years ("Konrad Zuse (1910-1995)").
@@ -54,6 +55,7 @@ _NAME_RUN = re.compile(r"(?:[A-ZÀ-ÖØ-Þ][\w'’.-]*\s+(?:(?:de|da|di|van|von|
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 # A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
+_FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
 # famous the name: a footballer does not log in to the company's assistant.
@@ -163,8 +165,10 @@ class PublicNames:
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
         the fields of a placeholder's sample record."""
-        judged = [self._judge(text, hit) if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit
-                  for hit in hits]
+        hits = list(hits)
+        split = self._split_placeholders(text, hits)
+        judged = [split[i] if i in split else self._judge(text, hit)
+                  if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit for i, hit in enumerate(hits)]
         people = _people() | {"among-public-figures", "biography"}
         # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
         # rules") vouch as well.
@@ -183,8 +187,27 @@ class PublicNames:
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
-    def _judge(self, text: str, hit: Hit) -> Hit:
-        kind, sure = self._kind(text, hit)
+    def _split_placeholders(self, text: str, hits: list[Hit]) -> dict[int, Hit]:
+        """A placeholder written over two form fields, given name and surname in either order
+        (`nome="Mario", cognome="Rossi"`, `"nom": "Dupont", "prenom": "Jean"`): both fields are
+        the placeholder, judged as one name (framed as an example, tied to no one). Not a
+        public figure's name: a customer record that splits one is someone's."""
+        fields = [i for i, h in enumerate(hits) if h.entity == "PERSON" and h.detector == "name-shape.form-field"]
+        found: dict[int, Hit] = {}
+        for i, j in zip(fields, fields[1:]):
+            a, b = hits[i], hits[j]
+            if b.start - a.end > _PAIRED_FIELDS:
+                continue
+            whole = Hit("PERSON", a.start, b.end, a.score, a.detector)
+            for first, second in ((a, b), (b, a)):
+                judged = self._judge(text, whole, f"{text[first.start:first.end]} {text[second.start:second.end]}")
+                if judged.detector == "public-name.placeholders":
+                    found[i], found[j] = (Hit(ENTITY, h.start, h.end, 0.9, judged.detector) for h in (a, b))
+                    break
+        return found
+
+    def _judge(self, text: str, hit: Hit, name: str | None = None) -> Hit:
+        kind, sure = self._kind(text, hit, name)
         if kind is None:
             return hit
         ties = self._ties if kind not in _NOBODY else self._person_ties
@@ -217,21 +240,26 @@ class PublicNames:
 
     def _tied(self, text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
         """A tie within `_WINDOW` characters of the name, not inside the span `outside`, nor the
-        audience a text is written for."""
+        audience a text is written for. Around a sample framed as an example (`outside`), the
+        labels of its record's fields (`email:`, `"telefono":`) are the sample's, no tie."""
         start, end = outside or (hit.start, hit.end)
         before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
         around = _BLANK_FIELD.sub(" ", self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW]))
+        if outside:
+            around = _FIELD_LABEL.sub(" ", around)
         if ties is not self._ties:
-            return bool(ties.search(around) or _CONTACT.search(around))
+            return bool(ties.search(around) or _contact(around))
         a, b = _sentence(text, hit.start, hit.end)
         own = self._audience.sub(" ", text[max(a, hit.start - _WINDOW, 0):min(start, hit.start)] + " "
                                  + text[max(end, hit.end):min(b, hit.end + _WINDOW)])
-        return bool(self._other_ties.search(around) or self._owned_ties.search(own) or _CONTACT.search(around))
+        return bool(self._other_ties.search(around) or self._owned_ties.search(own) or _contact(around))
 
-    def _kind(self, text: str, hit: Hit) -> tuple[str | None, bool]:
-        """The list the name is in, and whether it is surely that (not a name real people share)."""
+    def _kind(self, text: str, hit: Hit, name: str | None = None) -> tuple[str | None, bool]:
+        """The list the name (`name`, or the hit's text) is in, and whether it is surely that
+        (not a name real people share)."""
         names, eponyms, ambiguous = _lists()
-        words = text[hit.start:hit.end].split()
+        name = name or text[hit.start:hit.end]
+        words = name.split()
         kind = names.get(_norm(" ".join(words)))  # "Don Quijote", "Mr Darcy": the title is the name's
         while not kind and len(words) > 1 and words[0].lower() in self._titles:
             words = words[1:]
@@ -246,10 +274,15 @@ class PublicNames:
             return kind, example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         near = text[max(0, hit.start - 40):hit.end + 40]
-        name = text[hit.start:hit.end]
         if any(name in term and term in near for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
         return _joined(words), True
+
+
+def _contact(text: str) -> bool:
+    """Contact details in `text`: an e-mail address or a phone number; not a mailbox at a
+    documentation domain, a sample's ("mario.rossi@example.com")."""
+    return any(not example_address(m.group()) for m in _CONTACT.finditer(text))
 
 
 def _listed_people(text: str) -> set[str]:
