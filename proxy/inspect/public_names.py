@@ -13,7 +13,9 @@ figures: placeholders, fictional characters and eponyms are nobody's name ("Max 
 as the sample customer of a form). Entries the lists mark `# ambiguous` (also common among
 private people: "Mario Rossi") count only where the text frames them as an example ("for
 example", "test fixture", "nome fittizio"); the business words of that sentence then describe
-the sample ("an example invoice for Mario Rossi"), and only a tie outside it is a real one.
+the sample ("an example invoice for Mario Rossi"), and only a tie outside it is a real one;
+another name in that sentence is a sample too ("datos de ejemplo: Juan Pérez como arrendador,
+María López como arrendataria").
 The fields that follow a placeholder on its line ("Jean Dupont, né le 01/01/1970, 1 rue de
 l'Exemple, 75000 Paris") are its sample record where the text frames it as an example: they
 are dropped too.
@@ -182,6 +184,10 @@ class PublicNames:
             counted = len(public)
             judged = [self._unlisted(text, h, counted) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
+        samples = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
+        if samples:
+            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
+                      for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
         return [h for h in judged
@@ -218,6 +224,16 @@ class PublicNames:
         if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties, outside):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
+
+    def _beside_a_sample(self, text: str, hit: Hit, samples: list[Hit]) -> Hit:
+        """A name in the sentence of a placeholder, where that sentence frames them as examples
+        ("datos de ejemplo: Juan Pérez como arrendador, María López como arrendataria"), is a
+        sample too, unless a person tie outside the sentence makes it someone's."""
+        a, b = _sentence(text, hit.start, hit.end)
+        if not any(a <= s.start < b for s in samples) or not self._example.search(text, a, b) \
+                or self._tied(text, hit, self._person_ties, (a, b)):
+            return hit
+        return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.placeholders")
 
     def _unlisted(self, text: str, hit: Hit, public: int) -> Hit:
         """A name no list holds is a public figure's where the text asks about a life or a

@@ -138,6 +138,8 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     # the dot of "etc.)" or of a domain ends no sentence: the frame holds for the mailboxes after it
     "Génère 20 clients fictifs pour des tests (Jean Dupont, Marie Martin, etc.), des emails en @exemple.fr "
     "et des téléphones en 01 99 00 xx xx.",
+    # a name in the placeholder's sentence that frames both as examples
+    "Un contrato con datos de ejemplo (Juan Pérez como arrendador, María López como arrendataria).",
     # a placeholder over two fields; its record's labels and its mailbox at a documentation domain tie no one
     'Dati di test:\nconst utenteDemo = {\n  nome: "Mario", cognome: "Rossi",   // dati fittizi\n'
     '  email: "mario.rossi@example.com",\n};',
@@ -251,6 +253,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Write to b.martin@example.fr and tell Marie Dupont her contract is ready.",  # "example" in an address frames nothing
     # a shared placeholder framed as an example, tied to the business in another sentence
     "Use Mario Rossi as the example name. Mario Rossi is also my colleague and his contract expires.",
+    "Usa datos de ejemplo como Juan Pérez. Mi compañera María López firma el contrato mañana.",  # another sentence
     # placeholders that are common real names, not framed as examples
     "Our employee Jan Kowalski asked for his payslip.",
     "Il cliente giapponese firma le mail come 山田太郎: come scrivo il suo nome?",
