@@ -263,6 +263,8 @@ def test_special_categories_about_someone_in_every_language(inspector, text, ent
     "Wir haben den Fehler untersucht und die Ursache gefunden.",  # "untersucht" holds "sucht"
     "Welche Vorsorgeuntersuchungen gegen Brustkrebs zahlt die Kasse?",  # health in general
     "Hoe voorkom je een gokverslaving bij jongeren? Tips voor een voorlichtingsles.",
+    # a patient's age is no record number, a short word no register's acronym
+    "Come si calcola il CHA2DS2-VASc per un paziente di 72 anni con ipertensione e diabete?",
 ])
 def test_health_in_general_is_nobodys(inspector, text):
     assert not {e for e, _ in found(inspector, text)} & {"HEALTH_DATA", "SPECIAL_CATEGORY"}, found(inspector, text)

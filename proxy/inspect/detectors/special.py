@@ -95,7 +95,7 @@ def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
     subjects, verbs = alternation(lang.subjects), alternation(lang.verbs)
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
-        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?:\s+[A-Z]{{2,5}})?\s*[\w./-]*\d[\w./-]*(?!\w)"
+        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?-i:\s+[A-Z]{{2,5}})?\s*[\w./-]*\d[\w./-]*(?!\w)"
         rf"[^.!?\n]{{0,60}}$"
         rf"|(?:^|[^\w'’])(?:{subjects}),?\s+(?:[\w'’-]+,?\s+){{0,3}}?(?:{verbs})(?!\w)[^.!?\n]{{0,40}}$"
         rf"{_CONTRACTED})")
