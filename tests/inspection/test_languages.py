@@ -147,6 +147,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("valentina.orlando", "valentina.orlando"),  # a surname of the long list, joined to a given name
     ("priscilla_tan", "priscilla_tan"),  # a romanised Chinese surname
     ("SELECT id FROM admissions\nWHERE surname = 'Oyelowo-Bankole ' AND ward = 'B2';", "Oyelowo-Bankole"),  # SQL's labels
+    ('c = Cliente(nome="Giulia", cognome="Ferrandi", reparto="acquisti")', "Giulia"),  # a keyword argument
     ("Rivka Goldberg on my team asked to leave early on Fridays.", "Rivka Goldberg"),
     ("Write a note to this candidate: https://www.linkedin.com/in/sven-oskarsson-4b8213a/", "sven-oskarsson-4b8213a"),
 ])

@@ -76,10 +76,11 @@ class NameShapeDetector:
         self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
         self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
         labels = alternation(languages.entries("form_labels"), regex=False)
-        # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`, SQL's `WHERE
-        # surname = 'Durand'`), then the value up to the end of the line or of the field.
+        # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`, a keyword
+        # argument `Cliente(nome="Mario"`, SQL's `WHERE surname = 'Durand'`), then the value up to
+        # the end of the line or of the field.
         self._form = regex.compile(
-            rf"(?im)(?:^|[\n,;{{|]|\t|\b(?:where|and|or|set)[ \t]+)[ \t]*(?:[-*•>][ \t]*)?[\"']?(?:{labels})[\"']?[ \t]*[:=][ \t]*[\"']?"
+            rf"(?im)(?:^|[\n,;{{(|]|\t|\b(?:where|and|or|set)[ \t]+)[ \t]*(?:[-*•>][ \t]*)?[\"']?(?:{labels})[\"']?[ \t]*[:=][ \t]*[\"']?"
             rf"({_NAME_VALUE})(?=[ \t]*(?:$|[\n\"',;|}}(]))")
         # A lone given name in lower case after a person cue ("ping marta", "chiedi a giulia"), or
         # before its clause's verb ("bram zegt", "kwame just sent").
