@@ -53,6 +53,8 @@ def test_language_is_detected_among_all_configured(lang, text):
     # a notice's formula of privilege or secrecy
     ("Note interne, couverte par le secret professionnel : avis sur la clause.", "couverte par le secret professionnel"),
     ("The terms below are covered by the mutual NDA signed in May.", "covered by the mutual NDA"),
+    ("Informação sujeita a acordo de confidencialidade (NDA). Proibida a divulgação.", "Proibida a divulgação"),
+    ("Geschäftsgeheimnis im Sinne des GeschGehG – Weitergabe untersagt\nRezeptur Hausmarke", "Weitergabe untersagt"),
     ("Betriebs- und Geschäftsgeheimnis\nKalkulation 2025 für Los 3", "Betriebs- und Geschäftsgeheimnis"),
     ("Beste collega's, de vestiging sluit.\n\nDit document is vertrouwelijk en uitsluitend bestemd voor "
      "leidinggevenden.", "Dit document is vertrouwelijk"),  # a notice's sentence
@@ -115,6 +117,7 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # a short form or a given name that is a word too, right after a word of addressing
     ("come rispondo a simo che mi chiede di nuovo il turno?", "simo"),
     ("cómo le digo a paco que su informe llega tarde", "paco"),
+    ("demande à gégé s'il a les clés du local serveur", "gégé"),
     ("como é que digo ao quim que não pode faltar", "quim"),
     # two of them paired in lower case, as a clause's subject
     ("ma gigi e lele hanno litigato di nuovo in riunione", "lele"),
@@ -248,6 +251,7 @@ def test_a_private_person_beside_a_public_figure_stays_a_person(inspector, text,
     ("Mi padre tiene cita en cardiología el lunes, ¿me cambias el turno?", "HEALTH_DATA"),
     ("O Cristiano Ronaldo tem ressonância ao joelho marcada para amanhã às 7h.", "HEALTH_DATA"),  # an exam
     ("Our client had an MRI of the knee last week, draft the follow-up.", "HEALTH_DATA"),
+    ("my report Liam came out as gay at the offsite, what should i say?", "SPECIAL_CATEGORY"),
     ("Redige a referenciação: utente nº 284 913 677, perturbação de pânico com agorafobia.", "HEALTH_DATA"),
     ("il candidato n. 0387 ha dichiarato un'invalidità civile del 67%", "HEALTH_DATA"),
     ("Kandidaat 2023-118 (sollicitatie medewerker) heeft geen VOG gekregen.", "SPECIAL_CATEGORY"),
@@ -266,6 +270,7 @@ def test_special_categories_about_someone_in_every_language(inspector, text, ent
     "Hoe voorkom je een gokverslaving bij jongeren? Tips voor een voorlichtingsles.",
     # a patient's age is no record number, a short word no register's acronym
     "Come si calcola il CHA2DS2-VASc per un paziente di 72 anni con ipertensione e diabete?",
+    "Our company is launching a mental health first aider programme: write the announcement.",  # no one's
 ])
 def test_health_in_general_is_nobodys(inspector, text):
     assert not {e for e, _ in found(inspector, text)} & {"HEALTH_DATA", "SPECIAL_CATEGORY"}, found(inspector, text)
