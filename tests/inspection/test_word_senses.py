@@ -68,6 +68,7 @@ from .conftest import found
     "Wie unterscheidet sich die Governance von Würth von der anderer Familienunternehmen?",
     "Lohnt sich der Porsche Cayman GTS 4.0 als Dienstwagen?",  # a name holds no digit
     "09:30 Marktumfeld DACH\n10:30 Pause",  # a word of no dictionary, then an acronym
+    "Analisi SWOT di Ferrero nel mercato nordamericano.",  # an acronym after the noun opening the phrase
     "Vergleiche die Geschäftsmodelle von Bosch und Continental.",
     "Reads Jupyter notebooks (.ipynb) as cells with their outputs.",  # a verb's -s form, then a product
 ])
@@ -125,6 +126,7 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
 
 @pytest.mark.parametrize("text", [
     "Use Max Mustermann as the sample customer in the form mock-up.",  # a placeholder in a business form
+    "test('mail', () => { const user = { email: 'jane.doe@example.com', name: 'Jane Doe' }; })",  # in quotes
     "Mario Rossi è il nome di esempio nel modulo di iscrizione.",  # a placeholder real people share: framed
     "Write a test fixture with a user named Jan Jansen.",
     "Was genau meint man mit 'Otto Normalverbraucher' und woher kommt der Ausdruck?",  # in quotation marks
@@ -165,6 +167,8 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Modernismo: Antoni Gaudí, Lluís Domènech i Montaner y Josep Puig i Cadafalch.",  # Catalan surnames joined by "i"
     "Maak 4 quizvragen over Tom Poes en Olivier B. Bommel voor een pubquiz.",  # a given name before the initial
     "Perché Renzo e Lucia non riescono a sposarsi all'inizio dei Promessi Sposi?",  # a pair named together
+    "Geef een korte bio van Annie M.G. Schmidt voor een schoolpresentatie.",  # initials inside the name
+    "recommend 3 chimamanda ngozi adichie books like Half of a Yellow Sun",  # a listed name in lower case
     "¿Qué tiempo hace en marzo en Santiago de Compostela y en Santiago de Chile?",  # cities named after someone
     "Escríbeme un chiste de Pepito Pérez en el colegio apto para niños.",  # a joke's stock character
 ])

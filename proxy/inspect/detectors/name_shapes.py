@@ -127,7 +127,8 @@ class NameShapeDetector:
 
     def _form_fields(self, text: str) -> Iterator[Hit]:
         for m in self._form.finditer(text):
-            words = m.group(1).split()
+            value = m.group(1).rstrip("'’")  # `name: 'Jane Doe'`: the closing quote is no apostrophe
+            words = value.split()
             while words and words[0].lower().rstrip(".") in self._titles | {w.rstrip(".") for w in self._titles}:
                 words = words[1:]
             if not words or not all(w[0].isupper() for w in words):
@@ -136,7 +137,7 @@ class NameShapeDetector:
                 continue  # `Name: Project Alpha`
             if any(w.lower().strip("'’") in self._example_words for w in words):
                 continue  # `nombre: "Usuario Prueba"`, `Name: Test User`: a fixture's
-            yield Hit("PERSON", m.start(1), m.end(1), 0.8, "name-shape.form-field")
+            yield Hit("PERSON", m.start(1), m.start(1) + len(value), 0.8, "name-shape.form-field")
 
     def _cleft(self, text: str, lang: str) -> Iterator[Hit]:
         pattern = self._clefts.get(lang)
@@ -154,14 +155,14 @@ class NameShapeDetector:
         words = list(_LOWER.finditer(text))
         cued = self._cued.get(lang) or next(iter(self._cued.values()))
         paired: set[int] = set()
-        for before, first, second in zip([None] + words, words, words[1:]):
+        for i, (before, first, second) in enumerate(zip([None] + words, words, words[1:])):
             if text[first.end():second.start()] != " ":
                 continue
             if first.group().lower() in self._determiners or (
                     before is not None and before.group().lower() in self._determiners
                     and not text[before.end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
-            if self._is_name([first.group(), second.group()], lang):
+            if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
         for k, word in enumerate(words):
@@ -262,13 +263,12 @@ class NameShapeDetector:
     @staticmethod
     def _chat_name(words: list[regex.Match[str]], i: int) -> bool:
         """A given name alone in lower case is chat about someone ("mathilde (compta) fête ses
-        40 ans"), unless it is also a word ("vida", "dev") or half of a listed name written
-        in lower case ("ronaldo", "angela merkel")."""
+        40 ans"), unless it is also a word ("vida", "dev") or part of a listed name written
+        in lower case ("ronaldo", "angela merkel", "chimamanda ngozi adichie")."""
         word = words[i].group()
         if len(word) < 4 or word in word_names() or listed(word):
             return False
-        pairs = [f"{words[i - 1].group()} {word}"] if i else []
-        return not any(listed(p) for p in pairs + ([f"{word} {words[i + 1].group()}"] if i + 1 < len(words) else []))
+        return not (i and _in_a_listed_name(words, i - 1)) and not (i + 1 < len(words) and _in_a_listed_name(words, i))
 
     def _is_name(self, words: list[str], lang: str, joined: bool = False) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured
@@ -293,6 +293,13 @@ class NameShapeDetector:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         return in_no_dictionary(word, self._ner, self._codes)  # "è vero che": a word
+
+
+def _in_a_listed_name(words: list[regex.Match[str]], i: int) -> bool:
+    """Whether the pair words[i], words[i + 1] is a listed name, or part of one with the word
+    before or after ("chimamanda ngozi adichie")."""
+    return any(listed(" ".join(w.group() for w in words[a:b]))
+               for a, b in ((i, i + 2), (i - 1, i + 2), (i, i + 3)) if a >= 0 and b <= len(words))
 
 
 def _cleft(template: str) -> str:

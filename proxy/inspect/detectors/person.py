@@ -38,6 +38,7 @@ _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 _INITIALS = regex.compile(
     r"(?:(?<![\w.])(?P<given>\p{Lu}\p{Ll}+) )?(?P<initials>(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2}) $")
 _DIGIT = re.compile(r"\d")
+_INITIAL_GOES_ON = re.compile(r"\.(?:[A-Z]\.)*[ -]?[A-Z]")  # an initial, then more of the name
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
@@ -162,6 +163,8 @@ class PersonDetector:
         context = self._context.get(lang) or self._context[self._default]
         if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
             return None, []  # "Mr. A", "Mme X", "Patient B": a case study's anonymised person
+        if len(run[-1].text.rstrip(".")) == 1 and _INITIAL_GOES_ON.match(text, run[-1].start + 1):
+            return None, []  # "Annie M.G. Schmidt": the surname's run reads the whole name
         initials = _INITIALS.search(text, max(0, run[0].start - 30), run[0].start)
         if initials and self._surname(run[0].text):
             given = initials.group("given")
@@ -334,7 +337,7 @@ def _names_after_a_noun(words: list[str], lang: str) -> bool:
     follows the common words is a name if it holds a given name, or two words of no
     dictionary ("Übernahme von Schenker", "Familie Schaeffler" keep one)."""
     rest = words[1:]
-    while rest and (rest[0].lower() in PARTICLES or _common_word(rest[0], lang)):
+    while rest and (rest[0].lower() in PARTICLES or rest[0].isupper() or _common_word(rest[0], lang)):
         rest = rest[1:]
     return any(is_given_name(w) for w in rest) or len(rest) >= 2
 
