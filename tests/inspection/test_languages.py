@@ -134,6 +134,9 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     # a given name the lists lack, then a surname of the long list, wherever they stand
     ("Marloes Verbeek, FNV-kaderlid bij ons op de vestiging, wil vergaderen.", "Marloes Verbeek"),
     ("Summary. Darnell Okafor-Price (declared on his application) is on the shortlist.", "Darnell Okafor-Price"),
+    ("Herschrijf: 'Marloes de Jong zit thuis, haar projecten worden verdeeld.'", "Marloes de Jong"),  # with its particle
+    ("haha jan de vries heeft de hele afdeling uitgenodigd", "jan de vries"),
+    ("nguyen_thi_lan", "nguyen_thi_lan"),  # a handle that puts the surname first
     ("Jin Park sent the revised budget this morning.", "Jin Park"),  # a surname that is a place's word too
     ("Please close the Maria Lopez ticket today.", "Maria Lopez"),  # "the" before a name still names her
     # a common surname alone, opening a clause that goes on in lower case

@@ -19,7 +19,7 @@ import regex
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
-from ..given_names import common_words, is_given_name, surnames, word_names
+from ..given_names import PARTICLES, common_words, is_given_name, surnames, word_names
 from .person import Ner, addressed, in_no_dictionary, lone_given_name, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
@@ -122,7 +122,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang, joined=True)
-                       or self._title_handle(parts)):
+                       or self._title_handle(parts) or _surname_first(parts)):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
 
     def _form_fields(self, text: str) -> Iterator[Hit]:
@@ -165,6 +165,11 @@ class NameShapeDetector:
             if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
+            elif (second.group() in PARTICLES and i + 2 < len(words) and is_given_name(first.group())
+                  and text[second.end():words[i + 2].start()] == " "
+                  and f"{second.group()} {words[i + 2].group()}" in surnames()):  # "jan de vries"
+                paired.update((first.start(), second.start(), words[i + 2].start()))
+                yield Hit("PERSON", first.start(), words[i + 2].end(), 0.7, "name-shape.lower-case")
         for k, word in enumerate(words):
             # the title right before, or before a particle ("meneer de graaf")
             for before in words[max(0, k - 3):k][::-1]:
@@ -293,6 +298,12 @@ class NameShapeDetector:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         return in_no_dictionary(word, self._ner, self._codes)  # "è vero che": a word
+
+
+def _surname_first(parts: list[str]) -> bool:
+    """A handle that puts the surname first, as Vietnamese, Chinese or Hungarian names do
+    (`nguyen_thi_lan`): a surname of the long list, then a given name."""
+    return len(parts) >= 2 and parts[0].lower() in surnames() and any(is_given_name(p) for p in parts[1:])
 
 
 def _in_a_listed_name(words: list[regex.Match[str]], i: int) -> bool:

@@ -199,7 +199,7 @@ class PersonDetector:
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
             return None, []
-        if len(run) == 2 and text[run[0].end:run[1].start] == " " and self._unknown_then_surname(run):
+        if len(run) == 2 and self._unknown_then_surname(run, text[run[0].end:run[1].start].strip()):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.known-surname"), []
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
         # model may name the run with or without it.
@@ -308,15 +308,19 @@ class PersonDetector:
         return len(word) > 1 and (word.lower() in self._surnames or (
             self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
 
-    def _unknown_then_surname(self, run: list[_Tok]) -> bool:
+    def _unknown_then_surname(self, run: list[_Tok], particle: str) -> bool:
         """A word of no dictionary, then a surname of the long list (or a double-barrelled one
-        holding one): "Marloes Verbeek", "Darnell Okafor-Price", wherever they stand; the given
-        name is one the lists lack, the model may take the pair for an organisation."""
+        holding one, or one with its particle): "Marloes Verbeek", "Darnell Okafor-Price",
+        "Marloes de Jong", wherever they stand; the given name is one the lists lack, the model
+        may take the pair for an organisation."""
         first, last = run[0].text, run[1].text
-        return (self._ner is not None and len(first) > 2 and not first.isupper() and not _CAMEL.search(first)
-                and first not in acronyms() and not eponym_word(first) and not listed(f"{first} {last}")
-                and in_no_dictionary(first, self._ner, self._languages.codes)
-                and any(self._known_surname(part) for part in last.lower().split("-") if len(part) > 2)
+        if particle:  # "de Jong": only a surname the list holds with that particle
+            surname = particle.lower() in PARTICLES and f"{particle} {last}".lower() in surnames()
+        else:
+            surname = any(self._known_surname(part) for part in last.lower().split("-") if len(part) > 2)
+        return (surname and self._ner is not None and len(first) > 2 and not first.isupper()
+                and not _CAMEL.search(first) and first not in acronyms() and not eponym_word(first)
+                and not listed(f"{first} {last}") and in_no_dictionary(first, self._ner, self._languages.codes)
                 and not last.isupper() and last.lower() not in self._endings)
 
     def _known_surname(self, low: str) -> bool:
