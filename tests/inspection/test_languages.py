@@ -123,6 +123,8 @@ def test_talk_about_confidentiality_is_no_marking(inspector, text):
     ("ma gigi e lele hanno litigato di nuovo in riunione", "lele"),
     ("hilfe, jens und susi streiten sich seit tagen um die schicht", "jens"),
     ("matt from payroll says he can't see the new grid", "matt"),  # before its clause's verb
+    ("elisa del marketing mi ha detto che è lesbica", "elisa"),  # before its department
+    ("moni aus dem einkauf hat mir erzählt dass sie krank ist", "moni"),
     # a short form after the article everyday speech puts before names, or marked possessive
     ("o zé ainda n respondeu ao mail do cliente, ta de baixa??", "zé"),
     ("ho visto la bea stamattina, dice che il badge non va", "bea"),
