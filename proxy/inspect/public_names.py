@@ -351,10 +351,13 @@ def _listed(names: dict[str, str], words: list[str]) -> str | None:
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     """The bounds of the sentence that holds text[start:end]: a stop before a space or a line
-    break ends one; not the dot of "etc.)," or of "@exemple.fr"."""
-    before = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
+    break ends one; not the dot of "etc.)," or of "@exemple.fr". Searched backwards from the
+    name, not from the text's start: a long text holds many names."""
+    i = start
+    while (j := max(text.rfind(c, 0, i) for c in ".!?\n")) >= 0 and not _SENTENCE_END.match(text, j):
+        i = j
     after = _SENTENCE_END.search(text, end)
-    return before, after.start() if after else len(text)
+    return max(j + 1, 0), after.start() if after else len(text)
 
 
 def _line_end(text: str, start: int, limit: int) -> int:

@@ -183,8 +183,8 @@ class NameShapeDetector:
             given = lone_given_name(word.group(), self._ner)
             nickname = not given and word.group().lower() in self._nicknames.get(lang, ())  # "le digo a nacho que…"
             cue = (given or nickname) and cued.search(text[max(0, word.start() - 24):word.start()])
-            owner = _POSSESSIVE.match(text, word.end()) and (given or word.group() in self._nicknames.get(lang, ()))
-            if owner and len(word.group()) > 2:  # "warum jens' PR rot ist", "tom's laptop"
+            owner = (given or nickname) and len(word.group()) > 2 and _POSSESSIVE.match(text, word.end())
+            if owner:  # "warum jens' PR rot ist", "tom's laptop"
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-possessive")
             elif given and (cue or self._chat_name(words, i)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")

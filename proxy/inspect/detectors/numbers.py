@@ -58,7 +58,7 @@ class NumberDetector:
                 if extension and hit.entity == "PHONE_NUMBER" and hit.end == groups[-1][1]:
                     hit = Hit(hit.entity, hit.start, m.end(), hit.score, hit.detector)
                 yield hit
-        for m in _FIELD.finditer(text) if "," in text or "|" in text or "\t" in text or ";" in text else ():
+        for m in _FIELD.finditer(text) if any(c in text for c in ",;|\t") else ():
             if _card(m.group()):
                 yield Hit("CREDIT_CARD", m.start(), m.end(), 0.9, "numbers.card")
 
