@@ -1,5 +1,6 @@
 """Given names, surnames, and the word lists every name detector shares (`data/first_names.txt`,
-`data/surnames.txt`, `data/word_names.txt`, `data/acronyms.txt`, `data/common_words/`)."""
+`data/surnames.txt`, `data/proper_surnames.txt`, `data/word_names.txt`, `data/acronyms.txt`,
+`data/common_words/`)."""
 from __future__ import annotations
 
 import unicodedata
@@ -33,6 +34,13 @@ def word_names() -> frozenset[str]:
     """Given names that are also words in German, Spanish, Italian, Dutch or Portuguese ("vida",
     "massimo"): the languages whose dictionaries spaCy ships no small pipeline for."""
     return word_list("word_names.txt")
+
+
+@lru_cache(maxsize=1)
+def proper_surnames() -> frozenset[str]:
+    """Surnames the English dictionary holds (WordNet's famous people: "fitzgerald") that
+    English writes capitalised, as names (`data/proper_surnames.txt`)."""
+    return word_list("proper_surnames.txt")
 
 
 @lru_cache(maxsize=1)

@@ -3,11 +3,11 @@
 Language knowledge is data so that adding a language, or fixing one, is a file a speaker of
 it can review. Keys (all lists, matched ignoring case):
 
-- titles, openers, months, surnames, determiners, form_labels, documents, classification_levels,
+- titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings, nicknames, venue_articles, name_articles: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
-  address_cues, business_ties, relations, audiences, biography_cues, special: regular expressions, where a final
+  address_cues, business_ties, relations, audiences, biography_cues, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
@@ -52,6 +52,7 @@ class Language:
     possessives: tuple[str, ...]
     special: dict[str, tuple[str, ...]]
     determiners: frozenset[str]  # before two lower-case words: a noun phrase, not a name
+    articles: frozenset[str]  # "der", "the": the determiners that are articles only
     prose_before: tuple[str, ...]  # words that make a marking phrase after them talk, not a marking
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
@@ -62,6 +63,7 @@ class Language:
     relations: tuple[str, ...]  # "daughter", "voisin": after a possessive, someone of the writer's private life
     audiences: tuple[str, ...]  # "book club", "Vereinszeitung": after a possessive, who a text is for
     biography_cues: tuple[str, ...]  # "who was", "la vida de": a public person's life or work asked about
+    works: tuple[str, ...]  # "novel", "romance": a work of fiction, whose cast the text may name
     surnames: frozenset[str]
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
     place_nouns: frozenset[str]  # hospital, estadio: places often named after someone
@@ -77,12 +79,12 @@ def language(code: str) -> Language:
         raise ValueError(f"no language data for {code!r}; available: {', '.join(sorted(AVAILABLE))}")
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
-             for k in ("titles", "openers", "surnames", "determiners", "place_nouns", "name_openers", "name_endings",
+             for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
                        "nicknames", "venue_articles", "name_articles")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
-        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues",
+        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)

@@ -64,20 +64,21 @@ class NerModels:
         """Whether `is_common` knows the language's whole dictionary, not only its stop words."""
         return bool(self._names.get(lang))
 
-    def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The runs the model labels, whole, as a person: a person entity covering only part of
-        a run ("Google [Cloud Platform]") is the small model's noise, not a name."""
+    def entities(self, text: str, lang: str, runs: list[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """The label the model gives each run it reads whole as one entity ("PERSON", "GPE"…):
+        an entity covering only part of a run ("Google [Cloud Platform]") is the small model's
+        noise, not a name."""
         if self._fallback is None:
-            return []
+            return {}
         nlp = self._model(lang)
         windows = _windows(text, runs)
-        found: list[tuple[int, int]] = []
+        found: dict[tuple[int, int], str] = {}
         wanted = set(runs)
         for (offset, _), doc in zip(windows, nlp.pipe(text[a:b] for a, b in windows)):
             for ent in doc.ents:
-                start, end = ent.start_char + offset, ent.end_char + offset
-                if ent.label_ in _PERSON_LABELS and (start, end) in wanted:
-                    found.append((start, end))
+                span = (ent.start_char + offset, ent.end_char + offset)
+                if span in wanted:
+                    found[span] = "PERSON" if ent.label_ in _PERSON_LABELS else ent.label_
         return found
 
 

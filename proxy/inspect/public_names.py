@@ -22,7 +22,8 @@ are dropped too.
 
 No list holds every public figure, so a name none holds is one too where the text asks about a
 past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
-among two or more listed people (`public-name.among-public-figures`), and nothing around it
+among two or more listed people (`public-name.among-public-figures`) or beside a listed
+character of a work of fiction the text names (`public-name.among-characters`), and nothing around it
 ties it to the business, nor its sentence to the writer's private life ("my daughter", "mon
 voisin"), nor does the text address it ("ask", "schreib").
 """
@@ -157,6 +158,7 @@ class PublicNames:
                                      rf"\s*[,:]?\s+$")
         self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\s+(?:[\w-]+\s+)?"
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
+        self._works = _words(languages.entries("works"))
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})\s*$")
         _lists()
 
@@ -171,10 +173,13 @@ class PublicNames:
         split = self._split_placeholders(text, hits)
         judged = [split[i] if i in split else self._judge(text, hit)
                   if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit for i, hit in enumerate(hits)]
-        people = _people() | {"among-public-figures", "biography"}
+        people = _people() | {"among-public-figures", "among-characters", "biography"}
         # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
         # rules") vouch as well.
         unreported = _listed_people(text) if any(h.entity == "PERSON" and h.detector in _PROSE for h in judged) else set()
+        # A work of fiction named beside a listed character: the other names are its cast.
+        cast = any(h.entity == ENTITY and h.detector == "public-name.fictional" for h in judged) \
+            and bool(self._works.search(text))
         counted = -1
         for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
             public = unreported | {_norm(text[h.start:h.end]) for h in judged
@@ -182,7 +187,7 @@ class PublicNames:
             if len(public) == counted:
                 break  # nothing new became public: the second pass would judge the same
             counted = len(public)
-            judged = [self._unlisted(text, h, counted) if h.entity == "PERSON" and h.detector in _PROSE else h
+            judged = [self._unlisted(text, h, counted, cast) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         samples = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
         if samples:
@@ -235,10 +240,12 @@ class PublicNames:
             return hit
         return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.placeholders")
 
-    def _unlisted(self, text: str, hit: Hit, public: int) -> Hit:
+    def _unlisted(self, text: str, hit: Hit, public: int, cast: bool) -> Hit:
         """A name no list holds is a public figure's where the text asks about a life or a
         legacy ("Quem foi …", "the life of …") or names it among two or more listed public
-        figures (an essay on a club's history, a literary comparison), and nothing around it
+        figures (an essay on a club's history, a literary comparison), or beside one listed
+        character of a work the text names (`cast`: "em «Os Maias», o Ega, Carlos e Maria
+        Eduarda"), and nothing around it
         ties it to the company's business, nor its sentence to the writer's private life ("my
         daughter Emma loves Taylor Swift and Billie Eilish"), nor does the text address it
         ("schreib Lena Brenner…"). So is a listed one that private people share."""
@@ -247,11 +254,12 @@ class PublicNames:
         # listed public figure beside it, not two. One is not enough for an unlisted name:
         # "a birthday card for Anna Schmidt, a huge fan of Taylor Swift".
         shared = _lists()[2].get(_norm(text[hit.start:hit.end])) in _people()
-        if not (asked or public >= (1 if shared else 2)) or self._tied(text, hit, self._ties) \
+        if not (asked or public >= (1 if shared or cast else 2)) or self._tied(text, hit, self._ties) \
                 or self._relations.search(text, *_sentence(text, hit.start, hit.end)) \
                 or self._addressed.search(text, max(0, hit.start - 24), hit.start):
             return hit
-        rule = "public-name.biography" if asked else "public-name.among-public-figures"
+        rule = "public-name.biography" if asked else \
+            "public-name.among-public-figures" if public >= (1 if shared else 2) else "public-name.among-characters"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
     def _tied(self, text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:

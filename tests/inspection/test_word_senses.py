@@ -71,6 +71,12 @@ from .conftest import found
     "Analisi SWOT di Ferrero nel mercato nordamericano.",  # an acronym after the noun opening the phrase
     "Vergleiche die Geschäftsmodelle von Bosch und Continental.",
     "Reads Jupyter notebooks (.ipynb) as cells with their outputs.",  # a verb's -s form, then a product
+    # a given name that is also a conjunction, an article after it
+    "Im Geschäft gilt: solange die Ware reicht, gibt es Rabatt.",
+    "En cas d'urgence, appelez le 112.",  # a word that is also a given name, then no surname
+    "max_tokens",  # a parameter's name: a given name and a word's plural
+    "Pour la note de service interne :\nLes bureaux ferment à 18 h.",  # a marking word ending a sentence
+    "London is expensive this time of year.",  # a surname the model reads as a place
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -119,6 +125,10 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Send the contract to our customer Max Mustermann, Hauptstraße 5, 10115 Berlin.", "STREET_ADDRESS"),
     ("Morgen habe ich einen Termin bei Sevda Arslan wegen der Abrechnung.", "PERSON"),  # no English words
     ("Buongiorno, mi chiamo Ion Ciobanu e lavoro come saldatore.", "PERSON"),  # a short English word, a given name
+    # a clinical note's shorthand: the record number's label abbreviated, dots inside the sentence
+    ("Pat.-Nr. 3381-C, w, 52 J.: Diabetes mellitus Typ 2", "HEALTH_DATA"),
+    ("Befund: Patient 7742, HIV-positiv seit 2019.", "HEALTH_DATA"),  # a term opening a compound
+    ("This memo is shared under the mutual NDA and must not be disclosed.", "CONFIDENTIAL_MARKING"),
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}
@@ -185,6 +195,8 @@ def test_listed_names_are_public(inspector, text):
     "Schreib ein Gedicht im Stil von Ottilie Brenneisen über den Herbst.",  # a style named after someone
     "Is Paget's disease named after Augustin Paget-Lormier?",  # the person an eponym is named after
     "How does Mr Darcy change between the two proposals?",  # a listed character, written without the dot
+    "In the novel, why does Hermione Granger trust Ottokar Brenneisen?",  # beside a listed character of a work named
+    "who was rené goscinny and why is astérix still popular",  # a listed name in lower case
     # one unlisted name among listed public figures
     "Le club est fondé par Octave Brissac ; plus tard y jouent Zinedine Zidane et Thierry Henry.",
     # …also beside one made public that way (a name private people share, beside a listed one)
@@ -205,6 +217,7 @@ def test_listed_names_are_public(inspector, text):
     "Meet me at the café on Aldwyn Road after the workshop.",  # closing the run
     "¿Cuántas camas tiene el Ramón Villalba tras la ampliación?",  # Spanish "el" before a full name: the hospital
     # a surname alone opening a clause: a term named after someone, a word, an imperative
+    "Explique le principe de Peter et la loi de Parkinson.",  # a principle named after someone
     "Dijkstra vs Bellman-Ford: which one handles negative edges?",
     "Kort overzicht graag van de risico's voor Philips.",
     "Wat doet Heineken in Afrika? Denk aan de valuta.",
@@ -265,6 +278,13 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Oluwaseun Adeyemi heeft gisteren ontslag genomen.",
     "Chidinma Nwachukwu has missed three deadlines in a row.",
     "Marta dice que el informe no está listo.",
+    "Write a birthday card for Anna Schmidt, a huge fan of Hermione Granger.",  # a character, but no work named
+    # a message's `name` field, in lower case with a particle or a surname no dictionary holds
+    "ines_van_der_berg",
+    "tunde_bakare",
+    "Kun je dit nog even checken? Groet, Femke",  # a signature on the closing's line
+    "Dempsey called in sick again on Monday.",  # a surname WordNet lists, opening a sentence
+    "el nacho de logística dice que hoy no viene",  # the article everyday Spanish puts before a name
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -6,7 +6,7 @@ unless a subject or an auxiliary before it makes it talk ("you don't need to kno
 A single word ("confidential", "intern", "riservato") counts when it is written as a marking:
 in capitals, in brackets ("[C3 - Restricted]"), after a classification label of any configured
 language ("Classification:", "Einstufung:", "Sensibilité :"), or standing alone as a header
-(before a colon, a dash or the end of its line). Elsewhere ("how do I keep files
+(before a colon, a dash or the end of its line, with no sentence before it on its line). Elsewhere ("how do I keep files
 confidential?", "Internal tools we use") it is talk, with a low score that the policy's
 threshold keeps below the line. So is a level named beside the other levels of a scheme, in
 a list ("public, internal, confidential, secret") or as the heads of definitions ("- Interne :
@@ -33,6 +33,7 @@ _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
 # A short quotation on one line ("Intern gebruik", «Uso interno», „VERTRAULICH“, 'Uso interno'; not
 # an apostrophe: "l'IGI", "don't").
 _QUOTATION = re.compile(r"(?:[\"„“«‘‹]|(?<!\w)')\s?([^\"'„“”«»‘’‹›\n]{1,40}?)\s?(?:[\"“”»’›]|'(?!\w))")
+_LETTERS = re.compile(r"[^\W\d_]+")
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 
@@ -82,7 +83,8 @@ class MarkingDetector:
                     continue  # "all'interno:": a noun after an elided article
                 as_marking = ((word.isupper() and len(word) > 3)
                               or self._labelled(text, m.start())
-                              or _MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])) \
+                              or (_MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
+                                  and not _in_prose(text, m.start()))) \
                     and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
@@ -108,6 +110,13 @@ class MarkingDetector:
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))
+
+
+def _in_prose(text: str, start: int) -> bool:
+    """Three words in lower case before it on its line: a sentence ending on the word ("pour la
+    newsletter interne :"), not a header ("Projet Atlas – Interne", "Subject: Q3 plan – internal")."""
+    line = text[text.rfind("\n", 0, start) + 1:start]
+    return sum(w[0].islower() for w in _LETTERS.findall(line)) >= 3
 
 
 def _label_inside(before: str, labels: re.Pattern[str]) -> bool:

@@ -48,7 +48,7 @@ _PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{L
 # A person's profile address: the slug names its holder ("linkedin.com/in/sven-oskarsson-4b8213a").
 _PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]{3,100})")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
-_HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?\s*\Z")
+_HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?(?:[ ._-](\p{L}{2,}))?\s*\Z")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
 _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|account|acct|uid|owner)[\"']?\s*[=:]\s*[\"']?"
                                r"(\p{L}[\p{L}\d._-]{2,40})(?![\w@])")
@@ -72,6 +72,7 @@ class NameShapeDetector:
         self._surnames = languages.surnames
         self._titles = languages.titles
         self._determiners = languages.union("determiners")
+        self._articles = {code: languages.get(code).articles for code in languages.codes}
         self._codes = languages.codes
         self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
         self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
@@ -122,7 +123,8 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang, joined=True)
-                       or self._title_handle(parts) or _surname_first(parts)):
+                       or self._title_handle(parts) or _surname_first(parts)
+                       or (" " not in handle.group().strip() and self._joined_handle(parts))):
             yield Hit("PERSON", handle.start(1), handle.end(handle.lastindex), 0.75, "name-shape.handle")
 
     def _form_fields(self, text: str) -> Iterator[Hit]:
@@ -162,7 +164,8 @@ class NameShapeDetector:
                     before is not None and before.group().lower() in self._determiners
                     and not text[before.end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
-            if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i):
+            if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i) \
+                    and not self._word_then_unknown(first.group(), second.group(), lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
             elif (second.group() in PARTICLES and i + 2 < len(words) and is_given_name(first.group())
@@ -186,7 +189,7 @@ class NameShapeDetector:
             owner = (given or nickname) and len(word.group()) > 2 and _POSSESSIVE.match(text, word.end())
             if owner:  # "warum jens' PR rot ist", "tom's laptop"
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-possessive")
-            elif given and (cue or self._chat_name(words, i)):
+            elif given and (cue or self._chat_name(text, words, i, lang)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
             elif nickname and (cue or self._after_name_article(text, word, lang)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
@@ -197,19 +200,25 @@ class NameShapeDetector:
                  reporting: re.Pattern[str]) -> bool:
         """A given name or a short form in lower case before its clause's verb ("bram zegt", "paco
         dice", "tom from accounts"), also one that is a word elsewhere, if not in the text's own
-        language, nor after an article."""
+        language, nor after an article other than one everyday speech puts before names ("el
+        nacho del almacén")."""
         word = words[i].group()
         before = words[i - 1] if i else None
+        article = before is not None and before.group().lower() in self._determiners \
+            and not text[before.end():words[i].start()].strip()
         return (bool(reporting.match(text, words[i].end())) and len(word) > 2 and self._someone(word, lang)
-                and not (before is not None and before.group().lower() in self._determiners
-                         and not text[before.end():words[i].start()].strip()))
+                and not (article and not self._name_article_before(text, words[i], lang)))
 
     def _after_name_article(self, text: str, word: regex.Match[str], lang: str) -> bool:
         """A short form that is no word of the language, after an article that everyday speech
-        puts before names ("o zé ainda não respondeu"; not "la fede", the faith)."""
+        puts before names ("o zé ainda não respondeu"; not "la fede", the faith, nor "el nacho"
+        on a menu)."""
+        low = word.group().lower()
+        return self._name_article_before(text, word, lang) and low not in common_words(lang) and low not in word_names()
+
+    def _name_article_before(self, text: str, word: regex.Match[str], lang: str) -> bool:
         article = self._name_article.get(lang)
-        return bool(article and article.search(text, max(0, word.start() - 6), word.start())
-                    and word.group().lower() not in common_words(lang))
+        return bool(article and article.search(text, max(0, word.start() - 6), word.start()))
 
     def _personal_account(self, account: str) -> bool:
         """An account named after its person: a given name or an initial and a surname, split
@@ -265,15 +274,26 @@ class NameShapeDetector:
         return ((not between or particles(between)) and gap.count(".") <= 1 and (dotted or t in _COURTESY)
                 and len(word.group()) > 2 and not self._ner.is_common_anywhere(word.group()))
 
-    @staticmethod
-    def _chat_name(words: list[regex.Match[str]], i: int) -> bool:
+    def _chat_name(self, text: str, words: list[regex.Match[str]], i: int, lang: str) -> bool:
         """A given name alone in lower case is chat about someone ("mathilde (compta) fête ses
-        40 ans"), unless it is also a word ("vida", "dev") or part of a listed name written
-        in lower case ("ronaldo", "angela merkel", "chimamanda ngozi adichie")."""
+        40 ans"), unless it is also a word ("vida", "dev"), opens a clause as a conjunction does
+        (an article of the text's language right after it: "solange der Vorrat reicht"), or is part of a listed name
+        written in lower case ("ronaldo", "angela merkel", "chimamanda ngozi adichie", "annie
+        m.g. schmidt")."""
         word = words[i].group()
         if len(word) < 4 or word in word_names() or listed(word):
             return False
-        return not (i and _in_a_listed_name(words, i - 1)) and not (i + 1 < len(words) and _in_a_listed_name(words, i))
+        following = text[words[i].end():words[i].end() + 60].split()
+        if following and following[0] in self._articles.get(lang, ()):
+            return False
+        return not (i and _in_a_listed_name(words, i - 1)) and not any(
+            listed(" ".join([word, *following[:k]])) for k in range(1, 4))
+
+    def _word_then_unknown(self, first: str, second: str, lang: str) -> bool:
+        """A word of the text's language that is also a given name, then a word no list holds as
+        a surname ("en cas d'écart", "rose garden"): words, not a name ("pierre dupont" is one)."""
+        return self._ner.is_common(first, lang) and second.lower() not in surnames() \
+            and second.lower() not in self._surnames
 
     def _is_name(self, words: list[str], lang: str, joined: bool = False) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured
@@ -284,9 +304,23 @@ class NameShapeDetector:
         if not is_given_name(words[0]):
             return False
         return all(w.lower() in self._surnames or (joined and w.lower() in surnames())
-                   or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w))
+                   or (self._ner.has_lexicon(lang) and not self._ner.is_common_anywhere(w)
+                       and not (joined and self._ner.is_common_anywhere(w.removesuffix("s"))))  # `max_tokens`
                    or (not self._ner.has_lexicon(lang) and w.lower() in surnames() and w.lower() not in common_words(lang)
                        and not self._ner.is_common_anywhere(w)) for w in words[1:])
+
+    def _joined_handle(self, parts: list[str]) -> bool:
+        """`sanne_de_bruijn`, `dele_ogunbiyi`: parts joined without a space (a message's `name`,
+        a login) that are a known surname in no dictionary, closing it; or, particles aside,
+        given names, known surnames and words in no dictionary, one at least a name
+        (`support_bot`, `jira_search`, `max_tokens` hold a word that is none)."""
+        parts = [p for p in parts if p.lower() not in PARTICLES]
+        last = parts[-1].lower()
+        if len(parts) >= 2 and last in surnames() and in_no_dictionary(last, self._ner, self._codes):
+            return True
+        named = [is_given_name(p) or p.lower() in surnames() for p in parts]
+        return len(parts) >= 2 and any(named) and all(
+            n or in_no_dictionary(p, self._ner, self._codes) for p, n in zip(parts, named))
 
     def _title_handle(self, parts: list[str]) -> bool:
         """`Oluwaseun_Adeyemi`: each part capitalised and a word in no configured language (a

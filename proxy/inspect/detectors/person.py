@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import PARTICLES, acronyms, common_words, is_given_name, surnames
+from ..given_names import PARTICLES, acronyms, common_words, is_given_name, proper_surnames, surnames
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import eponym_word, listed
@@ -51,6 +51,9 @@ _PLACE_JOINERS = frozenset({"di", "del", "della", "delle", "dei", "sur", "sous",
                             "under"})
 # German adjectives made of a name ("Ohmsches", "Kirchhoffschen", "Gaußsche")
 _NAMED_AFTER = re.compile(r"\w{2,}sch(?:e|en|em|er|es)$")
+# A surname that is also a place's or a firm's name ("Fitzgerald", "London"): a person
+# unless the model reads the other there.
+_UNLESS_A_PLACE = "person.proper-surname"
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 
 
@@ -93,7 +96,7 @@ def in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
 
 
 class Ner(Protocol):
-    def persons(self, text: str, lang: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]: ...
+    def entities(self, text: str, lang: str, runs: list[tuple[int, int]]) -> dict[tuple[int, int], str]: ...
 
     def is_common(self, word: str, lang: str) -> bool: ...
 
@@ -115,6 +118,8 @@ class PersonDetector:
         self._openers, self._endings = languages.union("name_openers"), languages.union("name_endings")
         self._surnames = languages.surnames
         closings = alternation(languages.entries("closings"))
+        # A signature on the closing's line: "groet, Sanne", "Cheers - Tom".
+        self._signed = re.compile(rf"(?i)(?<![\w'’])(?:{closings})[ \t]*[,!–-][ \t]*$")
         # Per text language (and English, which every language's prompts borrow): the words
         # after which a capitalised run opened by a non-dictionary word is someone's name ("a
         # note for Fabrice Bernard", « écrire à Fabrice Bernard »), even when the model misses
@@ -139,17 +144,22 @@ class PersonDetector:
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         unexplained: list[tuple[int, int]] = []
+        unsure: list[Hit] = []  # names unless the model reads a place or an organisation there
         for run in _runs(text, self._titles):
             hit, open_questions = self._explain(text, run, lang)
-            if hit:
+            if hit and hit.detector == _UNLESS_A_PLACE:
+                unsure.append(hit)
+            elif hit:
                 yield hit
             unexplained.extend(open_questions)
-        if unexplained and self._ner is not None:
-            for start, end in self._ner.persons(text, lang, unexplained):
+        if (unexplained or unsure) and self._ner is not None:
+            labels = self._ner.entities(text, lang, unexplained + [(h.start, h.end) for h in unsure])
+            for start, end in unexplained:
                 words = text[start:end].split()
-                if not self._common_phrase(text[start:end], lang) and not _DIGIT.search(text, start, end):
-                    # a name holds no digit: "Aurora X2" is a product
+                if labels.get((start, end)) == "PERSON" and not self._common_phrase(text[start:end], lang) \
+                        and not _DIGIT.search(text, start, end):  # a name holds no digit: "Aurora X2" is a product
                     yield Hit("PERSON", start, end, 0.7 if len(words) > 1 else 0.6, "person.ner")
+            yield from (h for h in unsure if labels.get((h.start, h.end), "PERSON") == "PERSON")
 
     def _explain(self, text: str, run: list[_Tok], lang: str) -> tuple[Hit | None, list[tuple[int, int]]]:
         """A hit when the run is surely a person; else the spans to ask the model about, if any."""
@@ -196,6 +206,8 @@ class PersonDetector:
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
             run = run[1:]
+        if len(run) == 1 and self._proper_surname(text, run[0]):  # "Fitzgerald called in sick"
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, _UNLESS_A_PLACE), []
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
             return None, []
@@ -219,10 +231,10 @@ class PersonDetector:
                 and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
-        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (addressing.search(
-                text[max(0, run[0].start - 24):run[0].start]) or self._apposed(text, run[0], lang)
-                or _opens_a_clause(text, run[0].start, run[0].end)):
-            # "ask Marta", "Rachid, de l'équipe logistique", "Marta dice que…"
+        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (
+                any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
+                or self._apposed(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)):
+            # "ask Marta", "groet, Sanne", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
@@ -326,6 +338,13 @@ class PersonDetector:
     def _known_surname(self, low: str) -> bool:
         """In a language's short list or the common surnames of many countries; lower case."""
         return low in self._surnames or low in surnames()
+
+    def _proper_surname(self, text: str, tok: _Tok) -> bool:
+        """A surname English writes capitalised though WordNet lists it (a famous bearer's:
+        "Fitzgerald"), alone, opening a clause that goes on in lower case: someone, unless the
+        model reads the place ("London is…") or the firm the lists share it with."""
+        return (tok.text.lower() in proper_surnames() and _opens_a_clause(text, tok.start, tok.end)
+                and not eponym_word(tok.text))
 
     def _lone_surname(self, text: str, tok: _Tok) -> bool:
         """A known surname alone, opening a clause that goes on in lower case ("Whitfield

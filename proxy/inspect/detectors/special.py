@@ -18,12 +18,16 @@ from ..given_names import is_given_name
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
 
-# The last sentence end; the dot of an abbreviation ("Staff no. 12", "n.º 7712" read "n.o", "Dr. Okafor") is none.
 _WORD = re.compile(r"[^\W\d_]+")
 _WORD_BEFORE = re.compile(r"\w*$")  # the letters of a compound before its last term
-_SENTENCE_START = regex.compile(r"(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?\n](?:[^.!?\n]|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
+# A character inside a sentence: a stop ends one only before a space ("34 J.: HIV-1", "2.5 mg",
+# "Pat.-ID 4471" go on), and the dot of an abbreviation ("Staff no. 12", "n.º 7712" read
+# "n.o", "Dr. Okafor") ends none.
+_INSIDE = r"(?:[^.!?\n]|[.!?](?!\s))"
+_SENTENCE_START = regex.compile(rf"(?:(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?](?=\s)|\n)"
+                                rf"(?:{_INSIDE}|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
 # English contractions are written in every language's prompts ("I'm", "she's").
-_CONTRACTED = r"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b[^.!?\n]{0,40}$"
+_CONTRACTED = rf"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b{_INSIDE}{{0,40}}$"
 
 
 class _Terms:
@@ -34,11 +38,12 @@ class _Terms:
         # "*verslaving" closes a compound: searched once as the end of a word, then widened to it
         tails = [t[1:] for t in terms if t.startswith("*")]
         terms = [t for t in terms if not t.startswith("*")]
-        self._pattern = re.compile(rf"(?i)(?<![\w-])(?:{alternation(terms)})(?![\w-])")
+        # a term may open a compound ("HIV-Infektion", "cancer-free"), not close one ("Long-COVID")
+        self._pattern = re.compile(rf"(?i)(?<![\w-])(?:{alternation(terms)})(?!\w)")
         prefixes = [_literal_prefix(t).lower() for t in terms]
         self._openings = frozenset(p[:3] for p in prefixes)
         loose = [t for t, p in zip(terms, prefixes) if len(p) < 3]  # opens with a class or group
-        self._loose = re.compile(rf"(?i)(?<![\w-])(?:{alternation(loose)})(?![\w-])") if loose else None
+        self._loose = re.compile(rf"(?i)(?<![\w-])(?:{alternation(loose)})(?!\w)") if loose else None
         self._tails = re.compile(rf"(?i)\B(?:{alternation(tails)})(?![\w-])") if tails else None
 
     def finditer(self, text: str) -> Iterator[tuple[int, int]]:
@@ -96,15 +101,15 @@ def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
         rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?-i:\s+[A-Z]{{2,5}})?\s*[\w./-]*\d[\w./-]*(?!\w)"
-        rf"[^.!?\n]{{0,60}}$"
-        rf"|(?:^|[^\w'’])(?:{subjects}),?\s+(?:[\w'’-]+,?\s+){{0,3}}?(?:{verbs})(?!\w)[^.!?\n]{{0,40}}$"
+        rf"{_INSIDE}{{0,60}}$"
+        rf"|(?:^|[^\w'’])(?:{subjects}),?\s+(?:[\w'’-]+,?\s+){{0,3}}?(?:{verbs})(?!\w){_INSIDE}{{0,40}}$"
         rf"{_CONTRACTED})")
 
 
 def _named_subject(lang: Language) -> regex.Pattern[str]:
     """Someone named as the subject: "Marie Dupont has diabetes", « Paul est en arrêt maladie »."""
     return regex.compile(rf"(?:^|[^\w'’])(\p{{Lu}}[\w'’-]+)(?:\s+\p{{Lu}}[\w'’-]+){{0,2}}\s+(?:[\w'’-]+\s+){{0,3}}?"
-                         rf"(?i:{alternation(lang.verbs)})\b[^.!?\n]{{0,40}}$")
+                         rf"(?i:{alternation(lang.verbs)})\b{_INSIDE}{{0,40}}$")
 
 
 def _named(pattern: regex.Pattern[str], before: str) -> bool:
