@@ -285,6 +285,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Kun je dit nog even checken? Groet, Femke",  # a signature on the closing's line
     "Dempsey called in sick again on Monday.",  # a surname WordNet lists, opening a sentence
     "el nacho de logística dice que hoy no viene",  # the article everyday Spanish puts before a name
+    "Según el Nacho, la furgoneta no arranca.",  # a short form that is a word too, capitalised
+    "o Tó disse que a impressora do armazém voltou a encravar, não sei o que fazer",
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import PARTICLES, common_words, is_given_name, surnames, word_names
-from .person import Ner, addressed, in_no_dictionary, lone_given_name, particles, reported
+from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -88,8 +88,7 @@ class NameShapeDetector:
         self._cued = {code: addressed(languages, code) for code in languages.codes}
         self._reporting = {code: reported(languages, code) for code in languages.codes}
         # ...or a short form after the article everyday speech puts before one ("o zé", "la bea")
-        self._name_article = {code: re.compile(rf"(?i)(?<![\w'’])(?:{alternation(articles, regex=False)})[ \t]+$")
-                              for code in languages.codes if (articles := languages.get(code).name_articles)}
+        self._name_article = {code: name_article(languages, code) for code in languages.codes}
         # Two given names paired by a conjunction ("Mehmet and Aylin", "Anouk en Daan").
         conjunctions = alternation(languages.entries("conjunctions"), regex=False)
         self._pair = regex.compile(

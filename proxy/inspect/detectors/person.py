@@ -76,6 +76,13 @@ def reported(languages: Languages, code: str) -> re.Pattern[str]:
     return re.compile(rf"(?i)(\s*,)?\s+(?:{words})(?!\w)")
 
 
+def name_article(languages: Languages, code: str) -> re.Pattern[str] | None:
+    """An article that everyday speech puts before a name ("o zé", "la bea", "el Nacho"),
+    right before the end of the text searched; None for a language that puts none."""
+    articles = languages.get(code).name_articles
+    return re.compile(rf"(?i)(?<![\w'’])(?:{alternation(articles, regex=False)})[ \t]+$") if articles else None
+
+
 def lone_given_name(word: str, ner: "Ner | None") -> bool:
     """A given name that is a word in no configured language ("Marta", "Sanne"; not "Will",
     "Rose", "Grace"): alone after a person cue, it names someone."""
@@ -138,6 +145,8 @@ class PersonDetector:
             self._name_cues[code] = re.compile(
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
         # Per text language (and English): the nouns of places named after someone ("estadio").
+        self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
+        self._name_article = {code: name_article(languages, code) for code in languages.codes}
         self._places = {code: frozenset().union(*(lang.place_nouns for lang in languages.with_english(code)))
                         for code in languages.codes}
         self._default = languages.codes[0]
@@ -206,6 +215,9 @@ class PersonDetector:
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
             run = run[1:]
+        if len(run) == 1 and self._short_form(text, run[0], lang):
+            # "o Zé disse", "grazie, Fede": a short form, also one that is a word
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
         if len(run) == 1 and self._proper_surname(text, run[0]):  # "Fitzgerald called in sick"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, _UNLESS_A_PLACE), []
         common = [self._common(t.text, lang) for t in run]
@@ -236,6 +248,8 @@ class PersonDetector:
                 or self._apposed(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)):
             # "ask Marta", "groet, Sanne", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
+        if len(run) == 1 and self._short_form(text, run[0], lang):  # "Según el Nacho": the run's opener dropped
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
         if len(run) == 1 and self._lone_surname(text, run[0]):
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
@@ -262,6 +276,17 @@ class PersonDetector:
         Cloud"); after a given name alone, not a surname that is one too ("Jin Park")."""
         last = run[-1].text.lower()
         return last in self._endings and (len(run) > 2 or not self._known_surname(last))
+
+    def _short_form(self, text: str, tok: _Tok, lang: str) -> bool:
+        """A short form of the text's language ("Zé", "Nacho", "Fede") after an article that
+        speech puts before names, a greeting or a verb of addressing, or before its verb."""
+        if tok.text.lower() not in self._nicknames.get(lang, ()):
+            return False
+        article = self._name_article.get(lang)
+        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        reported = self._reported.get(lang) or self._reported[self._default]
+        return bool((article and article.search(text, max(0, tok.start - 6), tok.start))
+                    or addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
