@@ -194,7 +194,8 @@ class PublicNames:
             judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
-                   if h.entity == ENTITY and h.detector == "public-name.placeholders"] if self._example.search(text) else []
+                   if h.entity == ENTITY and h.detector == "public-name.placeholders"] \
+            if samples and self._example.search(text) else []
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
