@@ -77,6 +77,13 @@ from .conftest import found
     "max_tokens",  # a parameter's name: a given name and a word's plural
     "Pour la note de service interne :\nLes bureaux ferment à 18 h.",  # a marking word ending a sentence
     "London is expensive this time of year.",  # a surname the model reads as a place
+    "apiVersion: v1\nkind: Secret\nmetadata:\n  name: api-keys",  # a marking word as a key's value in code
+    "How do UNCLASSIFIED, SECRET and TOP SECRET differ in the US?",  # a scheme's levels, listed
+    "db:\n  environment:\n    POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set it in .env}",  # a shell's error if unset
+    # a German compound, no name ("Zwetschgenkuchen" ends in "Kuchen")
+    "Badischer Zwetschgenkuchen braucht reife Früchte und viel Zimt, oder kann man auch gefrorene Zwetschgen nehmen?",
+    "¿Qué servicios ofrece un centro de salud de atención primaria?",  # a given name that is a frequent word
+    "Weiß jemand, wie man das Formular ausfüllt?",  # a verb opening a question, though a surname too
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -129,6 +136,9 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Pat.-Nr. 3381-C, w, 52 J.: Diabetes mellitus Typ 2", "HEALTH_DATA"),
     ("Befund: Patient 7742, HIV-positiv seit 2019.", "HEALTH_DATA"),  # a term opening a compound
     ("This memo is shared under the mutual NDA and must not be disclosed.", "CONFIDENTIAL_MARKING"),
+    ("Overdracht: PID 4410923, man, 61 jaar, opgenomen met een longontsteking.", "HEALTH_DATA"),
+    ("Project X\n- status: CONFIDENTIAL", "CONFIDENTIAL_MARKING"),  # in capitals, a marking even as a value
+    ("environment:\n  JWT_SECRET: ${JWT_SECRET:-Xk29!pqLm77}", "SECRET"),  # a default is a value
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}
@@ -181,6 +191,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "recommend 3 chimamanda ngozi adichie books like Half of a Yellow Sun",  # a listed name in lower case
     "¿Qué tiempo hace en marzo en Santiago de Compostela y en Santiago de Chile?",  # cities named after someone
     "Escríbeme un chiste de Pepito Pérez en el colegio apto para niños.",  # a joke's stock character
+    "When did Abraham Lincoln deliver the Gettysburg Address?",  # a speech's title is no postal address
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -287,6 +298,9 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "el nacho de logística dice que hoy no viene",  # the article everyday Spanish puts before a name
     "Según el Nacho, la furgoneta no arranca.",  # a short form that is a word too, capitalised
     "o Tó disse que a impressora do armazém voltou a encravar, não sei o que fazer",
+    "weiß jemand ob der schneider aus dem einkauf heute da ist?",  # a surname after the article speech puts there
+    "Weiß jemand, ob der Schneider aus dem Einkauf heute da ist?",
+    "Please send Lionel Messi's address to the courier.",  # a famous name tied by its postal address
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -34,6 +34,7 @@ _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
 # an apostrophe: "l'IGI", "don't").
 _QUOTATION = re.compile(r"(?:[\"„“«‘‹]|(?<!\w)')\s?([^\"'„“”«»‘’‹›\n]{1,40}?)\s?(?:[\"“”»’›]|'(?!\w))")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_CODE_KEY = re.compile(r"(?m)^[ \t-]*[a-z_][a-z0-9_.-]*[ \t]*[:=][ \t]*[\"']?$")  # `kind: `, `level = "`
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 
@@ -81,6 +82,9 @@ class MarkingDetector:
                     continue  # `rh-calm-sensitive-2`, `internal_api`: part of a name in code
                 if m.start() >= 2 and text[m.start() - 1] in "'’" and text[m.start() - 2].isalpha():
                     continue  # "all'interno:": a noun after an elided article
+                if not word.isupper() and _CODE_KEY.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()) \
+                        and not self._labelled(text, m.start()):
+                    continue  # `kind: Secret` in a manifest: a value of a key in code, not a marking
                 as_marking = ((word.isupper() and len(word) > 3)
                               or self._labelled(text, m.start())
                               or (_MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])

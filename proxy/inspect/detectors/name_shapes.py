@@ -200,13 +200,20 @@ class NameShapeDetector:
         """A given name or a short form in lower case before its clause's verb ("bram zegt", "paco
         dice", "tom from accounts"), also one that is a word elsewhere, if not in the text's own
         language, nor after an article other than one everyday speech puts before names ("el
-        nacho del almacén")."""
+        nacho del almacén", "der müller aus dem vertrieb": a surname too, there)."""
         word = words[i].group()
         before = words[i - 1] if i else None
         article = before is not None and before.group().lower() in self._determiners \
             and not text[before.end():words[i].start()].strip()
-        return (bool(reporting.match(text, words[i].end())) and len(word) > 2 and self._someone(word, lang)
-                and not (article and not self._name_article_before(text, words[i], lang)))
+        named = self._name_article_before(text, words[i], lang)
+        # "der müller aus dem vertrieb": a surname, after the article speech puts before names
+        surname = named and self._known_surname(word.lower()) and word.lower() not in common_words(lang) \
+            and not self._ner.is_common(word, lang)
+        return (bool(reporting.match(text, words[i].end())) and len(word) > 2
+                and (self._someone(word, lang) or surname) and not (article and not named))
+
+    def _known_surname(self, low: str) -> bool:
+        return low in self._surnames or low in surnames()
 
     def _after_name_article(self, text: str, word: regex.Match[str], lang: str) -> bool:
         """A short form that is no word of the language, after an article that everyday speech

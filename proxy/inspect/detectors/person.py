@@ -231,7 +231,7 @@ class PersonDetector:
             if common[0] or (self._ner is not None and self._ner.is_common_anywhere(run[0].text)):
                 run, common = run[1:], common[1:]
             elif not context.search(text[max(0, run[0].start - 24):run[0].start]):
-                if self._unknown_subject(text, run):
+                if self._unknown_subject(text, run, lang):
                     return Hit("PERSON", run[0].start, run[-1].end, 0.7, "person.unknown-words"), []
                 return None, [(t.start, run[-1].end) for t in run[:2 if len(run) > 2 else 1]]
         # The dictionaries hold many surnames (Martin, Bernard), so only the first word must be unknown.
@@ -279,14 +279,16 @@ class PersonDetector:
 
     def _short_form(self, text: str, tok: _Tok, lang: str) -> bool:
         """A short form of the text's language ("Zé", "Nacho", "Fede") after an article that
-        speech puts before names, a greeting or a verb of addressing, or before its verb."""
-        if tok.text.lower() not in self._nicknames.get(lang, ()):
-            return False
+        speech puts before names, a greeting or a verb of addressing, or before its verb; or
+        a surname between such an article and its verb ("der Müller aus dem Vertrieb")."""
+        low = tok.text.lower()
         article = self._name_article.get(lang)
-        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        articled = bool(article and article.search(text, max(0, tok.start - 6), tok.start))
         reported = self._reported.get(lang) or self._reported[self._default]
-        return bool((article and article.search(text, max(0, tok.start - 6), tok.start))
-                    or addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
+        if low not in self._nicknames.get(lang, ()):
+            return articled and self._known_surname(low) and bool(reported.match(text, tok.end))
+        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        return articled or bool(addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
@@ -329,7 +331,7 @@ class PersonDetector:
         return any((w.lower() not in PARTICLES and self._ner.is_common(w, lang))
                    or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
-    def _unknown_subject(self, text: str, run: list[_Tok]) -> bool:
+    def _unknown_subject(self, text: str, run: list[_Tok], lang: str) -> bool:
         """Two or three capitalised words of no configured language, opening a clause that goes
         on in lower case ("Sevda Arslan wil vrij", "Nkechi Okonkwo has missed"): a name the
         lists and the model do not know. Not an acronym, a product ("MongoDB") or an
@@ -338,7 +340,7 @@ class PersonDetector:
                 and run[-1].text.lower() not in self._endings
                 and all(len(t.text) > 1 and not t.text.isupper() and _surname_like(t.text)
                         and not _CAMEL.search(t.text) and in_no_dictionary(t.text, self._ner, self._languages.codes)
-                        for t in run))
+                        and not _common_word(t.text, lang) for t in run))  # "Schwarzwälder Kirschtorte": compounds
 
     def _surname(self, word: str) -> bool:
         """A known surname, or a capitalised word of no dictionary ("Janssen", not "Street")."""

@@ -131,9 +131,10 @@ _SNAKE = re.compile(r"_*[a-z][a-z0-9]*(?:_+[a-z0-9]+)+_*")  # sigv4_auth_cls
 _DOTTED = re.compile(r"!?[A-Za-z_][\w\-]*(?:\??\.[A-Za-z_][\w\-]*)+")  # config.credentials_provider, !er.headers
 _DIGIT_THEN_LOWER = re.compile(r"[A-Za-z]\d+[a-z]")
 _CAMEL_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-# A lookup or a template, not a value: $VAR, ${VAR}, {var!r}, %VAR%, <VAR>, os.environ[…], f(…),
+# A lookup or a template, not a value: $VAR, ${VAR}, ${VAR:?message} (a shell's error when unset,
+# not a default, which may be a password), {var!r}, %VAR%, <VAR>, os.environ[…], f(…),
 # a mask ("****", "xx/xx"), an elided example ("eyJ2IjoiMSIs..."), a timestamp.
-_REFERENCE = re.compile(r"^(?:\$\{?\w+\}?|\{.*|%\w*%?|<.*|\[.*|[*•#xX./\-]+|.*(?:\.\.\.|…)|\d{4}-\d\d-\d\d[T ]?[\d:.]*Z?)$|environ|getenv|process\.env|[()\[\]]")
+_REFERENCE = re.compile(r"^(?:\$\{?\w+(?::?\?[^}]*)?\}?|\{.*|%\w*%?|<.*|\[.*|[*•#xX./\-]+|.*(?:\.\.\.|…)|\d{4}-\d\d-\d\d[T ]?[\d:.]*Z?)$|environ|getenv|process\.env|[()\[\]]")
 
 
 @dataclass(frozen=True, slots=True)
