@@ -50,6 +50,10 @@ _RECORD_FIELDS = frozenset({"STREET_ADDRESS", "DATE_OF_BIRTH", "PHONE_NUMBER", "
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|(?!(?:1\d|20)\d\d ?- ?(?:1\d|20)\d\d\b)\+?\d[\d ().-]{7,}\d")
 
 
+# A unit test's code frames its values as samples too: `def test_…`, `@Test`, `@pytest.fixture`,
+# `KundeTest`, `assertEquals(…)`.
+_TEST_CODE = r"(?<!\w)(?:test_\w+|@Test\b|@pytest\.fixture|assert\w*)|(?-i:\b[A-Z]\w*Test\b)"
+
 # Alice and Bob named together, with no contract or colleague near: the cast of a protocol's
 # explanation (Eve, Mallory, Trent…), a frame as clear as "for example".
 _CAST = re.compile(r"\bAlice\b[^\n]{0,80}\bBob\b|\bBob\b[^\n]{0,80}\bAlice\b")
@@ -150,7 +154,7 @@ class PublicNames:
         heads = alternation([c for c in cues if len(c) >= 7], regex=False)
         tails = alternation([c for c in cues if len(c) >= 8 and " " not in c], regex=False)
         self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
-                                   rf"|(?:{heads})\w+(?![@]|\.\w)|\w+(?:{tails})(?![\w@]|\.\w))")
+                                   rf"|(?:{heads})\w+(?![@]|\.\w)|\w+(?:{tails})(?![\w@]|\.\w))|{_TEST_CODE}")
         # "for our company book club", „für unsere Vereinszeitung“: who the text is written for
         self._audience = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\w*\s+(?:[\w-]+\s+){{0,2}}?"
                                     rf"(?:{alternation(languages.entries('audiences'))})(?!\w)")

@@ -84,6 +84,7 @@ from .conftest import found
     "Badischer Zwetschgenkuchen braucht reife Früchte und viel Zimt, oder kann man auch gefrorene Zwetschgen nehmen?",
     "¿Qué servicios ofrece un centro de salud de atención primaria?",  # a given name that is a frequent word
     "Weiß jemand, wie man das Formular ausfüllt?",  # a verb opening a question, though a surname too
+    "SUMMER PARTY!!! friday from 4pm on the roof terrace, bring your family.",  # a heading in capitals
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -139,6 +140,11 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Overdracht: PID 4410923, man, 61 jaar, opgenomen met een longontsteking.", "HEALTH_DATA"),
     ("Project X\n- status: CONFIDENTIAL", "CONFIDENTIAL_MARKING"),  # in capitals, a marking even as a value
     ("environment:\n  JWT_SECRET: ${JWT_SECRET:-Xk29!pqLm77}", "SECRET"),  # a default is a value
+    # a patient's record named by two labels, the health data in the sentences after it
+    ("Paziente cartella 2023/11877, F, 58 aa. Carcinoma mammario in follow-up.", "PATIENT_ID"),
+    ("Patient dossier 2022-04410, 71 ans. Insuffisance rénale chronique.", "PATIENT_ID"),
+    ("emp_id;badge;enrolled\nEMP 4410;blue;2024-02-01", "EMPLOYEE_ID"),  # letters, a space, digits
+    ("Document soumis à un accord de non-divulgation. Tarifs 2025 : 4,20 € l'unité.", "CONFIDENTIAL_MARKING"),
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}
@@ -165,6 +171,9 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     # a placeholder over two fields; its record's labels and its mailbox at a documentation domain tie no one
     'Dati di test:\nconst utenteDemo = {\n  nome: "Mario", cognome: "Rossi",   // dati fittizi\n'
     '  email: "mario.rossi@example.com",\n};',
+    # a unit test's code frames its values as samples
+    'def test_nome():\n    assert nome_completo("Mario", "Rossi") == "Mario Rossi"',
+    'class KlantTest {\n  @Test void naam() { assertEquals("Jan Jansen", new Klant("Jan", "Jansen").naam()); }\n}',
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -301,6 +310,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "weiß jemand ob der schneider aus dem einkauf heute da ist?",  # a surname after the article speech puts there
     "Weiß jemand, ob der Schneider aus dem Einkauf heute da ist?",
     "Please send Lionel Messi's address to the courier.",  # a famous name tied by its postal address
+    "verbale:\n- Graziella: consegna rinviata a giugno\n- il cliente chiede uno sconto",  # a speaker in minutes
+    "note\n- Ottavio assente, ricoverato da lunedì",  # a list item opened by a name
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
@@ -322,6 +333,7 @@ def test_a_real_persons_name_stays_personal(inspector, text):
     'VALID_TEST_BSN = ["111222333"]   # bekende test-BSN uit documentatie',
     'assert is_valid("bob+newsletter@example.org") and is_valid("dave@sub.example.co.uk")',  # a tag, a two-label TLD
     'VALID_EXAMPLES = ["DE02 1203 0000 0000 2020 51"]   # Beispiel der DKB-Doku',
+    "Auf dem Muster-Personalausweis steht die Nummer T220001293: wie wird die Prüfziffer berechnet?",  # a specimen
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []

@@ -40,8 +40,10 @@ _INITIALS = regex.compile(
 _DIGIT = re.compile(r"\d")
 _INITIAL_GOES_ON = re.compile(r"\.(?:[A-Z]\.)*[ -]?[A-Z]")  # an initial, then more of the name
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
-_SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*$")
+_SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*(?:[-*•]\s+)?$")  # a list item's bullet opens one too
 _LOWER_NEXT = regex.compile(r" \p{Ll}")
+_SPEAKER = re.compile(r":[ \t]+\S")
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:]+\][ \t]*)?$")  # after a bullet or a timestamp
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
 _NOUN_BEFORE = regex.compile(r"(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
 _WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
@@ -90,8 +92,10 @@ def lone_given_name(word: str, ner: "Ner | None") -> bool:
 
 
 def _opens_a_clause(text: str, start: int, end: int) -> bool:
-    """A word opening a sentence whose clause goes on in lower case ("Marta dice que…")."""
-    return bool(_SENTENCE_END.search(text[max(0, start - 3):start]) and _LOWER_NEXT.match(text[end:]))
+    """A word opening a sentence whose clause goes on in lower case ("Marta dice que…"), or a
+    line as its speaker ("Federica: rilascio spostato", "- Kevin: ok")."""
+    return bool(_SENTENCE_END.search(text[max(0, start - 3):start])) and bool(
+        _LOWER_NEXT.match(text[end:]) or (_SPEAKER.match(text, end) and _LINE_START.search(text, max(0, start - 24), start)))
 
 
 def in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
@@ -198,7 +202,10 @@ class PersonDetector:
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.title"), []
             # not an acronym before a word in lower case ("JO de Paris": the Olympic Games)
             acronym = tok.text.isupper() and not run[i + 1].text.isupper()
-            if is_given_name(tok.text) and not acronym and _surname_like(run[i + 1].text) \
+            # in capitals, a heading's words ("SUMMER PARTY"), unless the second is a surname too
+            shouted = tok.text.isupper() and run[i + 1].text.isupper() and self._common(run[i + 1].text, lang) \
+                and not self._known_surname(run[i + 1].text.lower())
+            if is_given_name(tok.text) and not acronym and not shouted and _surname_like(run[i + 1].text) \
                     and run[i + 1].text not in acronyms() and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):

@@ -15,7 +15,7 @@ from .national_ids import person_number_labels
 
 _SEPARATORS = ("|", "\t", ";", ",")
 _NAME_CELL = regex.compile(r"\p{Lu}[\p{L}'’.-]+(?:\s+\p{Lu}?[\p{L}'’.-]+){1,3}")  # two to four words
-_NUMBER_CELL = re.compile(r"[A-Za-z]{0,4}[-/]?\d[\d.\-/]*")
+_NUMBER_CELL = re.compile(r"[A-Za-z]{0,4}[-/ ]?\d[\d.\-/]*")  # "EMP 3318", "P-2231"
 _MIN_DIGITS = 4
 
 
