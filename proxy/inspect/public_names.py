@@ -23,9 +23,9 @@ are dropped too.
 No list holds every public figure, so a name none holds is one too where the text asks about a
 past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
 among two or more listed people (`public-name.among-public-figures`) or beside a listed
-character of a work of fiction the text names (`public-name.among-characters`), and nothing around it
-ties it to the business, nor its sentence to the writer's private life ("my daughter", "mon
-voisin"), nor does the text address it ("ask", "schreib").
+character of a work of fiction the text names (`public-name.among-characters`), and nothing
+around it ties it to the business, nor its sentence to the writer's private life ("my
+daughter", "mon voisin"), nor does the text address it ("ask", "schreib").
 """
 from __future__ import annotations
 

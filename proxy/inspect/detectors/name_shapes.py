@@ -283,9 +283,9 @@ class NameShapeDetector:
     def _chat_name(self, text: str, words: list[regex.Match[str]], i: int, lang: str) -> bool:
         """A given name alone in lower case is chat about someone ("mathilde (compta) fête ses
         40 ans"), unless it is also a word ("vida", "dev"), opens a clause as a conjunction does
-        (an article of the text's language right after it: "solange der Vorrat reicht"), or is part of a listed name
-        written in lower case ("ronaldo", "angela merkel", "chimamanda ngozi adichie", "annie
-        m.g. schmidt")."""
+        (an article of the text's language right after it: "solange der Vorrat reicht"), or is
+        part of a listed name written in lower case ("ronaldo", "angela merkel", "chimamanda
+        ngozi adichie", "annie m.g. schmidt")."""
         word = words[i].group()
         if len(word) < 4 or word in word_names() or listed(word):
             return False

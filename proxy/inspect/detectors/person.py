@@ -148,9 +148,10 @@ class PersonDetector:
                 rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
             self._name_cues[code] = re.compile(
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
-        # Per text language (and English): the nouns of places named after someone ("estadio").
+        # Per text language: its short forms ("Zé") and the articles speech puts before names.
         self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
+        # Per text language (and English): the nouns of places named after someone ("estadio").
         self._places = {code: frozenset().union(*(lang.place_nouns for lang in languages.with_english(code)))
                         for code in languages.codes}
         self._default = languages.codes[0]
