@@ -11,6 +11,8 @@ import unicodedata
 import regex as re  # variable-width look-behind, for the `x at y dot com` form
 from dataclasses import dataclass
 
+# Where a character may need more than copying: a possible JSON escape, anything not ASCII.
+_SPECIAL = re.compile(r"[\\\x80-\U0010ffff]")
 # Invisible characters used to split a value so that no pattern matches it.
 _INVISIBLE = frozenset("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e"
                        "\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\ufeff")
@@ -46,6 +48,16 @@ def deobfuscate(text: str) -> Deobfuscated:
     escapes = {m.start(): m for m in _JSON_ESCAPE.finditer(text)} if "\\" in text else {}
     i, n = 0, len(text)
     while i < n:
+        # Plain ASCII up to the next escape or non-ASCII character (less the base character
+        # before it, which combining marks may compose with) maps to itself: copied at once.
+        stop = _SPECIAL.search(text, i)
+        plain = (stop.start() if stop else n) - (1 if stop and text[stop.start()] != "\\" else 0)
+        if plain > i:
+            chars.append(text[i:plain])
+            starts.extend(range(i, plain))
+            ends.extend(range(i + 1, plain + 1))
+            i = plain
+            continue
         ch = text[i]
         escape = escapes.get(i)
         if escape is not None:

@@ -58,6 +58,7 @@ def common_words(lang: str) -> frozenset[str]:
         return frozenset()
 
 
+@lru_cache(maxsize=1 << 16)  # asked for every word of a text, and texts repeat their words
 def is_given_name(word: str) -> bool:
     """Also a capitalised name written with accents the list has not ("Siobhán", "Éloise"); not
     the other way round, nor in lower case, where the accent tells a word ("francês", "Līga")."""

@@ -60,6 +60,8 @@ class MarkingDetector:
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]
         self._multi = _alternation(multi)
+        # the phrases' first words: the alternation is tried only where one opens a word
+        self._firsts = frozenset(_LETTERS.match(p.strip()).group().lower() for p in multi)
         self._single = _alternation(single)
         levels = alternation(languages.entries("classification_levels"), regex=False)
         self._levels = frozenset(w.lower() for w in languages.entries("classification_levels"))
@@ -69,7 +71,7 @@ class MarkingDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         scheme = self._about_a_scheme(text)
         if self._multi:
-            for m in self._multi.finditer(text):
+            for m in self._phrases(text):
                 talk = self._prose.search(text[max(0, m.start() - 12):m.start()]) and not m.group().isupper()
                 talk = talk or (scheme and self._scheme_level(text, m)) or self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.3 if talk else 0.9, "marking.phrase")
@@ -92,6 +94,17 @@ class MarkingDetector:
                     and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
+
+    def _phrases(self, text: str) -> Iterator[re.Match[str]]:
+        """`self._multi.finditer(text)`, a single alternation of hundreds of phrases tried only
+        where a word that opens one of them stands (tried everywhere, it costs 14 ms on 50 KB)."""
+        end = 0
+        for word in _LETTERS.finditer(text):
+            if word.start() >= end and word.group().lower() in self._firsts:
+                m = self._multi.match(text, word.start())
+                if m:
+                    end = m.end()
+                    yield m
 
     def _quoted(self, text: str, m: re.Match[str]) -> bool:
         """Inside a short quotation, with more of the sentence on its line, and no label before."""

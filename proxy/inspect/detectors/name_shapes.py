@@ -71,6 +71,9 @@ class NameShapeDetector:
         self._ner = ner
         self._surnames = languages.surnames
         self._titles = languages.titles
+        # what may stand before a surname written in lower case: a form of address written out or
+        # a title's abbreviation without its dot
+        self._title_words = _COURTESY | {t[:-1] for t in self._titles if t.endswith(".")}
         self._determiners = languages.union("determiners")
         self._articles = {code: languages.get(code).articles for code in languages.codes}
         self._codes = languages.codes
@@ -173,9 +176,11 @@ class NameShapeDetector:
                 paired.update((first.start(), second.start(), words[i + 2].start()))
                 yield Hit("PERSON", first.start(), words[i + 2].end(), 0.7, "name-shape.lower-case")
         for k, word in enumerate(words):
+            if word.start() in paired:
+                continue
             # the title right before, or before a particle ("meneer de graaf")
             for before in words[max(0, k - 3):k][::-1]:
-                if word.start() not in paired and self._titled(text, before, word):
+                if before.group().lower() in self._title_words and self._titled(text, before, word):
                     yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
                     break
         reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
@@ -202,6 +207,8 @@ class NameShapeDetector:
         language, nor after an article other than one everyday speech puts before names ("el
         nacho del almacén", "der müller aus dem vertrieb": a surname too, there)."""
         word = words[i].group()
+        if len(word) <= 2 or not reporting.match(text, words[i].end()):
+            return False
         before = words[i - 1] if i else None
         article = before is not None and before.group().lower() in self._determiners \
             and not text[before.end():words[i].start()].strip()
@@ -209,8 +216,7 @@ class NameShapeDetector:
         # "der müller aus dem vertrieb": a surname, after the article speech puts before names
         surname = named and self._known_surname(word.lower()) and word.lower() not in common_words(lang) \
             and not self._ner.is_common(word, lang)
-        return (bool(reporting.match(text, words[i].end())) and len(word) > 2
-                and (self._someone(word, lang) or surname) and not (article and not named))
+        return (self._someone(word, lang) or surname) and not (article and not named)
 
     def _known_surname(self, low: str) -> bool:
         return low in self._surnames or low in surnames()
@@ -270,10 +276,9 @@ class NameShapeDetector:
     def _titled(self, text: str, title: regex.Match[str], word: regex.Match[str]) -> bool:
         """A title and a surname in lower case ("frau kowalczyk", "sr. abílio"): the title is
         an abbreviation with its dot or a form of address written out (not a profession: "avvocato
-        d'impresa"), and the name is a word in no configured language."""
+        d'impresa"), and the name is a word in no configured language. `title` is one of
+        `_title_words` (the caller filters: every word is tried against three before it)."""
         t = title.group().lower()
-        if t not in _COURTESY and t + "." not in self._titles:
-            return False  # most words: checked first, as every word is tried against three before it
         gap = text[title.end():word.start()]
         dotted = gap.startswith(".") and t + "." in self._titles
         between = gap.strip(" .")

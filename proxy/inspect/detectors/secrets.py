@@ -19,35 +19,34 @@ from ..context import alternation, lowered
 from ..data_files import yaml_data
 from ..hit import Hit
 
-# (detector name, pattern): shapes documented by each provider; the prefix makes them precise.
-_TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx)) for name, rx in (
-    ("aws-access-key", r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}(?![A-Z0-9])"),
-    ("aws-secret-key", r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"=:\s]\s*['\"]?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"),
-    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
-    ("gitlab-token", r"\bgl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct)-[A-Za-z0-9_\-]{20,64}"),
-    ("slack-token", r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-    ("slack-webhook", r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
-    ("discord-webhook", r"discord(?:app)?\.com/api/webhooks/\d{15,22}/[\w-]{40,100}"),
-    ("teams-webhook", r"(?:\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/[\w@-]{20,}"
-                      r"/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
-    ("stripe-key", r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-    ("openai-key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),
-    ("anthropic-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
-    ("generic-sk-key", r"\bsk-[A-Za-z0-9]{32,}\b"),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_\-]{35}"),
-    ("sendgrid-key", r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"),
-    ("twilio-key", r"\bSK[0-9a-f]{32}\b"),
-    ("npm-token", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("pypi-token", r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"),
-    ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}\b"),
-    ("azure-storage-key", r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
-    ("jwt", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    ("telegram-bot-token", r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
-))
-# Less common shapes, each scanned only where its prefix or suffix stands in the text:
-# (detector name, those literals, pattern).
-_RARE_TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+# Shapes documented by each provider, the prefix making them precise: (detector name, the
+# literals one of which must stand in the text for the pattern to be worth running, or none
+# where the pattern ignores case, pattern).
+_TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (name, triggers, re.compile(rx)) for name, triggers, rx in (
+    ("aws-access-key", ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA"), r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    ("aws-secret-key", (), r"(?i)aws.{0,20}?(?:secret|private).{0,20}?['\"=:\s]\s*['\"]?[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+])"),
+    ("github-token", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), r"\b(?:gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{60,255})\b"),
+    ("gitlab-token", ("gl",), r"\bgl(?:pat|dt|rt|ptt|cbt|oas|ft|imt|agent|soat|ffct)-[A-Za-z0-9_\-]{20,64}"),
+    ("slack-token", ("xox",), r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    ("slack-webhook", ("hooks.slack.com",), r"hooks\.slack\.com/services/T[A-Z0-9]+/B[A-Z0-9]+/[A-Za-z0-9]+"),
+    ("discord-webhook", ("/api/webhooks/",), r"discord(?:app)?\.com/api/webhooks/\d{15,22}/[\w-]{40,100}"),
+    ("teams-webhook", ("/IncomingWebhook/",), r"(?:\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/[\w@-]{20,}"
+                      r"/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
+    ("stripe-key", ("_live_", "_test_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("openai-key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),
+    ("anthropic-key", ("sk-ant-",), r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
+    ("generic-sk-key", ("sk-",), r"\bsk-[A-Za-z0-9]{32,}\b"),
+    ("google-api-key", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}"),
+    ("sendgrid-key", ("SG.",), r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}"),
+    ("twilio-key", ("SK",), r"\bSK[0-9a-f]{32}\b"),
+    ("npm-token", ("npm_",), r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("pypi-token", ("pypi-AgE",), r"\bpypi-AgE[A-Za-z0-9_\-]{50,}"),
+    ("huggingface-token", ("hf_",), r"\bhf_[A-Za-z0-9]{30,}\b"),
+    ("azure-storage-key", (), r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
+    ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+    ("telegram-bot-token", (":AA",), r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
+    # less common shapes
     ("deepl-key", (":fx",), r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
     ("mailgun-key", ("key-",), r"\bkey-[0-9a-f]{32}\b"),
     ("mailchimp-key", ("-us",), r"\b[0-9a-f]{32}-us\d{1,2}\b"),
@@ -198,8 +197,9 @@ class SecretDetector:
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         for m in _PRIVATE_KEY.finditer(text):
             yield Hit("PRIVATE_KEY", m.start(), m.end(), 1.0, "secrets.private-key")
-        rare = [(name, pattern) for name, triggers, pattern in _RARE_TOKENS if any(t in text for t in triggers)]
-        for name, pattern in _TOKENS + tuple(rare):
+        for name, triggers, pattern in _TOKENS:
+            if triggers and not any(t in text for t in triggers):
+                continue
             for m in pattern.finditer(text):
                 if "EXAMPLE" in m.group().upper() or _FILLER.search(m.group()):
                     continue  # vendors' documented samples (AKIA…EXAMPLE), `sk_test_xxxxxxxx`
