@@ -18,10 +18,12 @@ import asyncio
 import os
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's code, not the one installed in the environment
 
 SHORT_EN = [
     "Hi team, quick update on ticket {n}: the export job failed again at {h}:{m} because the disk on the "
