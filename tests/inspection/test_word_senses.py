@@ -139,6 +139,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("This memo is shared under the mutual NDA and must not be disclosed.", "CONFIDENTIAL_MARKING"),
     ("Overdracht: PID 4410923, man, 61 jaar, opgenomen met een longontsteking.", "HEALTH_DATA"),
     ("Project X\n- status: CONFIDENTIAL", "CONFIDENTIAL_MARKING"),  # in capitals, a marking even as a value
+    ("sensitivity_label: Confidential\nbody: Q3 numbers", "CONFIDENTIAL_MARKING"),  # a key naming a label
     ("environment:\n  JWT_SECRET: ${JWT_SECRET:-Xk29!pqLm77}", "SECRET"),  # a default is a value
     # a patient's record named by two labels, the health data in the sentences after it
     ("Paziente cartella 2023/11877, F, 58 aa. Carcinoma mammario in follow-up.", "PATIENT_ID"),

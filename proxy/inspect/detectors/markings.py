@@ -34,7 +34,7 @@ _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
 # an apostrophe: "l'IGI", "don't").
 _QUOTATION = re.compile(r"(?:[\"„“«‘‹]|(?<!\w)')\s?([^\"'„“”«»‘’‹›\n]{1,40}?)\s?(?:[\"“”»’›]|'(?!\w))")
 _LETTERS = re.compile(r"[^\W\d_]+")
-_CODE_KEY = re.compile(r"(?m)^[ \t-]*[a-z_][a-z0-9_.-]*[ \t]*[:=][ \t]*[\"']?$")  # `kind: `, `level = "`
+_CODE_KEY = re.compile(r"(?m)^[ \t-]*([a-z_][a-z0-9_.-]*)[ \t]*[:=][ \t]*[\"']?$")  # `kind: `, `type = "`
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
 
@@ -49,6 +49,7 @@ class MarkingDetector:
         # colon, one qualifier may come first: "Rubricering: Departementaal Vertrouwelijk"), or
         # a document word opening a line ("Document confidentiel —").
         labels = alternation(languages.entries("marking_labels"))
+        self._label_words = frozenset(w.lower() for w in languages.entries("marking_labels") if " " not in w)
         documents = alternation(languages.entries("documents"), regex=False)
         self._before = re.compile(
             rf"(?i)(?:{_BRACKET_BEFORE}|\b(?:{labels})\s*(?:[:=]\s*\w+[ \t]+)?[:=\-–]?|(?:^|\n)\s*(?:{documents}))\s*$")
@@ -84,8 +85,7 @@ class MarkingDetector:
                     continue  # `rh-calm-sensitive-2`, `internal_api`: part of a name in code
                 if m.start() >= 2 and text[m.start() - 1] in "'’" and text[m.start() - 2].isalpha():
                     continue  # "all'interno:": a noun after an elided article
-                if not word.isupper() and _CODE_KEY.search(text, text.rfind("\n", 0, m.start()) + 1, m.start()) \
-                        and not self._labelled(text, m.start()):
+                if not word.isupper() and self._code_value(text, m.start()):
                     continue  # `kind: Secret` in a manifest: a value of a key in code, not a marking
                 as_marking = ((word.isupper() and len(word) > 3)
                               or self._labelled(text, m.start())
@@ -94,6 +94,12 @@ class MarkingDetector:
                     and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
+
+    def _code_value(self, text: str, start: int) -> bool:
+        """The value of a key in code or config (`kind: Secret`), a key no part of which is a
+        classification label (not `sensitivity_label: Confidential`, `classification: …`)."""
+        key = _CODE_KEY.search(text, text.rfind("\n", 0, start) + 1, start)
+        return bool(key) and not any(part in self._label_words for part in re.split(r"[_.-]", key.group(1)))
 
     def _phrases(self, text: str) -> Iterator[re.Match[str]]:
         """`self._multi.finditer(text)`, a single alternation of hundreds of phrases tried only
