@@ -14,19 +14,14 @@ from a name. Needs the pinned tables only here, not at run time:
 from __future__ import annotations
 
 import gzip
-import json
-from importlib import resources
 from pathlib import Path
 
 import yaml
+from lookups import table
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "proxy" / "inspect" / "data"
 FREQUENT = 100_000
-
-
-def table(name: str) -> dict:
-    return json.loads(gzip.decompress(resources.files("spacy_lookups_data").joinpath(f"data/{name}.json.gz").read_bytes()))
 
 
 def words(lang: str) -> set[str]:
