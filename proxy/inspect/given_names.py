@@ -1,5 +1,5 @@
 """Given names, surnames, and the word lists every name detector shares (`data/first_names.txt`,
-`data/surnames.txt`, `data/proper_surnames.txt`, `data/word_names.txt`, `data/acronyms.txt`,
+`data/surnames.txt`, `data/proper_surnames.txt`, `data/word_names/`, `data/acronyms.txt`,
 `data/common_words/`)."""
 from __future__ import annotations
 
@@ -29,11 +29,15 @@ def surnames() -> frozenset[str]:
     return word_list("surnames.txt")
 
 
-@lru_cache(maxsize=1)
-def word_names() -> frozenset[str]:
-    """Given names that are also words in German, Spanish, Italian, Dutch or Portuguese ("vida",
-    "massimo"): the languages whose dictionaries spaCy ships no small pipeline for."""
-    return word_list("word_names.txt")
+@lru_cache(maxsize=None)
+def word_names(lang: str) -> frozenset[str]:
+    """Given names that are also words of German, Spanish, Italian, Dutch or Portuguese ("vida",
+    "massimo"), the languages whose dictionaries spaCy ships no small pipeline for; empty for
+    the others."""
+    try:
+        return word_list(f"word_names/{lang}.txt")
+    except FileNotFoundError:
+        return frozenset()
 
 
 @lru_cache(maxsize=1)

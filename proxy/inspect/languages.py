@@ -7,7 +7,7 @@ it can review. Keys (all lists, matched ignoring case):
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings, nicknames, venue_articles, name_articles: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
-  address_cues, business_ties, relations, audiences, biography_cues, works, special: regular expressions, where a final
+  address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
@@ -63,6 +63,7 @@ class Language:
     relations: tuple[str, ...]  # "daughter", "voisin": after a possessive, someone of the writer's private life
     audiences: tuple[str, ...]  # "book club", "Vereinszeitung": after a possessive, who a text is for
     biography_cues: tuple[str, ...]  # "who was", "la vida de": a public person's life or work asked about
+    nobility: tuple[str, ...]  # "Earl of", "duc de": after a name, a title of nobility
     works: tuple[str, ...]  # "novel", "romance": a work of fiction, whose cast the text may name
     surnames: frozenset[str]
     noun_suffixes: tuple[str, ...]  # -ung, -ción: endings only common nouns have
@@ -84,7 +85,7 @@ def language(code: str) -> Language:
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
-        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "works",
+        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "nobility", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)

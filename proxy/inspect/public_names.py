@@ -60,6 +60,8 @@ _CAST = re.compile(r"\bAlice\b[^\n]{0,80}\bBob\b|\bBob\b[^\n]{0,80}\bAlice\b")
 # Capitalised words in a row, particles between them ("Keir Starmer", "Ursula von der Leyen").
 _NAME_RUN = re.compile(r"(?:[A-ZÀ-ÖØ-Þ][\w'’.-]*\s+(?:(?:de|da|di|van|von|der|den|del|la|le|du)\s+)*)+[A-ZÀ-ÖØ-Þ][\w'’-]*")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
+_REGNAL = r"X{0,3}(?:IX|IV|VI{0,3}|I{2,3})|X{1,3}"  # II to XXXIX: not "I", a pronoun or an initial
+_REGNAL_END = re.compile(rf"\s(?:{_REGNAL})$")
 # A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
@@ -163,7 +165,13 @@ class PublicNames:
         self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\s+(?:[\w-]+\s+)?"
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._works = _words(languages.entries("works"))
-        self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})\s*$")
+        # A regnal number or, after the name and its comma, a title of nobility: "Pie VII",
+        # "Henry Wriothesley, 3rd Earl of Southampton", "Felipe VI".
+        self._royal = re.compile(rf"(?i)\s+(?-i:{_REGNAL})(?![\w'’])|,?\s+(?:the\s+)?(?:\d{{1,2}}(?:st|nd|rd|th|e|er|º|ª|\.)\s+)?"
+                                 rf"(?:{alternation(languages.entries('nobility'))})(?![\w'’])")
+        # also with the article speech puts before names ("quem foi o Gomes de Sá", "chi era il Pertini")
+        self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})"
+                                     rf"(?:\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
@@ -177,7 +185,7 @@ class PublicNames:
         split = self._split_placeholders(text, hits)
         judged = [split[i] if i in split else self._judge(text, hit)
                   if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit for i, hit in enumerate(hits)]
-        people = _people() | {"among-public-figures", "among-characters", "biography"}
+        people = _people() | {"among-public-figures", "among-characters", "biography", "royal"}
         # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
         # rules") vouch as well.
         unreported = _listed_people(text) if any(h.entity == "PERSON" and h.detector in _PROSE for h in judged) else set()
@@ -191,7 +199,7 @@ class PublicNames:
             if len(public) == counted:
                 break  # nothing new became public: the second pass would judge the same
             counted = len(public)
-            judged = [self._unlisted(text, h, counted, cast) if h.entity == "PERSON" and h.detector in _PROSE else h
+            judged = [self._unlisted(text, h, public, cast) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         samples = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
         if samples:
@@ -245,7 +253,7 @@ class PublicNames:
             return hit
         return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.placeholders")
 
-    def _unlisted(self, text: str, hit: Hit, public: int, cast: bool) -> Hit:
+    def _unlisted(self, text: str, hit: Hit, public: set[str], cast: bool) -> Hit:
         """A name no list holds is a public figure's where the text asks about a life or a
         legacy ("Quem foi …", "the life of …") or names it among two or more listed public
         figures (an essay on a club's history, a literary comparison), or beside one listed
@@ -253,18 +261,22 @@ class PublicNames:
         Eduarda"), and nothing around it
         ties it to the company's business, nor its sentence to the writer's private life ("my
         daughter Emma loves Taylor Swift and Billie Eilish"), nor does the text address it
-        ("schreib Lena Brenner…"). So is a listed one that private people share."""
-        asked = self._biography.search(text[max(0, hit.start - 40):hit.start])
+        ("schreib Lena Brenner…"). So is a listed one that private people share, a name with a
+        regnal number or a title of nobility (`public-name.royal`), and one that the text makes
+        public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá")."""
+        name = _norm(text[hit.start:hit.end])
+        asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public
+        royal = not asked and self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
         # A public figure's name that private people share too ("Robbie Keane") needs one
         # listed public figure beside it, not two. One is not enough for an unlisted name:
         # "a birthday card for Anna Schmidt, a huge fan of Taylor Swift".
         shared = _lists()[2].get(_norm(text[hit.start:hit.end])) in _people()
-        if not (asked or public >= (1 if shared or cast else 2)) or self._tied(text, hit, self._ties) \
+        if not (asked or royal or len(public) >= (1 if shared or cast else 2)) or self._tied(text, hit, self._ties) \
                 or self._relations.search(text, *_sentence(text, hit.start, hit.end)) \
                 or self._addressed.search(text, max(0, hit.start - 24), hit.start):
             return hit
-        rule = "public-name.biography" if asked else \
-            "public-name.among-public-figures" if public >= (1 if shared else 2) else "public-name.among-characters"
+        rule = "public-name.biography" if asked else "public-name.royal" if royal else \
+            "public-name.among-public-figures" if len(public) >= (1 if shared else 2) else "public-name.among-characters"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
     def _tied(self, text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
@@ -298,9 +310,11 @@ class PublicNames:
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)
         window = text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]
         cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
-        if kind and (cast or self._example.search(window)):
-            # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl).
-            return kind, example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
+        # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl),
+        # a frame as clear as "for example".
+        documented = kind == "placeholders" and example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
+        if kind and (cast or documented or self._example.search(window)):
+            return kind, documented
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         near = text[max(0, hit.start - 40):hit.end + 40]
         if any(name in term and term in near for term in eponyms.get(_norm(words[0]), ())):
@@ -311,7 +325,13 @@ class PublicNames:
 def _contact(text: str) -> bool:
     """Contact details in `text`: an e-mail address or a phone number; not a mailbox at a
     documentation domain, a sample's ("mario.rossi@example.com")."""
-    return any(not example_address(m.group()) for m in _CONTACT.finditer(text))
+    return any(not example_address(m.group()) and _phone_or_mail(m.group()) for m in _CONTACT.finditer(text))
+
+
+def _phone_or_mail(found: str) -> bool:
+    """An address, or a number of eight digits or more that no sentence's end splits: not a
+    year and what follows it ("la loi de 1975. 200 mots")."""
+    return "@" in found or (sum(c.isdigit() for c in found) >= 8 and ". " not in found)
 
 
 def _listed_people(text: str) -> set[str]:

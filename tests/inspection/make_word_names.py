@@ -1,10 +1,13 @@
-"""Generate `proxy/inspect/data/word_names.txt`: the given names of `first_names.txt` that
-spaCy's lookup tables for German, Spanish, Italian, Dutch and Portuguese also hold as words
-written in lower case ("verde", "vida", "massimo", and names the tables picked up in lower
-case, "marta"), and, by the German and Spanish word frequencies, frequent words written in
-lower case more often than capitalised ("solange", "salud"). spaCy ships no small pipeline with a lemmatizer for these languages on PyPI,
-so without this list a lone given name in lower case in such a text cannot be told from a
-word. Needs the pinned tables only here, not at run time:
+"""Generate `proxy/inspect/data/word_names/<lang>.txt` for German, Spanish, Italian, Dutch and
+Portuguese: the given names of `first_names.txt` that the language's own lookup tables in spaCy
+hold as words written in lower case ("verde", "vida", "massimo"), and, by the German and
+Spanish word frequencies, frequent words written in lower case more often than capitalised
+("solange", "salud"). Where the frequencies say a name is written capitalised more often than
+in lower case, the tables picked it up from names ("marta", "pablo"): it is no word. spaCy
+ships no small pipeline with a lemmatizer for these languages on PyPI, so without these lists
+a lone given name in lower case in such a text cannot be told from a word; a list per language,
+because a word of one ("chiara", clear) is a name in another's chat. Needs the pinned tables
+only here, not at run time:
 
     .venv/bin/pip install spacy-lookups-data==1.0.5
     .venv/bin/python tests/inspection/make_word_names.py
@@ -16,7 +19,7 @@ from pathlib import Path
 from lookups import table, write_list
 
 ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "proxy" / "inspect" / "data" / "word_names.txt"
+OUT = ROOT / "proxy" / "inspect" / "data" / "word_names"
 LANGS = ("de", "es", "it", "nl", "pt")
 FREQUENCIES = ("de", "es")  # the languages whose word frequencies spaCy's tables hold
 FREQUENT = -13.0  # log-probability: about the 20,000 most frequent forms
@@ -25,18 +28,19 @@ FREQUENT = -13.0  # log-probability: about the 20,000 most frequent forms
 def main() -> None:
     names = {line.strip().lower() for line in (ROOT / "proxy/inspect/data/first_names.txt").read_text("utf-8").splitlines()
              if line.strip() and not line.startswith("#")}
-    words: set[str] = set()
+    OUT.mkdir(exist_ok=True)
     for lang in LANGS:
-        words.update(w for pair in table(f"{lang}_lemma_lookup").items() for w in pair
-                     if isinstance(w, str) and w[:1].islower())
-    # Words no lemma table lists (conjunctions, adverbs, uninflected nouns: "solange", "darin",
-    # "salud"): frequent, and written in lower case more often than capitalised, as a name is not.
-    for lang in FREQUENCIES:
-        prob = table(f"{lang}_lexeme_prob")
-        words.update(n for n in names if prob.get(n, -99.0) > FREQUENT and prob[n] > prob.get(n.title(), -99.0))
-    found = sorted(names & words)
-    write_list(OUT, "Given names that are also lower-case words in spaCy's lookup tables (de, es, it, nl, pt).",
-               "make_word_names.py", found)
+        words = {w for pair in table(f"{lang}_lemma_lookup").items() for w in pair if isinstance(w, str) and w[:1].islower()}
+        if lang in FREQUENCIES:
+            prob = table(f"{lang}_lexeme_prob")
+            lower = {n for n in names if prob.get(n, -99.0) > prob.get(n.title(), -99.0)}
+            # Words no lemma table lists (conjunctions, adverbs, uninflected nouns: "solange",
+            # "darin", "salud"): frequent, and written in lower case more often than capitalised.
+            words = {w for w in words if w in lower or w not in prob and w.title() not in prob} \
+                | {n for n in lower if prob[n] > FREQUENT}
+        write_list(OUT / f"{lang}.txt", f"Given names that are also lower-case words in spaCy's {lang} lookup tables.",
+                   "make_word_names.py", sorted(names & words))
+
 
 if __name__ == "__main__":
     main()

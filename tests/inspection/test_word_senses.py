@@ -32,6 +32,7 @@ from .conftest import found
     'assert user.display_name() == "Alice E."',  # a given name and an initial: a fixture's display name
     "We need a Plan B. Also take Vitamin D. daily.",
     'Our README shows `export STRIPE_KEY=sk_test_xxxxxxxxxxxxxxxx`: is that safe to publish?',  # a filler key
+    "Is this .env.sample ok?\nAPP_SECRET=change-me\nDEBUG=false",  # a documentation default
     "Why is 4000 0000 0000 0002 declined in the sandbox?",  # a documented test card: one digit over and over
     "En el entorno de pruebas de Redsys uso la tarjeta 4548 8120 4940 0004, ¿hay otra de test?",  # a PSP's test card
     '{"nom": "Dupont", "prenom": "Jean", "email": "jean.dupont@exemple.fr"}',  # a placeholder's mailbox
@@ -175,6 +176,8 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     # a unit test's code frames its values as samples
     'def test_nome():\n    assert nome_completo("Mario", "Rossi") == "Mario Rossi"',
     'class KlantTest {\n  @Test void naam() { assertEquals("Jan Jansen", new Klant("Jan", "Jansen").naam()); }\n}',
+    # its record's mailbox at a documentation domain frames it as the sample, with no cue word
+    "Notre FAQ montre « Jean Dupont, 12 rue des Lilas, jean.dupont@exemple.fr » dans le formulaire d'inscription.",
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -202,6 +205,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "¿Qué tiempo hace en marzo en Santiago de Compostela y en Santiago de Chile?",  # cities named after someone
     "Escríbeme un chiste de Pepito Pérez en el colegio apto para niños.",  # a joke's stock character
     "When did Abraham Lincoln deliver the Gettysburg Address?",  # a speech's title is no postal address
+    "Décris le rôle de Simone Veil en 1974. 300 mots maximum.",  # a year and a number are no phone number
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -242,6 +246,11 @@ def test_listed_names_are_public(inspector, text):
     "Dijkstra vs Bellman-Ford: which one handles negative edges?",
     "Kort overzicht graag van de risico's voor Philips.",
     "Wat doet Heineken in Afrika? Denk aan de valuta.",
+    # made public where the text writes it again; after the article speech puts before names
+    "Ricetta della torta alla Gennaro Sposito e chi era il Gennaro Sposito che le diede il nome?",
+    # a regnal number, a title of nobility after the name
+    "Pourquoi Grégoire XVI s'opposait-il aux chemins de fer ?",
+    "Explain how Edward Harley, 2nd Earl of Oxford, built his library.",
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -261,6 +270,10 @@ def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspect
     "Analiza a Iberdrola frente a Endesa España en renovables.",
     # a given name and a surname closed by an organisation's or a product's word
     "Marta Ferrer Studio launches a new line of lamps; write the press note.",
+    # a German compound of two words, an imperative opening the request
+    "Wochenplan KW 12 als Tabelle: Mo Nudeln, Di Reis, Mi Suppe",
+    "Wozu dient die Härteskala Mohs in der Mineralogie?",
+    "Formuliere Absätze über den Klimawandel für die Schülerzeitung.",
 ])
 def test_capitalised_common_words_are_no_name_where_the_model_is_borrowed(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -313,6 +326,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Please send Lionel Messi's address to the courier.",  # a famous name tied by its postal address
     "verbale:\n- Graziella: consegna rinviata a giugno\n- il cliente chiede uno sconto",  # a speaker in minutes
     "note\n- Ottavio assente, ricoverato da lunedì",  # a list item opened by a name
+    "la madre de pablo me ha vuelto a escribir por el grupo del cole",  # a name another language's tables hold
+    "Send the invoice to Edward Harley, 2nd Earl of Oxford, at edward@harley-estates.co.uk",  # a peer tied
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
@@ -335,6 +350,7 @@ def test_a_real_persons_name_stays_personal(inspector, text):
     'assert is_valid("bob+newsletter@example.org") and is_valid("dave@sub.example.co.uk")',  # a tag, a two-label TLD
     'VALID_EXAMPLES = ["DE02 1203 0000 0000 2020 51"]   # Beispiel der DKB-Doku',
     "Auf dem Muster-Personalausweis steht die Nummer T220001293: wie wird die Prüfziffer berechnet?",  # a specimen
+    "Warum steht DE89 3704 0044 0532 0130 00 in jedem Tutorial?",  # documentation frames it
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []

@@ -226,7 +226,7 @@ class NameShapeDetector:
         puts before names ("o zé ainda não respondeu"; not "la fede", the faith, nor "el nacho"
         on a menu)."""
         low = word.group().lower()
-        return self._name_article_before(text, word, lang) and low not in common_words(lang) and low not in word_names()
+        return self._name_article_before(text, word, lang) and low not in common_words(lang) and low not in word_names(lang)
 
     def _name_article_before(self, text: str, word: regex.Match[str], lang: str) -> bool:
         article = self._name_article.get(lang)
@@ -292,7 +292,7 @@ class NameShapeDetector:
         part of a listed name written in lower case ("ronaldo", "angela merkel", "chimamanda
         ngozi adichie", "annie m.g. schmidt")."""
         word = words[i].group()
-        if len(word) < 4 or word in word_names() or listed(word):
+        if len(word) < 4 or word in common_words(lang) or word in word_names(lang) or listed(word):
             return False
         following = text[words[i].end():words[i].end() + 60].split()
         if following and following[0] in self._articles.get(lang, ()):

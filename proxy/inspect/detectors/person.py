@@ -56,6 +56,7 @@ _NAMED_AFTER = re.compile(r"\w{2,}sch(?:e|en|em|er|es)$")
 # A surname that is also a place's or a firm's name ("Fitzgerald", "London"): a person
 # unless the model reads the other there.
 _UNLESS_A_PLACE = "person.proper-surname"
+_COMPOUNDING = frozenset({"de", "nl"})  # languages that write compounds as one word
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 
 
@@ -231,7 +232,7 @@ class PersonDetector:
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
             return None, []
-        if len(run) == 2 and self._unknown_then_surname(run, text[run[0].end:run[1].start].strip()):
+        if len(run) == 2 and self._unknown_then_surname(run, text[run[0].end:run[1].start].strip(), lang):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.known-surname"), []
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
         # model may name the run with or without it.
@@ -355,7 +356,7 @@ class PersonDetector:
         return len(word) > 1 and (word.lower() in self._surnames or (
             self._ner is not None and not self._ner.is_common_anywhere(word) and not _CAMEL.search(word)))
 
-    def _unknown_then_surname(self, run: list[_Tok], particle: str) -> bool:
+    def _unknown_then_surname(self, run: list[_Tok], particle: str, lang: str) -> bool:
         """A word of no dictionary, then a surname of the long list (or a double-barrelled one
         holding one, or one with its particle): "Marloes Verbeek", "Darnell Okafor-Price",
         "Marloes de Jong", wherever they stand; the given name is one the lists lack, the model
@@ -367,7 +368,7 @@ class PersonDetector:
             surname = any(self._known_surname(part) for part in last.lower().split("-") if len(part) > 2)
         return (surname and self._ner is not None and len(first) > 2 and not first.isupper()
                 and not _CAMEL.search(first) and first not in acronyms() and not eponym_word(first)
-                and not listed(f"{first} {last}") and in_no_dictionary(first, self._ner, self._languages.codes)
+                and not _common_word(first, lang) and not listed(f"{first} {last}") and in_no_dictionary(first, self._ner, self._languages.codes)
                 and not last.isupper() and last.lower() not in self._endings)
 
     def _known_surname(self, low: str) -> bool:
@@ -411,9 +412,19 @@ def _closes_a_place(word: str, places: frozenset[str]) -> bool:
 
 def _common_word(word: str, lang: str) -> bool:
     """A word of the language's common words, or a compound ending in one of six letters or
-    more ("Fahrerassistenzsysteme"), and no given name."""
+    more ("Fahrerassistenzsysteme"), and no given name; in German and Dutch also a compound of
+    two words of four letters or more, a linking "s", "n" or "e" between ("Speiseplan",
+    "Temperaturskala"), that is no known surname ("Zimmermann"), and in German a verb's
+    imperative opening a request ("Charakterisiere", "Schreib")."""
     words, low = common_words(lang), word.lower()
-    return not is_given_name(word) and (low in words or any(low[k:] in words for k in range(3, len(low) - 5)))
+    if is_given_name(word):
+        return False
+    if low in words or any(low[k:] in words for k in range(3, len(low) - 5)):
+        return True
+    if lang not in _COMPOUNDING or low in surnames():
+        return False
+    return any(low[k:] in words and (low[:k] in words or (low[k - 1] in "sne" and low[:k - 1] in words))
+               for k in range(4, len(low) - 3)) or (lang == "de" and (low + "n" in words or low + "en" in words))
 
 
 def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:

@@ -172,7 +172,7 @@ def _words() -> _Words:
     # Whole forms anchored; filler words anywhere are searched apart (`.*word.*$` is quadratic).
     placeholder = re.compile(
         rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|(?:{fillers})[\W_]?\d{{0,3}})$"
-        rf"|example|sample|placeholder|dummy|changeme|redacted|_here|xxx")
+        rf"|example|sample|placeholder|dummy|change[-_]?(?:me|it)|redacted|[-_]here|xxx")
     # Words of six letters or more may end a compound ("WLAN-Passwort", "Datenbankpasswort").
     names = [t.lower() for lang in langs.values() for key in ("code", "prose") for t in lang[key]]
     word = re.compile(rf"(?:(?<!\w)(?:{alternation(n for n in names if len(n) < 6)})"
