@@ -147,6 +147,11 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Patient dossier 2022-04410, 71 ans. Insuffisance rénale chronique.", "PATIENT_ID"),
     ("emp_id;badge;enrolled\nEMP 4410;blue;2024-02-01", "EMPLOYEE_ID"),  # letters, a space, digits
     ("Document soumis à un accord de non-divulgation. Tarifs 2025 : 4,20 € l'unité.", "CONFIDENTIAL_MARKING"),
+    # a marking phrase's last word agreeing with what it qualifies
+    ("Les annexes ci-jointes restent strictement confidentielles jusqu'à la signature.", "CONFIDENTIAL_MARKING"),
+    ("Gli allegati sono strettamente riservati: non inoltrarli.", "CONFIDENTIAL_MARKING"),
+    # a record heading a clinical note: the note's later sentences are about that person
+    ("Nota di dimissione\nPratica n. 55-2031 – uomo, 61 anni. Ricoverato per infarto miocardico.", "HEALTH_DATA"),
 ])
 def test_the_sensitive_reading_still_holds(inspector, text, entity):
     assert entity in {e for e, _ in found(inspector, text)}

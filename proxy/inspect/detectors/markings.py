@@ -170,6 +170,22 @@ def _glued(text: str, start: int, end: int) -> bool:
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:
     if not phrases:
         return None
-    parts = sorted((r"\s+".join(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in p.split()) for p in phrases),
-                   key=len, reverse=True)
+    parts = sorted((r"\s+".join([*(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in p.split()[:-1]),
+                                 _agreeing(p.split()[-1]) if " " in p.strip() else re.escape(p.strip())])
+                    for p in phrases), key=len, reverse=True)
     return re.compile(rf"(?i)(?<![\w])(?:{'|'.join(parts)})(?![\w])")
+
+
+# The last word of a phrase agrees with what it qualifies: « strictement confidentiels »,
+# "strettamente riservati", "streng vertrauliche", "estritamente confidenciais".
+_ENDINGS = (("o", "(?:o|a|i|e|os|as)"), ("a", "(?:a|e|as)"), ("l", "(?:l(?:le|e)?s?|is)"), ("é", "(?:ée?s?)"),
+            ("ch", "(?:ch(?:e|er|es|en|em)?)"), ("k", "(?:ke?)"))
+
+
+def _agreeing(word: str) -> str:
+    if len(word) < 4 or not word.isalpha():
+        return re.escape(word)
+    for end, forms in _ENDINGS:
+        if word.lower().endswith(end):
+            return re.escape(word[:-len(end)]) + forms
+    return re.escape(word) + "s?"

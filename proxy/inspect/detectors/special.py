@@ -27,6 +27,9 @@ _INSIDE = r"(?:[^.!?\n]|[.!?](?!\s))"
 _SENTENCE_START = regex.compile(rf"(?:(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?](?=\s)|\n)"
                                 rf"(?:{_INSIDE}|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
 # English contractions are written in every language's prompts ("I'm", "she's").
+# After a record's label: "n.", "nº", "#", a short code ("SNS"), then a number.
+_NUMBERED = r"(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?-i:\s+[A-Z]{2,5})?\s*[\w./-]*\d[\w./-]*(?!\w)"
+_NOTE = 300  # characters of a clinical note after its heading record
 _CONTRACTED = rf"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b{_INSIDE}{{0,40}}$"
 
 
@@ -80,6 +83,9 @@ class SpecialCategoryDetector:
         records = languages.entries("records")
         self._about = {code: _about_someone(lang, records) for code, lang in languages.each.items()}
         self._named = {code: _named_subject(lang) for code, lang in languages.each.items()}
+        # A record's label and number heading a clinical note ("Cartella n. 1180947 – donna, 52
+        # anni. Ricovero per…"): the note's later sentences are about that person too.
+        self._heading = re.compile(rf"(?im)^[ \t]*(?:{alternation(records)})\.?{_NUMBERED}")
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         code = lang if lang in self._about else self._languages.codes[0]
@@ -89,8 +95,14 @@ class SpecialCategoryDetector:
                 cut = _SENTENCE_START.search(before)
                 if cut:
                     before = before[cut.start() + 1:]
-                if self._about[code].search(before) or _named(self._named[code], before):
+                if self._about[code].search(before) or _named(self._named[code], before) or self._headed(text, start):
                     yield Hit(entity, start, end, 0.8, f"special.{entity.lower()}")
+
+
+    def _headed(self, text: str, start: int) -> bool:
+        """A record heading the paragraph the term is in, within `_NOTE` characters before it."""
+        window = text[max(0, start - _NOTE):start]
+        return bool(self._heading.search(window, window.rfind("\n\n") + 1))
 
 
 def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
@@ -100,8 +112,7 @@ def _about_someone(lang: Language, records: tuple[str, ...]) -> re.Pattern[str]:
     subjects, verbs = alternation(lang.subjects), alternation(lang.verbs)
     return re.compile(
         rf"(?i)(?:\b(?:{alternation(lang.possessives)})\s+(?:[\w'’-]+\s+){{0,2}}$"
-        rf"|(?<!\w)(?:{alternation(records)})\.?(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?-i:\s+[A-Z]{{2,5}})?\s*[\w./-]*\d[\w./-]*(?!\w)"
-        rf"{_INSIDE}{{0,60}}$"
+        rf"|(?<!\w)(?:{alternation(records)})\.?{_NUMBERED}{_INSIDE}{{0,60}}$"
         rf"|(?:^|[^\w'’])(?:{subjects}),?\s+(?:[\w'’-]+,?\s+){{0,3}}?(?:{verbs})(?!\w){_INSIDE}{{0,40}}$"
         rf"{_CONTRACTED})")
 
