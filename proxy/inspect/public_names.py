@@ -65,6 +65,7 @@ _REGNAL_END = re.compile(rf"\s(?:{_REGNAL})$")
 # A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
+_SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
 # famous the name: a footballer does not log in to the company's assistant.
@@ -205,11 +206,26 @@ class PublicNames:
         if samples:
             judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
+        judged = self._history(text, judged, people)
         records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] \
             if samples and self._example.search(text) else []
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
+
+    def _history(self, text: str, hits: list[Hit], people: set[str]) -> list[Hit]:
+        """Without the special categories of a text whose only people are public figures, and
+        that ties none to the business or the writer's private life: a public life's history
+        ("Arthur Ashe announced he had AIDS in 1992", « Jacques Brel a annoncé son cancer »).
+        Any other finding (a private name, a record's number, a contact) keeps them all."""
+        special = [h for h in hits if h.entity in _SPECIAL]
+        if not special or any(h.entity not in _SPECIAL and h.entity != ENTITY for h in hits):
+            return hits
+        public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
+        if not (public or _listed_people(text)) or self._ties.search(text) or self._relations.search(text) \
+                or _contact(text):
+            return hits
+        return [h for h in hits if h.entity not in _SPECIAL]
 
     def _split_placeholders(self, text: str, hits: list[Hit]) -> dict[int, Hit]:
         """A placeholder written over two form fields, given name and surname in either order

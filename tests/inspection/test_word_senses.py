@@ -211,6 +211,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "Escríbeme un chiste de Pepito Pérez en el colegio apto para niños.",  # a joke's stock character
     "When did Abraham Lincoln deliver the Gettysburg Address?",  # a speech's title is no postal address
     "Décris le rôle de Simone Veil en 1974. 300 mots maximum.",  # a year and a number are no phone number
+    "thoughts on tony soprano: hero or villain?",  # a listed name in lower case, punctuation after it
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -336,6 +337,23 @@ def test_a_classification_label_may_qualify_its_level(inspector):
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Arthur Ashe announced he had AIDS in 1992. How did that shape the debate on privacy?",
+    "Jacques Brel a annoncé publiquement son cancer en 1977. Écris un texte pour la radio.",
+])
+def test_a_public_figures_health_is_history(inspector, text):
+    assert not {"HEALTH_DATA", "SPECIAL_CATEGORY", "PERSON"} & {e for e, _ in found(inspector, text)}
+
+
+@pytest.mark.parametrize("text", [
+    "Meine Oma hat Alzheimer und liebt Helene Fischer.",  # someone of the writer's life beside the star
+    "Mein Kollege hat Krebs, er ist ein Fan von Helene Fischer.",  # a colleague
+    "Arthur Ashe had AIDS; our patient 88231 asks about the same therapy.",  # a record's number
+])
+def test_health_beside_a_public_figure_stays_someones(inspector, text):
+    assert {"HEALTH_DATA", "SPECIAL_CATEGORY"} & {e for e, _ in found(inspector, text)}
 
 
 @pytest.mark.parametrize("text", [

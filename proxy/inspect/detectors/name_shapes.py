@@ -294,7 +294,7 @@ class NameShapeDetector:
         word = words[i].group()
         if len(word) < 4 or word in common_words(lang) or word in word_names(lang) or listed(word):
             return False
-        following = text[words[i].end():words[i].end() + 60].split()
+        following = [w.strip(".,:;!?") for w in text[words[i].end():words[i].end() + 60].split()]
         if following and following[0] in self._articles.get(lang, ()):
             return False
         return not (i and _in_a_listed_name(words, i - 1)) and not any(

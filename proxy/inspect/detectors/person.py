@@ -291,13 +291,17 @@ class PersonDetector:
         speech puts before names, a greeting or a verb of addressing, or before its verb; or
         a surname between such an article and its verb ("der Müller aus dem Vertrieb")."""
         low = tok.text.lower()
-        article = self._name_article.get(lang)
-        articled = bool(article and article.search(text, max(0, tok.start - 6), tok.start))
+        articled = self._articled(text, tok, lang)
         reported = self._reported.get(lang) or self._reported[self._default]
         if low not in self._nicknames.get(lang, ()):
             return articled and self._known_surname(low) and bool(reported.match(text, tok.end))
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         return articled or bool(addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
+
+    def _articled(self, text: str, tok: _Tok, lang: str) -> bool:
+        """After the article that everyday speech puts before names ("a Joana", "la Giulia")."""
+        article = self._name_article.get(lang)
+        return bool(article and article.search(text, max(0, tok.start - 6), tok.start))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
