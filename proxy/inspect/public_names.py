@@ -65,6 +65,7 @@ _REGNAL_END = re.compile(rf"\s(?:{_REGNAL})$")
 # A form's blank field ("Adresse : ____"): its label is the template's, no tie to anyone.
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
+_CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7h", "14:30", "9 am"
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
@@ -217,13 +218,14 @@ class PublicNames:
         """Without the special categories of a text whose only people are public figures, and
         that ties none to the business or the writer's private life: a public life's history
         ("Arthur Ashe announced he had AIDS in 1992", « Jacques Brel a annoncé son cancer »).
-        Any other finding (a private name, a record's number, a contact) keeps them all."""
+        Any other finding (a private name, a record's number, a contact) keeps them all, and so
+        does a time of day: an appointment is no history ("ressonância marcada para as 7h")."""
         special = [h for h in hits if h.entity in _SPECIAL]
         if not special or any(h.entity not in _SPECIAL and h.entity != ENTITY for h in hits):
             return hits
         public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
         if not (public or _listed_people(text)) or self._ties.search(text) or self._relations.search(text) \
-                or _contact(text):
+                or _contact(text) or _CLOCK.search(text):
             return hits
         return [h for h in hits if h.entity not in _SPECIAL]
 
