@@ -208,7 +208,7 @@ class PublicNames:
             judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         judged = self._history(text, judged, people)
-        records = [(h.end, _line_end(text, h.end, _RECORD)) for h in judged
+        records = [(h.end, _record_end(text, h.start, h.end)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] \
             if samples and self._example.search(text) else []
         return [h for h in judged
@@ -323,6 +323,8 @@ class PublicNames:
         while not kind and len(words) > 1 and words[0].lower() in self._titles:
             words = words[1:]
         kind = kind or names.get(_norm(" ".join(words)))
+        if not kind and len(words) >= 3 and all(w[:1].isupper() for w in words):
+            kind = names.get(_norm(f"{words[0]} {words[-1]}"))  # a middle name the list omits: "Otto Robert Frisch"
         if kind:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)
@@ -409,6 +411,16 @@ def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
         i = j
     after = _SENTENCE_END.search(text, end)
     return max(j + 1, 0), after.start() if after else len(text)
+
+
+def _record_end(text: str, start: int, end: int) -> int:
+    """Where a placeholder's sample record ends: its line, or in code the object literal it
+    opens (`{ fullName: "John Doe",\n  address: "123 Main Street" }`)."""
+    line = _line_end(text, end, _RECORD)
+    brace = text.find("}", end, end + 3 * _RECORD)
+    if brace > line and text.rfind("{", 0, start) > text.rfind("}", 0, start) and "\n\n" not in text[end:brace]:
+        return brace
+    return line
 
 
 def _line_end(text: str, start: int, limit: int) -> int:

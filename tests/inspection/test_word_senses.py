@@ -86,6 +86,8 @@ from .conftest import found
     "¿Qué servicios ofrece un centro de salud de atención primaria?",  # a given name that is a frequent word
     "Weiß jemand, wie man das Formular ausfüllt?",  # a verb opening a question, though a surname too
     "SUMMER PARTY!!! friday from 4pm on the roof terrace, bring your family.",  # a heading in capitals
+    ".env.example:\nSECRET_KEY=bitte-lokal-setzen\nDEBUG=1",  # an instruction as the value
+    "Why was 078-05-1120 printed on sample wallet cards in 1938?",  # the Woolworth sample SSN
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -183,6 +185,8 @@ def test_the_sensitive_reading_still_holds(inspector, text, entity):
     'class KlantTest {\n  @Test void naam() { assertEquals("Jan Jansen", new Klant("Jan", "Jansen").naam()); }\n}',
     # its record's mailbox at a documentation domain frames it as the sample, with no cue word
     "Notre FAQ montre « Jean Dupont, 12 rue des Lilas, jean.dupont@exemple.fr » dans le formulaire d'inscription.",
+    # the sample record of a placeholder spans its object literal's lines
+    'Is this fixture fine?\nconst sample = {\n  fullName: "Jane Doe",\n  street: "10 Station Road, Anytown AN1 2BC",\n};',
 ])
 def test_placeholder_names_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -212,6 +216,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "When did Abraham Lincoln deliver the Gettysburg Address?",  # a speech's title is no postal address
     "Décris le rôle de Simone Veil en 1974. 300 mots maximum.",  # a year and a number are no phone number
     "thoughts on tony soprano: hero or villain?",  # a listed name in lower case, punctuation after it
+    "Explain what Ernest Rutherford and Niels Henrik David Bohr disagreed about.",  # middle names the list omits
 ])
 def test_listed_names_are_public(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -334,6 +339,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "note\n- Ottavio assente, ricoverato da lunedì",  # a list item opened by a name
     "la madre de pablo me ha vuelto a escribir por el grupo del cole",  # a name another language's tables hold
     "Send the invoice to Edward Harley, 2nd Earl of Oxford, at edward@harley-estates.co.uk",  # a peer tied
+    "code review:\n- @jkowalski please add tests before merging",  # a mention in one word: an initial, a surname
+    "Notes:\n- Tobias, this query scans the whole table",  # a given name called at a list item's start
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -48,6 +48,9 @@ _PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{L
 # A person's profile address: the slug names its holder ("linkedin.com/in/sven-oskarsson-4b8213a").
 _PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]{3,100})")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
+# A mention in one word, not a package's scope (`@babel/core`), a decorator (`@dataclass(`) or a
+# mailbox's domain.
+_JOINED_MENTION = regex.compile(r"(?<![\w.@])@(\p{Ll}{4,20})(?![\w/(.-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?(?:[ ._-](\p{L}{2,}))?\s*\Z")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
 _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|account|acct|uid|owner)[\"']?\s*[=:]\s*[\"']?"
@@ -117,6 +120,9 @@ class NameShapeDetector:
         for m in _MENTION.finditer(text) if "@" in text else ():
             if self._is_name([m.group(1), m.group(2)], lang, joined=True):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
+        for m in _JOINED_MENTION.finditer(text) if "@" in text else ():
+            if self._personal_account(m.group(1)):  # "@pmartins", "@fbianchi": an initial and a surname
+                yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.mention")
         yield from self._lower_case(text, lang)
         yield from self._given_pairs(text, lang)
         yield from self._surname_initials(text)

@@ -172,7 +172,9 @@ def _words() -> _Words:
     # Whole forms anchored; filler words anywhere are searched apart (`.*word.*$` is quadratic).
     placeholder = re.compile(
         rf"(?i)^(?:(?:{words('owners')})(?:[\W_].*)?|(?:{fillers})|(.)\1+|(?:{fillers})[\W_]?\d{{0,3}})$"
-        rf"|example|sample|placeholder|dummy|change[-_]?(?:me|it)|redacted|[-_]here|xxx")
+        rf"|example|sample|placeholder|dummy|change[-_]?(?:me|it)|redacted|[-_]here|xxx"
+        # an instruction in the value's place: "bitte-lokal-setzen", "à-changer", "cambiar-esto"
+        rf"|(?:^|[-_])(?:setzen|ändern|changer|définir|cambiar|cambiame|cambiami|modificare|wijzigen|invullen|alterar|mudar)(?:$|[-_])")
     # Words of six letters or more may end a compound ("WLAN-Passwort", "Datenbankpasswort").
     names = [t.lower() for lang in langs.values() for key in ("code", "prose") for t in lang[key]]
     word = re.compile(rf"(?:(?<!\w)(?:{alternation(n for n in names if len(n) < 6)})"
