@@ -47,7 +47,7 @@ class Inspector:
         stand (a question, then the test code holding "the sample IBAN"), an address on an
         example street ("123 Test Street"), or an identifier made of a dummy pattern near them."""
         value = text[hit.start:hit.end]
-        if published(value):
+        if published(value) or published(_token(text, hit.start, hit.end)):  # or a part of one: a JWT's header
             return self._public.framed_as_example(text, 0, len(text))
         if hit.entity == "STREET_ADDRESS":
             return self._public.framed_as_example(value, 0, len(value))
@@ -82,12 +82,22 @@ class Inspector:
         return hits
 
 
+_TOKEN = 1000
+_NON_SPACE = re.compile(r"\S*")
 _ACCOUNTS = frozenset({"IBAN_CODE", "CREDIT_CARD"})
 # No network assigns a dummy phone or card number ("600 000 000", "4111 1111 1111 1111"); a
 # register may have issued a dummy-looking identifier ("12345678Z"): that one is dropped only
 # where the text frames it as an example, and "123456" stays a (weak) password.
 _NEVER_ISSUED = frozenset({"PHONE_NUMBER", "CREDIT_CARD"})
 _NOT_NUMBERS = frozenset({"SECRET", "EMAIL_ADDRESS", "PERSON", "PUBLIC_NAME", "STREET_ADDRESS"})
+
+
+def _token(text: str, start: int, end: int) -> str:
+    """The run of non-space characters that holds text[start:end], up to `_TOKEN` either side
+    (a published token is short; a blob is not one)."""
+    space = max(text.rfind(c, max(0, start - _TOKEN), start) for c in " \t\r\n")
+    after = _NON_SPACE.match(text, end, end + _TOKEN)
+    return text[space + 1 if space >= 0 else max(0, start - _TOKEN):after.end() if after else end]
 
 
 def _outside_accounts(hits: list[Hit]) -> list[Hit]:

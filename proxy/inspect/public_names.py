@@ -66,6 +66,7 @@ _REGNAL_END = re.compile(rf"\s(?:{_REGNAL})$")
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
 _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7h", "14:30", "9 am"
+_CLOSING_QUOTES = frozenset("\"'»”’“")
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
@@ -167,13 +168,17 @@ class PublicNames:
         self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\s+(?:[\w-]+\s+)?"
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._works = _words(languages.entries("works"))
+        # A work's title in quotation marks after its kind ("o poema 'Mar Português'"): no one.
+        self._work_title = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('works'))})\s+(?:[\w-]+\s+){{0,2}}?"
+                                      rf"[\"'«“‘„]\s?$")
         # A regnal number or, after the name and its comma, a title of nobility: "Pie VII",
         # "Henry Wriothesley, 3rd Earl of Southampton", "Felipe VI".
         self._royal = re.compile(rf"(?i)\s+(?-i:{_REGNAL})(?![\w'’])|,?\s+(?:the\s+)?(?:\d{{1,2}}(?:st|nd|rd|th|e|er|º|ª|\.)\s+)?"
                                  rf"(?:{alternation(languages.entries('nobility'))})(?![\w'’])")
-        # also with the article speech puts before names ("quem foi o Gomes de Sá", "chi era il Pertini")
+        # also with a word and the article speech puts before names between ("quem era afinal o
+        # Gomes de Sá", "chi era il Pertini")
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})"
-                                     rf"(?:\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
+                                     rf"(?:(?:\s+\w+)?\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
@@ -249,6 +254,9 @@ class PublicNames:
         return found
 
     def _judge(self, text: str, hit: Hit, name: str | None = None) -> Hit:
+        if hit.detector in _PROSE and text[hit.end:hit.end + 2].strip()[:1] in _CLOSING_QUOTES \
+                and self._work_title.search(text, max(0, hit.start - 40), hit.start):
+            return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.work-title")
         kind, sure = self._kind(text, hit, name)
         if kind is None:
             return hit

@@ -152,6 +152,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     # a marking phrase's last word agreeing with what it qualifies
     ("Les annexes ci-jointes restent strictement confidentielles jusqu'à la signature.", "CONFIDENTIAL_MARKING"),
     ("Gli allegati sono strettamente riservati: non inoltrarli.", "CONFIDENTIAL_MARKING"),
+    ("The figures below are shared under the non-disclosure agreement of March 3.", "CONFIDENTIAL_MARKING"),
     # a record heading a clinical note: the note's later sentences are about that person
     ("Nota di dimissione\nPratica n. 55-2031 – uomo, 61 anni. Ricoverato per infarto miocardico.", "HEALTH_DATA"),
 ])
@@ -262,6 +263,8 @@ def test_listed_names_are_public(inspector, text):
     # a regnal number, a title of nobility after the name
     "Pourquoi Grégoire XVI s'opposait-il aux chemins de fer ?",
     "Explain how Edward Harley, 2nd Earl of Oxford, built his library.",
+    "Como se faz o bife à Casimiro Lobato, e quem era afinal o Casimiro Lobato?",  # a word and the article after the cue
+    "Translate the short story 'Hester Crane' into German, keeping the tone.",  # a work's title in quotation marks
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -341,6 +344,8 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Send the invoice to Edward Harley, 2nd Earl of Oxford, at edward@harley-estates.co.uk",  # a peer tied
     "code review:\n- @jkowalski please add tests before merging",  # a mention in one word: an initial, a surname
     "Notes:\n- Tobias, this query scans the whole table",  # a given name called at a list item's start
+    "Franchement, la Bertrand a encore annulé le point d'équipe sans prévenir.",  # the article French speech puts there
+    "Olha, o Carvalho esqueceu-se outra vez da chave do armazém.",  # a surname, then a verb no dictionary lists
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
@@ -381,6 +386,8 @@ def test_health_beside_a_public_figure_stays_someones(inspector, text):
     'VALID_EXAMPLES = ["DE02 1203 0000 0000 2020 51"]   # Beispiel der DKB-Doku',
     "Auf dem Muster-Personalausweis steht die Nummer T220001293: wie wird die Prüfziffer berechnet?",  # a specimen
     "Warum steht DE89 3704 0044 0532 0130 00 in jedem Tutorial?",  # documentation frames it
+    # a part of a published token: the jwt.io sample's header
+    "Decode the example token from jwt.io: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 ])
 def test_published_examples_are_nobodys(inspector, text):
     assert found(inspector, text) == []

@@ -294,7 +294,11 @@ class PersonDetector:
         articled = self._articled(text, tok, lang)
         reported = self._reported.get(lang) or self._reported[self._default]
         if low not in self._nicknames.get(lang, ()):
-            return articled and self._known_surname(low) and bool(reported.match(text, tok.end))
+            # a surname, then its verb, or a word of no dictionary ("o Sousa voltou"; not "la Vera y")
+            after = _WORD_AFTER.match(text, tok.end)
+            return articled and self._known_surname(low) and bool(reported.match(text, tok.end) or (
+                after and after.group(1).islower() and self._ner is not None and not self._ner.is_common(after.group(1), lang)
+                and not _common_word(tok.text, lang)))  # "solange die Ware reicht": a noun
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         return articled or bool(addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
 
