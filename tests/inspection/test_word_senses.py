@@ -88,6 +88,7 @@ from .conftest import found
     "SUMMER PARTY!!! friday from 4pm on the roof terrace, bring your family.",  # a heading in capitals
     ".env.example:\nSECRET_KEY=bitte-lokal-setzen\nDEBUG=1",  # an instruction as the value
     "Why was 078-05-1120 printed on sample wallet cards in 1938?",  # the Woolworth sample SSN
+    "use @app.get and @pytest.mark.parametrize in the handler tests",  # decorators, not mentions
 ])
 def test_ordinary_words_are_not_findings(inspector, text):
     assert found(inspector, text) == []
@@ -153,6 +154,11 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("Les annexes ci-jointes restent strictement confidentielles jusqu'à la signature.", "CONFIDENTIAL_MARKING"),
     ("Gli allegati sono strettamente riservati: non inoltrarli.", "CONFIDENTIAL_MARKING"),
     ("The figures below are shared under the non-disclosure agreement of March 3.", "CONFIDENTIAL_MARKING"),
+    # religion by a record's number; a credential with "@" in it; a registry login's password
+    ("Team member 5520 asks to leave early on Fridays during Ramadan.", "SPECIAL_CATEGORY"),
+    ("engine = create_engine('postgresql://report:Kx7@Lm2q@10.0.4.12/dwh')", "SECRET"),
+    ("podman login quay.example.org -u builder -p Tr0mb0ne!77 fails in CI", "SECRET"),
+    ("export TOKEN=dckr_pat_Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9", "SECRET"),
     # a record heading a clinical note: the note's later sentences are about that person
     ("Nota di dimissione\nPratica n. 55-2031 – uomo, 61 anni. Ricoverato per infarto miocardico.", "HEALTH_DATA"),
 ])
@@ -346,6 +352,13 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Notes:\n- Tobias, this query scans the whole table",  # a given name called at a list item's start
     "Franchement, la Bertrand a encore annulé le point d'équipe sans prévenir.",  # the article French speech puts there
     "Olha, o Carvalho esqueceu-se outra vez da chave do armazém.",  # a surname, then a verb no dictionary lists
+    "can you help me answer @marta_p on teams? she wants the slides by noon",  # a given name and a tag
+    "anouk.v",  # a message's `name`: a given name and an initial
+    "k.wojcikowska",  # …an initial and a surname
+    "in magazzino Ludovica ha detto che il muletto è fermo",  # a given name before its verb, no comma
+    "a rosa disse que o camião chegou vazio outra vez",  # a given name that is a word, after the article speech puts there
+    "« bon, Gwenaëlle sera absente mardi, donc on décale »",  # a clause opened after a comma
+    "Le locataire du lot 14, Kylian Mbappé, signale une panne de chauffage.",  # a famous name as a tenant
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

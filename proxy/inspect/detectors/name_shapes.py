@@ -50,8 +50,11 @@ _PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
 # A mention in one word, not a package's scope (`@babel/core`), a decorator (`@dataclass(`) or a
 # mailbox's domain.
+# A mention of a name and a short tag (`@vera_k`, `@lucho_gz`); `_MENTION` reads two names.
+_SHORT_MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{3,})[._-](\p{L}{1,2}|\d{1,4})(?![\w/(-]|\.\w)")
 _JOINED_MENTION = regex.compile(r"(?<![\w.@])@(\p{Ll}{4,20})(?![\w/(.-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?(?:[ ._-](\p{L}{2,}))?\s*\Z")
+_WITH_INITIAL = regex.compile(r"(?<=\A\s*)(?:(\p{L}{2,})[._-]\p{L}|\p{L}[._-]\p{L}{3,})(?=\s*\Z)")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
 _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|account|acct|uid|owner)[\"']?\s*[=:]\s*[\"']?"
                                r"(\p{L}[\p{L}\d._-]{2,40})(?![\w@])")
@@ -120,6 +123,9 @@ class NameShapeDetector:
         for m in _MENTION.finditer(text) if "@" in text else ():
             if self._is_name([m.group(1), m.group(2)], lang, joined=True):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
+        for m in _SHORT_MENTION.finditer(text) if "@" in text else ():
+            if is_given_name(m.group(1)) or m.group(1).lower() in self._nicknames.get(lang, ()):
+                yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")  # `@vera_k`, `@lucho_gz`
         for m in _JOINED_MENTION.finditer(text) if "@" in text else ():
             if self._personal_account(m.group(1)):  # "@pmartins", "@fbianchi": an initial and a surname
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.mention")
@@ -129,6 +135,10 @@ class NameShapeDetector:
         for m in _ACCOUNT_FIELD.finditer(text):
             if self._personal_account(m.group(1)):
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
+        initial = _WITH_INITIAL.match(text) if len(text) <= 60 else None
+        if initial and (is_given_name(initial.group(1)) if initial.group(1) else self._personal_account(initial.group())):
+            # `giulia_b`, `lotte.w`, `y.elkaddouri`: a given name and an initial, or an initial and a surname
+            yield Hit("PERSON", initial.start(), initial.end(), 0.75, "name-shape.handle")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang, joined=True)
                        or self._title_handle(parts) or _surname_first(parts)
@@ -222,7 +232,11 @@ class NameShapeDetector:
         # "der müller aus dem vertrieb": a surname, after the article speech puts before names
         surname = named and self._known_surname(word.lower()) and word.lower() not in common_words(lang) \
             and not self._ner.is_common(word, lang)
-        return (self._someone(word, lang) or surname) and not (article and not named)
+        # a given name that is a word too, where only a person stands: after that article, or
+        # opening the text ("a glória disse", "prune m'a dit ce matin")
+        opening = not text[:words[i].start()].strip()
+        given = (named or opening) and is_given_name(word)
+        return (self._someone(word, lang) or surname or given) and not (article and not named)
 
     def _known_surname(self, low: str) -> bool:
         return low in self._surnames or low in surnames()

@@ -73,17 +73,17 @@ def addressed(languages: Languages, code: str) -> re.Pattern[str]:
 
 
 def reported(languages: Languages, code: str) -> re.Pattern[str]:
-    """Right after a name, its clause's verb or the team it is from ("zegt", ", de l'équipe");
-    group 1 holds the comma of an apposition."""
+    """Right after a name, its clause's verb or the team it is from ("zegt", ", de l'équipe")."""
     words = alternation(w for lang in languages.with_english(code) for w in lang.reporting)
-    return re.compile(rf"(?i)(\s*,)?\s+(?:{words})(?!\w)")
+    return re.compile(rf"(?i)\s*,?\s+(?:{words})(?!\w)")
 
 
 def name_article(languages: Languages, code: str) -> re.Pattern[str] | None:
     """An article that everyday speech puts before a name ("o zé", "la bea", "el Nacho"),
     right before the end of the text searched; None for a language that puts none."""
     articles = languages.get(code).name_articles
-    return re.compile(rf"(?i)(?<![\w'’])(?:{alternation(articles, regex=False)})[ \t]+$") if articles else None
+    # not an elided article's apostrophe ("dell'"), but an opening quotation mark ("'la Fernández dijo…'")
+    return re.compile(rf"(?i)(?<!\w)(?<!\w['’])(?:{alternation(articles, regex=False)})[ \t]+$") if articles else None
 
 
 def lone_given_name(word: str, ner: "Ner | None") -> bool:
@@ -254,7 +254,8 @@ class PersonDetector:
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (
                 any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
-                or self._apposed(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)):
+                or self._apposed(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)
+                or (text[max(0, run[0].start - 2):run[0].start] == ", " and _LOWER_NEXT.match(text, run[0].end))):
             # "ask Marta", "groet, Sanne", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._short_form(text, run[0], lang):  # "Según el Nacho": the run's opener dropped
@@ -308,9 +309,9 @@ class PersonDetector:
         return bool(article and article.search(text, max(0, tok.start - 6), tok.start))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
-        """A comma, then the team or the verb of the one named ("Rachid, de l'équipe logistique")."""
-        m = (self._reported.get(lang) or self._reported[self._default]).match(text, tok.end)
-        return bool(m and m.group(1))
+        """The team or the verb of the one named, after a comma or not ("Rachid, de l'équipe
+        logistique", "in ufficio Arianna ha detto a tutti")."""
+        return bool((self._reported.get(lang) or self._reported[self._default]).match(text, tok.end))
 
     def _names_a_place(self, text: str, run: list[_Tok], lang: str) -> bool:
         """"Hospital Gregorio Marañón", "estadio Santiago Bernabéu", "het Antoni van Leeuwenhoek

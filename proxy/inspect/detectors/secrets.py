@@ -63,6 +63,7 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("newrelic-key", ("NRAK-",), r"\bNRAK-[A-Z0-9]{27}\b"),
     ("sentry-token", ("sntr",), r"\bsntr[ysu]_[A-Za-z0-9_=+/]{40,}"),
     ("google-oauth-token", ("ya29.",), r"\bya29\.[A-Za-z0-9_\-]{30,}"),
+    ("docker-token", ("dckr_pat_",), r"\bdckr_pat_[A-Za-z0-9_\-]{20,}"),
     ("llm-provider-key", ("gsk_", "xai-", "pplx-", "r8_"), r"\b(?:gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37,})\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
@@ -75,11 +76,13 @@ _VALUE = r"(?P<q>[\"'`]?)(?P<value>[^\s\"'`,;)}\]<>]{4,200})(?P=q)"
 _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     (name, triggers, re.compile(rx)) for name, triggers, rx in (
     # scheme://user:password@host (postgres, mongodb+srv, redis://:pw@, amqp, JDBC's URL part)
-    ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s@/'\"]{3,128})@[\w.\-]+)"),
+    ("connection-string", ("://",), r"(?P<secret>\b[a-z][a-z0-9+.\-]{1,20}://[^\s:/@'\"]{0,64}:(?P<value>[^\s/'\"]{3,128})@[\w.\-]+)"),  # to the last "@"
     # Oracle's user/password@host
     ("connection-string", ("jdbc:oracle",), r"(?i)(?P<secret>\bjdbc:oracle:\w+:[^\s/@'\"]{1,64}/(?P<value>[^\s@'\"]{3,128})@[\w.\-]+)"),
     # mysql -pPASSWORD (the password joined to the flag; `-p` alone prompts for it)
     ("mysql-password", ("mysql", "mariadb"), r"(?:^|\s)-p(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
+    # docker login -u user -p password, podman/helm registry login
+    ("login-password", ("login",), r"\blogin\b[^\n]{0,160}?\s(?:-p|--password)(?:\s+|=)(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
     # sshpass -p 'password' (a space allowed: sshpass never prompts)
     ("sshpass-password", ("sshpass",), r"(?:^|\s)-p\s*(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
     # smbclient -U 'DOMAIN\user%password', rpcclient, net -U user%password
