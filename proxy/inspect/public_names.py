@@ -36,7 +36,7 @@ from importlib import resources
 from typing import Iterable
 
 from .examples import example_address
-from .given_names import PARTICLES, is_given_name
+from .given_names import PARTICLES, is_given_name, surnames
 from .hit import Hit
 from .languages import Languages, alternation, stem
 
@@ -66,6 +66,7 @@ _REGNAL_END = re.compile(rf"\s(?:{_REGNAL})$")
 _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])[ \t]*$")
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
 _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7h", "14:30", "9 am"
+_CAPITALISED = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _CLOSING_QUOTES = frozenset("\"'»”’“")
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
@@ -229,7 +230,8 @@ class PublicNames:
         if not special or any(h.entity not in _SPECIAL and h.entity != ENTITY for h in hits):
             return hits
         public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
-        if not (public or _listed_people(text)) or self._ties.search(text) or self._relations.search(text) \
+        if not (public or _listed_people(text) or _listed_surname(text)) or self._ties.search(text) \
+                or self._relations.search(text) \
                 or _contact(text) or _CLOCK.search(text):
             return hits
         return [h for h in hits if h.entity not in _SPECIAL]
@@ -377,6 +379,12 @@ def _listed_people(text: str) -> set[str]:
     return found
 
 
+def _listed_surname(text: str) -> bool:
+    """A public figure the lists hold by one word ("Dostoevsky's epilepsy", "Keynes")."""
+    names, people = _lists()[0], _people()
+    return any(names.get(_norm(w)) in people for w in _CAPITALISED.findall(text))
+
+
 def _joined(words: list[str]) -> str | None:
     """The list of the first name in a run that joins listed names to each other or to what
     is named after them ("Frida Kahlo y Diego Rivera", "Taylor Swift Eras Tour", "Konrad
@@ -386,6 +394,8 @@ def _joined(words: list[str]) -> str | None:
     kind, i = None, 0
     while i < len(words):
         found = next(((j, k) for j in range(len(words), i, -1) if (k := _listed(names, words[i:j]))), None)
+        if found and found[0] == len(words) - 1 and words[-1].lower() in surnames():
+            return None  # a listed name and a surname: someone else ("Ana Belén Soto")
         if found:
             i, kind = found[0], kind or found[1]
         elif words[i][:1].isupper() and is_given_name(words[i]):

@@ -156,6 +156,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("The figures below are shared under the non-disclosure agreement of March 3.", "CONFIDENTIAL_MARKING"),
     # religion by a record's number; a credential with "@" in it; a registry login's password
     ("Team member 5520 asks to leave early on Fridays during Ramadan.", "SPECIAL_CATEGORY"),
+    ("Member 4410-118-03 was refused cover for a wheelchair; draft the appeal.", "HEALTH_DATA"),
     ("engine = create_engine('postgresql://report:Kx7@Lm2q@10.0.4.12/dwh')", "SECRET"),
     ("podman login quay.example.org -u builder -p Tr0mb0ne!77 fails in CI", "SECRET"),
     ("export TOKEN=dckr_pat_Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9", "SECRET"),
@@ -271,6 +272,8 @@ def test_listed_names_are_public(inspector, text):
     "Explain how Edward Harley, 2nd Earl of Oxford, built his library.",
     "Como se faz o bife à Casimiro Lobato, e quem era afinal o Casimiro Lobato?",  # a word and the article after the cue
     "Translate the short story 'Hester Crane' into German, keeping the tone.",  # a work's title in quotation marks
+    "Nel Visconte dimezzato di Calvino, cosa rappresentano le due metà?",  # an article-preposition opening the sentence
+    "Traduz a segunda estrofe de «Tabacaria», de Álvaro de Campos.",  # a poem's title after its part
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -359,6 +362,11 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "a rosa disse que o camião chegou vazio outra vez",  # a given name that is a word, after the article speech puts there
     "« bon, Gwenaëlle sera absente mardi, donc on décale »",  # a clause opened after a comma
     "Le locataire du lot 14, Kylian Mbappé, signale une panne de chauffage.",  # a famous name as a tenant
+    "Asistentes: Ana Belén Soto, Rui Tavares Lobo\n- Ana Belén Soto pide presupuesto",  # a listed name and a surname
+    "A Keila Monteiro está de baixa desde segunda.",  # after the article that opens the sentence
+    "de Visser heeft de sleutels van het magazijn weer meegenomen",  # Dutch speech's article before a surname
+    "pkowalski",  # a message's `name`: an initial joined to a surname
+    "oye, la Chelo dice que mañana no abre la tienda",  # a short form no list holds, after the article, before its verb
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
@@ -367,6 +375,7 @@ def test_a_real_persons_name_stays_personal(inspector, text):
 @pytest.mark.parametrize("text", [
     "Arthur Ashe announced he had AIDS in 1992. How did that shape the debate on privacy?",
     "Jacques Brel a annoncé publiquement son cancer en 1977. Écris un texte pour la radio.",
+    "How did Dostoevsky's epilepsy shape the character of Prince Myshkin?",  # listed by one word
 ])
 def test_a_public_figures_health_is_history(inspector, text):
     assert not {"HEALTH_DATA", "SPECIAL_CATEGORY", "PERSON"} & {e for e, _ in found(inspector, text)}

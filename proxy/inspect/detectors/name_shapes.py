@@ -54,7 +54,7 @@ _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)
 _SHORT_MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{3,})[._-](\p{L}{1,2}|\d{1,4})(?![\w/(-]|\.\w)")
 _JOINED_MENTION = regex.compile(r"(?<![\w.@])@(\p{Ll}{4,20})(?![\w/(.-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?(?:[ ._-](\p{L}{2,}))?\s*\Z")
-_WITH_INITIAL = regex.compile(r"(?<=\A\s*)(?:(\p{L}{2,})[._-]\p{L}|\p{L}[._-]\p{L}{3,})(?=\s*\Z)")
+_WITH_INITIAL = regex.compile(r"(?<=\A\s*)(?:(\p{L}{2,})[._-]\p{L}|\p{L}[._-]\p{L}{3,}|\p{Ll}{5,20})(?=\s*\Z)")
 # A log's or a config's account field: `user=j.whitfield`, `login: "mkowalczyk"`.
 _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|account|acct|uid|owner)[\"']?\s*[=:]\s*[\"']?"
                                r"(\p{L}[\p{L}\d._-]{2,40})(?![\w@])")
@@ -137,7 +137,8 @@ class NameShapeDetector:
                 yield Hit("PERSON", m.start(1), m.end(1), 0.75, "name-shape.account")
         initial = _WITH_INITIAL.match(text) if len(text) <= 60 else None
         if initial and (is_given_name(initial.group(1)) if initial.group(1) else self._personal_account(initial.group())):
-            # `giulia_b`, `lotte.w`, `y.elkaddouri`: a given name and an initial, or an initial and a surname
+            # `giulia_b`, `lotte.w`, `y.elkaddouri`, `wbakker`: a given name and an initial, or an
+            # initial and a surname
             yield Hit("PERSON", initial.start(), initial.end(), 0.75, "name-shape.handle")
         handle = _HANDLE.match(text) if len(text) <= 60 else None
         if handle and (self._is_name(parts := [w for w in handle.groups() if w], lang, joined=True)

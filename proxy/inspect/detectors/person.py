@@ -56,6 +56,7 @@ _NAMED_AFTER = re.compile(r"\w{2,}sch(?:e|en|em|er|es)$")
 # A surname that is also a place's or a firm's name ("Fitzgerald", "London"): a person
 # unless the model reads the other there.
 _UNLESS_A_PLACE = "person.proper-surname"
+_NOUNS_CAPITALISED = frozenset({"de"})
 _COMPOUNDING = frozenset({"de", "nl"})  # languages that write compounds as one word
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 
@@ -207,7 +208,11 @@ class PersonDetector:
             # in capitals, a heading's words ("SUMMER PARTY"), unless the second is a surname too
             shouted = tok.text.isupper() and run[i + 1].text.isupper() and self._common(run[i + 1].text, lang) \
                 and not self._known_surname(run[i + 1].text.lower())
-            if is_given_name(tok.text) and not acronym and not shouted and _surname_like(run[i + 1].text) \
+            # a function word of the text's language opening the sentence ("Nel Pinocchio di Collodi"):
+            # where the language has no dictionary, its known words are its stop words and openers
+            opener = i == 0 and self._ner is not None and not self._ner.has_lexicon(lang) and self._ner.is_common(tok.text, lang) \
+                and not self._known_surname(run[1].text.lower()) and self._opens_sentence(text, tok, lang)
+            if is_given_name(tok.text) and not acronym and not shouted and not opener and _surname_like(run[i + 1].text) \
                     and run[i + 1].text not in acronyms() and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
@@ -236,7 +241,7 @@ class PersonDetector:
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.known-surname"), []
         # The first word of a sentence is capitalised whatever it is ("Thank Wei Zhang"), so the
         # model may name the run with or without it.
-        if len(run) >= 2 and _SENTENCE_END.search(text[max(0, run[0].start - 3):run[0].start]):
+        if len(run) >= 2 and self._opens_sentence(text, run[0], lang):
             if common[0] or (self._ner is not None and self._ner.is_common_anywhere(run[0].text)):
                 run, common = run[1:], common[1:]
             elif not context.search(text[max(0, run[0].start - 24):run[0].start]):
@@ -295,13 +300,27 @@ class PersonDetector:
         articled = self._articled(text, tok, lang)
         reported = self._reported.get(lang) or self._reported[self._default]
         if low not in self._nicknames.get(lang, ()):
-            # a surname, then its verb, or a word of no dictionary ("o Sousa voltou"; not "la Vera y")
+            # a surname, then its verb, or a word of no dictionary ("o Sousa voltou"; not "la Vera
+            # y"); a short form no list holds, then its verb ("la Encarni dice")
             after = _WORD_AFTER.match(text, tok.end)
-            return articled and self._known_surname(low) and bool(reported.match(text, tok.end) or (
-                after and after.group(1).islower() and self._ner is not None and not self._ner.is_common(after.group(1), lang)
+            if not articled or self._ner is None:
+                return False
+            if not self._known_surname(low):  # not in German, where every noun is capitalised
+                return lang not in _NOUNS_CAPITALISED and tok.text.isalpha() and not tok.text.isupper() \
+                    and bool(reported.match(text, tok.end)) and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+            return bool(reported.match(text, tok.end) or (
+                after and after.group(1).islower() and not self._ner.is_common(after.group(1), lang)
                 and not _common_word(tok.text, lang)))  # "solange die Ware reicht": a noun
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         return articled or bool(addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
+
+    def _opens_sentence(self, text: str, tok: _Tok, lang: str) -> bool:
+        """First in its sentence, or after the article speech puts before names that opens it
+        ("A Djamila Semedo está grávida")."""
+        article = self._name_article.get(lang)
+        m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
+        start = m.start() if m else tok.start
+        return bool(_SENTENCE_END.search(text[max(0, start - 3):start]))
 
     def _articled(self, text: str, tok: _Tok, lang: str) -> bool:
         """After the article that everyday speech puts before names ("a Joana", "la Giulia")."""
