@@ -160,6 +160,7 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("engine = create_engine('postgresql://report:Kx7@Lm2q@10.0.4.12/dwh')", "SECRET"),
     ("podman login quay.example.org -u builder -p Tr0mb0ne!77 fails in CI", "SECRET"),
     ("export TOKEN=dckr_pat_Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9", "SECRET"),
+    ('BOT = "https://api.telegram.org/bot6123459870:AAF4kT9xQw2ErT6yUi8oPa1sDf3gHj5kLzX/getMe"', "SECRET"),
     # a record heading a clinical note: the note's later sentences are about that person
     ("Nota di dimissione\nPratica n. 55-2031 – uomo, 61 anni. Ricoverato per infarto miocardico.", "HEALTH_DATA"),
 ])
@@ -274,6 +275,7 @@ def test_listed_names_are_public(inspector, text):
     "Translate the short story 'Hester Crane' into German, keeping the tone.",  # a work's title in quotation marks
     "Nel Visconte dimezzato di Calvino, cosa rappresentano le due metà?",  # an article-preposition opening the sentence
     "Traduz a segunda estrofe de «Tabacaria», de Álvaro de Campos.",  # a poem's title after its part
+    "¿Cuántas Copas de Europa ganó el Madrid de Di Stéfano? El Madrid gana las cinco primeras.",  # a club, not a surname
 ])
 def test_unlisted_public_names_and_places_named_after_people_are_nobodys(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}
@@ -367,6 +369,10 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "de Visser heeft de sleutels van het magazijn weer meegenomen",  # Dutch speech's article before a surname
     "pkowalski",  # a message's `name`: an initial joined to a surname
     "oye, la Chelo dice que mañana no abre la tienda",  # a short form no list holds, after the article, before its verb
+    "La Ferraro ha detto che il fornitore non consegna prima di venerdì.",  # the article capitalised, opening it
+    "Der Hofmann hat schon wieder die Tür offen gelassen.",
+    "O Leandro contou-me que vai ser operado à anca.",
+    '[{"user_name": "ines.m", "text": "hoy no llego"}]',  # an account of a given name and an initial
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -262,6 +262,8 @@ class NameShapeDetector:
         parts = [p for p in regex.split(r"[._-]", account) if p]
         if len(parts) == 2 and all(p.isalpha() for p in parts):
             first, last = parts
+            if len(last) == 1:
+                return len(first) > 2 and is_given_name(first)  # `alvaro.r`: a given name and an initial
             surname = last.lower() in self._surnames or (len(last) > 3 and not self._ner.is_common_anywhere(last))
             return surname and (len(first) == 1 or is_given_name(first))
         return len(parts) == 1 and account.isalpha() and account[1:].lower() in self._surnames

@@ -184,6 +184,10 @@ class PersonDetector:
                 return None, []  # "Jean Joly S.A.S.", "Martin et Fils": a company, not its founder
         if len(run) > 2 and run[0].text.lower() in self._determiners and run[1].text.lower() in self._titles:
             run = run[1:]  # "La Sra. Echeverría" opening a sentence: an article, not a place's "La"
+        if len(run) == 2 and run[0].text.lower() in self._languages.get(lang).name_articles \
+                and self._known_surname(run[1].text.lower()) and self._reported_after(text, run[1], lang):
+            # the article speech puts before a surname, capitalised opening the sentence ("La Rossi ha detto")
+            return Hit("PERSON", run[1].start, run[1].end, 0.6, "person.short-form"), []
         if run[0].text.lower() in self._openers or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]
@@ -326,6 +330,9 @@ class PersonDetector:
         """After the article that everyday speech puts before names ("a Joana", "la Giulia")."""
         article = self._name_article.get(lang)
         return bool(article and article.search(text, max(0, tok.start - 6), tok.start))
+
+    def _reported_after(self, text: str, tok: _Tok, lang: str) -> bool:
+        return bool((self._reported.get(lang) or self._reported[self._default]).match(text, tok.end))
 
     def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """The team or the verb of the one named, after a comma or not ("Rachid, de l'équipe

@@ -64,6 +64,7 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("sentry-token", ("sntr",), r"\bsntr[ysu]_[A-Za-z0-9_=+/]{40,}"),
     ("google-oauth-token", ("ya29.",), r"\bya29\.[A-Za-z0-9_\-]{30,}"),
     ("docker-token", ("dckr_pat_",), r"\bdckr_pat_[A-Za-z0-9_\-]{20,}"),
+    ("telegram-bot-token", (":AA",), r"(?<![\w:])(?:bot)?\d{8,10}:AA[A-Za-z0-9_\-]{33}(?![\w-])"),
     ("llm-provider-key", ("gsk_", "xai-", "pplx-", "r8_"), r"\b(?:gsk_[A-Za-z0-9]{48,}|xai-[A-Za-z0-9]{60,}|pplx-[A-Za-z0-9]{40,}|r8_[A-Za-z0-9]{37,})\b"),
 ))
 # The whole block when it is complete, so that a later redaction removes the key body too.
