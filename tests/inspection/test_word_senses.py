@@ -161,6 +161,8 @@ def test_ordinary_words_are_not_findings(inspector, text):
     ("podman login quay.example.org -u builder -p Tr0mb0ne!77 fails in CI", "SECRET"),
     ("export TOKEN=dckr_pat_Ab3dE5fG7hJ9kL1mN3pQ5rS7tU9", "SECRET"),
     ('BOT = "https://api.telegram.org/bot6123459870:AAF4kT9xQw2ErT6yUi8oPa1sDf3gHj5kLzX/getMe"', "SECRET"),
+    ("The team's 2FA seed is KRSXG5CTMVRXEZLUKN2XAZLS, how do I add it to our password manager?", "SECRET"),
+    ("Ces annexes sont couvertes par l'accord de confidentialité du 3 mars.", "CONFIDENTIAL_MARKING"),
     # a record heading a clinical note: the note's later sentences are about that person
     ("Nota di dimissione\nPratica n. 55-2031 – uomo, 61 anni. Ricoverato per infarto miocardico.", "HEALTH_DATA"),
 ])
@@ -373,6 +375,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "Der Hofmann hat schon wieder die Tür offen gelassen.",
     "O Leandro contou-me que vai ser operado à anca.",
     '[{"user_name": "ines.m", "text": "hoy no llego"}]',  # an account of a given name and an initial
+    "oye, el Ortega ha vuelto a dejar la furgoneta sin gasolina",  # a surname, then "did it again"
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}
