@@ -376,6 +376,7 @@ def test_a_classification_label_may_qualify_its_level(inspector):
     "O Leandro contou-me que vai ser operado à anca.",
     '[{"user_name": "ines.m", "text": "hoy no llego"}]',  # an account of a given name and an initial
     "oye, el Ortega ha vuelto a dejar la furgoneta sin gasolina",  # a surname, then "did it again"
+    "Jonas P. aus der Buchhaltung hat sich krankgemeldet.",  # a given name and an initial, its clause going on
 ])
 def test_a_real_persons_name_stays_personal(inspector, text):
     assert "PERSON" in {e for e, _ in found(inspector, text)}

@@ -193,6 +193,11 @@ class PersonDetector:
         context = self._context.get(lang) or self._context[self._default]
         if all(len(t.text) < 2 for t in run if t.text.lower() not in self._titles):
             return None, []  # "Mr. A", "Mme X", "Patient B": a case study's anonymised person
+        if len(run) == 2 and len(run[1].text) == 1 and text.startswith(". ", run[1].end) and is_given_name(run[0].text):
+            dot = _Tok(run[1].start, run[1].end + 1, run[1].text + ".")
+            if self._reported_after(text, dot, lang) or _LOWER_NEXT.match(text, dot.end):
+                # a given name and an initial, its clause going on ("Lena K. aus dem Labor hat…")
+                return Hit("PERSON", run[0].start, dot.end, 0.7, "person.given-name-initial"), []
         if len(run[-1].text.rstrip(".")) == 1 and _INITIAL_GOES_ON.match(text, run[-1].start + 1):
             return None, []  # "Annie M.G. Schmidt": the surname's run reads the whole name
         initials = _INITIALS.search(text, max(0, run[0].start - 30), run[0].start)
