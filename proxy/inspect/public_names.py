@@ -226,13 +226,11 @@ class PublicNames:
         ("Arthur Ashe announced he had AIDS in 1992", « Jacques Brel a annoncé son cancer »).
         Any other finding (a private name, a record's number, a contact) keeps them all, and so
         does a time of day: an appointment is no history ("ressonância marcada para as 7h")."""
-        special = [h for h in hits if h.entity in _SPECIAL]
-        if not special or any(h.entity not in _SPECIAL and h.entity != ENTITY for h in hits):
+        if not any(h.entity in _SPECIAL for h in hits) or any(h.entity not in _SPECIAL | {ENTITY} for h in hits):
             return hits
         public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
         if not (public or _listed_people(text) or _listed_surname(text)) or self._ties.search(text) \
-                or self._relations.search(text) \
-                or _contact(text) or _CLOCK.search(text):
+                or self._relations.search(text) or _contact(text) or _CLOCK.search(text):
             return hits
         return [h for h in hits if h.entity not in _SPECIAL]
 
@@ -294,11 +292,11 @@ class PublicNames:
         public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá")."""
         name = _norm(text[hit.start:hit.end])
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public
-        royal = not asked and self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
+        royal = self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
         # A public figure's name that private people share too ("Robbie Keane") needs one
         # listed public figure beside it, not two. One is not enough for an unlisted name:
         # "a birthday card for Anna Schmidt, a huge fan of Taylor Swift".
-        shared = _lists()[2].get(_norm(text[hit.start:hit.end])) in _people()
+        shared = _lists()[2].get(name) in _people()
         if not (asked or royal or len(public) >= (1 if shared or cast else 2)) or self._tied(text, hit, self._ties) \
                 or self._relations.search(text, *_sentence(text, hit.start, hit.end)) \
                 or self._addressed.search(text, max(0, hit.start - 24), hit.start):

@@ -170,9 +170,7 @@ def _glued(text: str, start: int, end: int) -> bool:
 def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:
     if not phrases:
         return None
-    parts = sorted((r"\s+".join([*(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in p.split()[:-1]),
-                                 _agreeing(p.split()[-1]) if " " in p.strip() else re.escape(p.strip())])
-                    for p in phrases), key=len, reverse=True)
+    parts = sorted((_phrase(p.split()) for p in phrases), key=len, reverse=True)
     return re.compile(rf"(?i)(?<![\w])(?:{'|'.join(parts)})(?![\w])")
 
 
@@ -180,6 +178,12 @@ def _alternation(phrases: Sequence[str]) -> re.Pattern[str] | None:
 # "strettamente riservati", "streng vertrauliche", "estritamente confidenciais".
 _ENDINGS = (("o", "(?:o|a|i|e|os|as)"), ("a", "(?:a|e|as)"), ("l", "(?:l(?:le|e)?s?|is)"), ("é", "(?:ée?s?)"),
             ("ch", "(?:ch(?:e|er|es|en|em)?)"), ("k", "(?:ke?)"))
+
+
+def _phrase(words: list[str]) -> str:
+    if len(words) == 1:
+        return re.escape(words[0])
+    return r"\s+".join([*(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in words[:-1]), _agreeing(words[-1])])
 
 
 def _agreeing(word: str) -> str:

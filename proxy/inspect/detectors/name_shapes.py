@@ -48,10 +48,10 @@ _PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{L
 # A person's profile address: the slug names its holder ("linkedin.com/in/sven-oskarsson-4b8213a").
 _PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]{3,100})")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
-# A mention in one word, not a package's scope (`@babel/core`), a decorator (`@dataclass(`) or a
-# mailbox's domain.
 # A mention of a name and a short tag (`@vera_k`, `@lucho_gz`); `_MENTION` reads two names.
 _SHORT_MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{3,})[._-](\p{L}{1,2}|\d{1,4})(?![\w/(-]|\.\w)")
+# A mention in one word, not a package's scope (`@babel/core`), a decorator (`@dataclass(`) or a
+# mailbox's domain.
 _JOINED_MENTION = regex.compile(r"(?<![\w.@])@(\p{Ll}{4,20})(?![\w/(.-]|\.\w)")
 _HANDLE = regex.compile(r"\A\s*(\p{L}{2,})[ ._-](\p{L}{2,})(?:[ ._-](\p{L}{2,}))?(?:[ ._-](\p{L}{2,}))?\s*\Z")
 _WITH_INITIAL = regex.compile(r"(?<=\A\s*)(?:(\p{L}{2,})[._-]\p{L}|\p{L}[._-]\p{L}{3,}|\p{Ll}{5,20})(?=\s*\Z)")

@@ -56,7 +56,7 @@ _NAMED_AFTER = re.compile(r"\w{2,}sch(?:e|en|em|er|es)$")
 # A surname that is also a place's or a firm's name ("Fitzgerald", "London"): a person
 # unless the model reads the other there.
 _UNLESS_A_PLACE = "person.proper-surname"
-_NOUNS_CAPITALISED = frozenset({"de"})
+_NOUNS_CAPITALISED = frozenset({"de"})  # where a capitalised word after an article may be any noun
 _COMPOUNDING = frozenset({"de", "nl"})  # languages that write compounds as one word
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 
@@ -268,7 +268,7 @@ class PersonDetector:
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (
                 any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
-                or self._apposed(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)
+                or self._reported_after(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)
                 or (text[max(0, run[0].start - 2):run[0].start] == ", " and _LOWER_NEXT.match(text, run[0].end))):
             # "ask Marta", "groet, Sanne", "Rachid, de l'équipe logistique", "Marta dice que…"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
@@ -307,21 +307,20 @@ class PersonDetector:
         a surname between such an article and its verb ("der Müller aus dem Vertrieb")."""
         low = tok.text.lower()
         articled = self._articled(text, tok, lang)
-        reported = self._reported.get(lang) or self._reported[self._default]
+        reported = self._reported_after(text, tok, lang)
         if low not in self._nicknames.get(lang, ()):
             # a surname, then its verb, or a word of no dictionary ("o Sousa voltou"; not "la Vera
             # y"); a short form no list holds, then its verb ("la Encarni dice")
-            after = _WORD_AFTER.match(text, tok.end)
             if not articled or self._ner is None:
                 return False
-            if not self._known_surname(low):  # not in German, where every noun is capitalised
-                return lang not in _NOUNS_CAPITALISED and tok.text.isalpha() and not tok.text.isupper() \
-                    and bool(reported.match(text, tok.end)) and in_no_dictionary(tok.text, self._ner, self._languages.codes)
-            return bool(reported.match(text, tok.end) or (
-                after and after.group(1).islower() and not self._ner.is_common(after.group(1), lang)
-                and not _common_word(tok.text, lang)))  # "solange die Ware reicht": a noun
+            if not self._known_surname(low):
+                return reported and lang not in _NOUNS_CAPITALISED and tok.text.isalpha() and not tok.text.isupper() \
+                    and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+            after = _WORD_AFTER.match(text, tok.end)
+            return reported or bool(after and after.group(1).islower() and not self._ner.is_common(after.group(1), lang)
+                                    and not _common_word(tok.text, lang))  # "solange die Ware reicht": a noun
         addressing = self._addressed.get(lang) or self._addressed[self._default]
-        return articled or bool(addressing.search(text, max(0, tok.start - 24), tok.start) or reported.match(text, tok.end))
+        return articled or reported or bool(addressing.search(text, max(0, tok.start - 24), tok.start))
 
     def _opens_sentence(self, text: str, tok: _Tok, lang: str) -> bool:
         """First in its sentence, or after the article speech puts before names that opens it
@@ -337,9 +336,6 @@ class PersonDetector:
         return bool(article and article.search(text, max(0, tok.start - 6), tok.start))
 
     def _reported_after(self, text: str, tok: _Tok, lang: str) -> bool:
-        return bool((self._reported.get(lang) or self._reported[self._default]).match(text, tok.end))
-
-    def _apposed(self, text: str, tok: _Tok, lang: str) -> bool:
         """The team or the verb of the one named, after a comma or not ("Rachid, de l'équipe
         logistique", "in ufficio Arianna ha detto a tutti")."""
         return bool((self._reported.get(lang) or self._reported[self._default]).match(text, tok.end))

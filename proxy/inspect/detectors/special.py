@@ -26,10 +26,10 @@ _WORD_BEFORE = re.compile(r"\w*$")  # the letters of a compound before its last 
 _INSIDE = r"(?:[^.!?\n]|[.!?](?!\s))"
 _SENTENCE_START = regex.compile(rf"(?:(?<!\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))[.!?](?=\s)|\n)"
                                 rf"(?:{_INSIDE}|(?<=\b(?i:n|no|nr|n°|dr|mr|mrs|ms|st|prof))\.)*$")
-# English contractions are written in every language's prompts ("I'm", "she's").
 # After a record's label: "n.", "nº", "#", a short code ("SNS"), then a number.
 _NUMBERED = r"(?:\s*(?:[:#°]|n(?:\.?[°ºo]\.?|\.)|no\.|nr\.?))*(?-i:\s+[A-Z]{2,5})?\s*[\w./-]*\d[\w./-]*(?!\w)"
 _NOTE = 300  # characters of a clinical note after its heading record
+# English contractions are written in every language's prompts ("I'm", "she's").
 _CONTRACTED = rf"|(?:^|[^\w'’])(?:i|we|you|he|she|they)['’](?:m|s|re|ve|d)\b{_INSIDE}{{0,40}}$"
 
 
@@ -97,7 +97,6 @@ class SpecialCategoryDetector:
                     before = before[cut.start() + 1:]
                 if self._about[code].search(before) or _named(self._named[code], before) or self._headed(text, start):
                     yield Hit(entity, start, end, 0.8, f"special.{entity.lower()}")
-
 
     def _headed(self, text: str, start: int) -> bool:
         """A record heading the paragraph the term is in, within `_NOTE` characters before it."""
