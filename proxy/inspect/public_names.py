@@ -75,7 +75,8 @@ _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names 
 _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.home-dir", "name-shape.mention",
                        "name-shape.profile"})
 # The person rules that read names written out in prose.
-_PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname"})
+_PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
+                    "learned-name.lower-case"})
 
 
 @lru_cache(maxsize=1)

@@ -13,6 +13,7 @@ from .detectors.address import AddressDetector
 from .detectors.email import EmailDetector
 from .detectors.iban import IbanDetector
 from .detectors.identity import IdentityDetector
+from .detectors.learned_names import LearnedNameDetector
 from .detectors.markings import MarkingDetector
 from .detectors.name_shapes import NameShapeDetector
 from .detectors.national_ids import NationalIdDetector, PersonNumberDetector
@@ -28,16 +29,18 @@ from .languages import Languages
 from .ner import NerModels
 from .public_names import PublicNames
 from .settings import DetectorSettings
+from .tagger import NameTagger
 
 
 @dataclass(frozen=True, slots=True)
 class Resources:
     """What a detector may be built from: the policy's settings, the configured languages'
-    knowledge and the loaded models."""
+    knowledge and the models (loaded on first use)."""
 
     settings: DetectorSettings
     languages: Languages
     ner: NerModels
+    tagger: NameTagger
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ REGISTRY: tuple[Registered, ...] = (
     Registered(MarkingDetector, lambda r: MarkingDetector(r.settings.markings, r.languages)),
     Registered(PersonDetector, lambda r: PersonDetector(r.ner, r.languages)),
     Registered(NameShapeDetector, lambda r: NameShapeDetector(r.ner, r.languages)),
+    Registered(LearnedNameDetector, lambda r: LearnedNameDetector(r.ner, r.languages, r.tagger)),
     Registered(TableColumnDetector, lambda r: TableColumnDetector(r.languages)),
     Registered(ScriptNameDetector, lambda r: ScriptNameDetector(r.languages)),
     Registered(ForeignTextDetector),

@@ -64,7 +64,7 @@ _SURNAME_INITIAL = regex.compile(
     r",? (\p{Lu})\.(?![\w.])")
 # A word in lower case; an apostrophe inside one ("d'angelo", "dell'ufficio"), not a possessive's
 # or a contraction's after it ("jens' PR", "tom's", "don't").
-_LOWER = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}(?:\p{Ll}+|['’]\p{Ll}{2})\p{Ll}*(?:['’]\p{Ll}{2,})*(?:-\p{Ll}+)?"
+LOWER_WORD = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}(?:\p{Ll}+|['’]\p{Ll}{2})\p{Ll}*(?:['’]\p{Ll}{2,})*(?:-\p{Ll}+)?"
                        r"(?![\p{L}\d_@/\\-]|\.\w)")
 _POSSESSIVE = regex.compile(r"['’]s?[ \t]+\p{L}")
 
@@ -173,7 +173,7 @@ class NameShapeDetector:
     def _lower_case(self, text: str, lang: str) -> Iterator[Hit]:
         """A given name and a surname in lower case, side by side: chat style; not after an
         article ("the job lives", "la rose fane")."""
-        words = list(_LOWER.finditer(text))
+        words = list(LOWER_WORD.finditer(text))
         cued = self._cued.get(lang) or next(iter(self._cued.values()))
         paired: set[int] = set()
         for i, (before, first, second) in enumerate(zip([None] + words, words, words[1:])):
@@ -315,13 +315,12 @@ class NameShapeDetector:
         part of a listed name written in lower case ("ronaldo", "angela merkel", "chimamanda
         ngozi adichie", "annie m.g. schmidt")."""
         word = words[i].group()
-        if len(word) < 4 or word in common_words(lang) or word in word_names(lang) or listed(word):
+        if len(word) < 4 or word in common_words(lang) or word in word_names(lang):
             return False
-        following = [w.strip(".,:;!?") for w in text[words[i].end():words[i].end() + 60].split()]
-        if following and following[0] in self._articles.get(lang, ()):
+        following = text[words[i].end():words[i].end() + 60].split()
+        if following and following[0].strip(".,:;!?") in self._articles.get(lang, ()):
             return False
-        return not (i and _in_a_listed_name(words, i - 1)) and not any(
-            listed(" ".join([word, *following[:k]])) for k in range(1, 4))
+        return not in_a_listed_name(text, words, i)
 
     def _word_then_unknown(self, first: str, second: str, lang: str) -> bool:
         """A word of the text's language that is also a given name, then a word no list holds as
@@ -372,6 +371,16 @@ def _surname_first(parts: list[str]) -> bool:
     """A handle that puts the surname first, as Vietnamese, Chinese or Hungarian names do
     (`nguyen_thi_lan`): a surname of the long list, then a given name."""
     return len(parts) >= 2 and parts[0].lower() in surnames() and any(is_given_name(p) for p in parts[1:])
+
+
+def in_a_listed_name(text: str, words: list[regex.Match[str]], i: int) -> bool:
+    """Whether the lower-case word words[i] is a listed name, opens one written in lower case
+    ("ronaldo", "angela merkel", German's genitive "dirk nowitzkis") or closes one ("chimamanda
+    ngozi adichie")."""
+    following = [w.strip(".,:;!?") for w in text[words[i].end():words[i].end() + 60].split()]
+    names = [" ".join([words[i].group(), *following[:k]]) for k in range(0, 4)]
+    return (i > 0 and _in_a_listed_name(words, i - 1)) or any(
+        listed(name) or (k and name.endswith("s") and listed(name[:-1])) for k, name in enumerate(names))
 
 
 def _in_a_listed_name(words: list[regex.Match[str]], i: int) -> bool:

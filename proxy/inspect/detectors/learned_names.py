@@ -1,0 +1,57 @@
+"""Given names in lower case that are also words ("roos zit al 2 weken thuis", "bianca è in
+malattia", "rose said she'd cover"): the one question the rules leave to a learned tagger.
+
+A lower-case given name that is no word is the rules' (`name_shapes.py`); one that is a word
+of a configured language ("rose", "luz", "chiara") they must leave, since only the words
+around it tell "prices rose" from "rose said". Here the tagger (`tagger.py`) reads those words
+and a name it is sure of becomes a PERSON. Measured on held-out sets, asking it about every
+word it calls a name (capitalised brands and places included) over-routed far more than it
+fixed (bench/README.md, "A learned tagger for lower-case names"), so it is asked nothing else:
+not about function words, months or listed public names written in lower case.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..given_names import common_words, is_given_name, word_names
+from ..hit import Hit
+from ..languages import Languages
+from ..tagger import NameTagger
+from .name_shapes import LOWER_WORD, in_a_listed_name
+from .person import Ner
+
+_SURE = 0.9  # the tagger's least odds over the word's tokens; 0.8 and below broke harmless text
+# Lower-case names are chat: a message, not a document's piece. On a 50 KB document the tagger
+# asked about every such word cost five times all the rules together (bench/README.md).
+_CHAT = 1000
+
+
+class LearnedNameDetector:
+    name = "learned-name"
+    entities = frozenset({"PERSON"})
+
+    def __init__(self, ner: Ner, languages: Languages, tagger: NameTagger) -> None:
+        import spacy.util  # spaCy loads slowly: only where inspection runs
+
+        self._ner = ner
+        self._tagger = tagger
+        # Function words and months never name anyone in lower case: "del", "una", "till", "juni".
+        self._function = frozenset(w for code in languages.codes for w in spacy.util.get_lang_class(code).Defaults.stop_words) \
+            | {m.lower() for m in languages.union("months")}
+
+    def detect(self, text: str, lang: str) -> Iterator[Hit]:
+        if len(text) > _CHAT:
+            return
+        words = list(LOWER_WORD.finditer(text))
+        asked = [w for i, w in enumerate(words) if self._open_question(w.group(), lang) and not in_a_listed_name(text, words, i)]
+        if not asked:
+            return
+        for word, odds in zip(asked, self._tagger.name_odds(text, [w.span() for w in asked])):
+            if odds >= _SURE:
+                yield Hit("PERSON", word.start(), word.end(), 0.7, "learned-name.lower-case")
+
+    def _open_question(self, word: str, lang: str) -> bool:
+        """A given name that the text's language, or another configured one, also uses as a word."""
+        return len(word) > 2 and is_given_name(word) and word not in self._function and (
+            self._ner.is_common_anywhere(word) or word in common_words(lang) or word in word_names(lang))
+
