@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Iterable
 
 from .data_files import word_list
 
@@ -70,3 +71,16 @@ def is_given_name(word: str) -> bool:
     return len(word) > 1 and all(
         part.lower() in names or (part[:1].isupper() and not part.isascii() and _unaccented(part.lower()) in names)
         for part in word.split("-") if part)
+
+
+def diminutive(word: str, endings: Iterable[str]) -> bool:
+    """Whether `word` is a given name's diminutive made with one of `endings`: "ritinha" (Rita),
+    "joãozinho", "juanito", "paquito" (Paco), "sanneke"."""
+    low = word.lower()
+    for ending in endings:
+        stem = low[:-len(ending)]
+        if low.endswith(ending) and len(stem) >= 2:
+            stem = stem[:-2] + "c" if stem.endswith("qu") else stem
+            if any(stem + vowel in first_names() for vowel in ("", "a", "o", "e")):
+                return True
+    return False

@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings, nicknames, venue_articles, name_articles: plain words or phrases;
+  name_endings, nicknames, diminutives, venue_articles, name_articles: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -39,6 +39,7 @@ class Language:
     name_cues: tuple[str, ...]
     addressing: tuple[str, ...]  # "ask", "hi", "cc": after one, a lone given name is someone's
     nicknames: frozenset[str]  # "fede", "nacho": words too, but someone's right after an addressing word
+    diminutives: tuple[str, ...]  # "inha", "ito", "tje": a given name's diminutive ends with one
     reporting: tuple[str, ...]  # "says", "zegt": after a lone given name in lower case, its clause's verb
     conjunctions: tuple[str, ...]  # "and", "und": between two given names
     closings: tuple[str, ...]
@@ -83,7 +84,7 @@ def language(code: str) -> Language:
              for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
                        "nicknames", "venue_articles", "name_articles")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
-        "person_cues", "name_cues", "addressing", "reporting", "conjunctions", "closings", "form_labels", "clefts",
+        "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
         "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "nobility", "works",
         "noun_suffixes")}

@@ -60,6 +60,13 @@ class NerModels:
         """`is_common` in any configured language: prompts mix them ("Compare X et Y")."""
         return any(self.is_common(word, lang) for lang in self._names)
 
+    def is_common_for(self, word: str, lang: str) -> bool:
+        """`is_common` in `lang` or English (which every language's prompts borrow), or among
+        the stop words, openers and months of any configured language; not in another
+        pipeline's lemma tables, which hold names too (French ones "marisa", English "jonah")."""
+        return any(self.is_common(word, code) for code in self._names
+                   if code == lang or not self._names[code]) or self.is_common(word, "en")
+
     def has_lexicon(self, lang: str) -> bool:
         """Whether `is_common` knows the language's whole dictionary, not only its stop words."""
         return bool(self._names.get(lang))

@@ -68,6 +68,7 @@ _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
 _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7h", "14:30", "9 am"
 _CAPITALISED = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _CLOSING_QUOTES = frozenset("\"'»”’“")
+_WORD_BEFORE = re.compile(r"([A-ZÀ-ÖØ-Þ][\w'’-]+)[ \t]+$")
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
@@ -76,7 +77,7 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
                        "name-shape.profile"})
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
-                    "learned-name.lower-case"})
+                    "person.short-form", "learned-name.lower-case"})
 
 
 @lru_cache(maxsize=1)
@@ -132,7 +133,8 @@ def eponym_word(word: str) -> bool:
 
 
 def _norm(name: str) -> str:
-    name = name.casefold().replace("’", "'").removesuffix("'s")  # "ada lovelace's note"
+    # a closing quote a name's span took along ("si usa 'Mario Rossi'"); "ada lovelace's note"
+    name = name.casefold().replace("’", "'").strip("'\"«»“”‘ ").removesuffix("'s")
     decomposed = unicodedata.normalize("NFKD", name.replace(".", " "))  # "Mr. Darcy"
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
@@ -326,7 +328,7 @@ class PublicNames:
         """The list the name (`name`, or the hit's text) is in, and whether it is surely that
         (not a name real people share)."""
         names, eponyms, ambiguous = _lists()
-        name = name or text[hit.start:hit.end]
+        spanned, name = name is None, name or text[hit.start:hit.end]
         words = name.split()
         kind = names.get(_norm(" ".join(words)))  # "Don Quijote", "Mr Darcy": the title is the name's
         while not kind and len(words) > 1 and words[0].lower() in self._titles:
@@ -334,6 +336,9 @@ class PublicNames:
         kind = kind or names.get(_norm(" ".join(words)))
         if not kind and len(words) >= 3 and all(w[:1].isupper() for w in words):
             kind = names.get(_norm(f"{words[0]} {words[-1]}"))  # a middle name the list omits: "Otto Robert Frisch"
+        before = _WORD_BEFORE.search(text, max(0, hit.start - 30), hit.start) if spanned else None
+        if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie"
+            kind = names.get(_norm(f"{before.group(1)} {' '.join(words)}"))
         if kind:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)

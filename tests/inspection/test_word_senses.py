@@ -455,3 +455,34 @@ def test_a_placeholders_sample_record_is_nobodys(inspector, text):
 ])
 def test_alice_and_bob_together_are_a_protocols_cast(inspector, text, person):
     assert ("PERSON" in {e for e, _ in found(inspector, text)}) == person, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    # a given name another configured language's dictionary holds ("marisa" is in French tables)
+    ("Marisa dice que mañana no viene a la cena de empresa", ("PERSON", "Marisa")),
+    # a given name's diminutive is a short form of the language's
+    ("o joãozinho não veio hoje, está doente", ("PERSON", "joãozinho")),
+    # a notice's opening participle agrees ("protegido" listed), a German verb in the plural
+    ("Estos informes están protegidos por el secreto profesional. Resúmelos.",
+     ("CONFIDENTIAL_MARKING", "protegidos por el secreto profesional")),
+    ("Die Anlagen unterliegen der Geheimhaltungsvereinbarung. Fasse sie zusammen.",
+     ("CONFIDENTIAL_MARKING", "unterliegen der Geheimhaltungsvereinbarung")),
+    # sensory disabilities, and a staff number's feminine label
+    ("Unser Kollege Tom ist gehörlos, wie gestalten wir Meetings?", ("HEALTH_DATA", "gehörlos")),
+    ("Mitarbeiterin Nr. 5521 ist schwerhörig und braucht ein Headset.", ("EMPLOYEE_ID", "5521")),
+    # a credential's name, then six words, then its verb and value
+    ("the TOTP seed for our shared billing account is KRSXG5CTMVRXEZLU", ("SECRET", "KRSXG5CTMVRXEZLU")),
+])
+def test_round_23_sensitive_categories(inspector, text, finding):
+    assert finding in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Per i moduli di esempio si usa 'Mario Rossi'. Perché proprio lui?",  # a placeholder in quotes
+    "Write a short bio of Chimamanda Ngozi Adichie for the book club",  # a listed name the span cut short
+    "la pizza margherita prende il nome dalla regina Margherita, vero?",  # a title before a name
+    "Qual é o papel do Bentinho em Dom Casmurro?",  # a listed character that is a diminutive
+    "la mattina arrivo sempre tardi",  # a word that ends like a diminutive
+])
+def test_round_23_harmless_categories(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)

@@ -63,6 +63,8 @@ class MarkingDetector:
         self._multi = _alternation(multi)
         # the phrases' first words: the alternation is tried only where one opens a word
         self._firsts = frozenset(_LETTERS.match(p.strip()).group().lower() for p in multi)
+        # and, for the participles that agree (`_phrase`), their stems: "protegid" of "protegidas"
+        self._stems = frozenset(filter(None, (_stem(p.split()[0]) for p in multi if len(p.split()) > 2)))
         self._single = _alternation(single)
         levels = alternation(languages.entries("classification_levels"), regex=False)
         self._levels = frozenset(w.lower() for w in languages.entries("classification_levels"))
@@ -106,7 +108,8 @@ class MarkingDetector:
         where a word that opens one of them stands (tried everywhere, it costs 14 ms on 50 KB)."""
         end = 0
         for word in _LETTERS.finditer(text):
-            if word.start() >= end and word.group().lower() in self._firsts:
+            low = word.group().lower()
+            if word.start() >= end and (low in self._firsts or any(low[:-k] in self._stems for k in (1, 2))):
                 m = self._multi.match(text, word.start())
                 if m:
                     end = m.end()
@@ -183,13 +186,25 @@ _ENDINGS = (("o", "(?:o|a|i|e|os|as)"), ("a", "(?:a|e|as)"), ("l", "(?:l(?:le|e)
 def _phrase(words: list[str]) -> str:
     if len(words) == 1:
         return re.escape(words[0])
-    return r"\s+".join([*(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in words[:-1]), _agreeing(words[-1])])
+    # A notice's participle opening it agrees too: "protegida por el secreto profesional",
+    # "soggette ad accordo di riservatezza" (listed as "protegido…", "soggetto…").
+    first = _agreeing(words[0]) if len(words) > 2 else _CONJUNCTIONS.get(words[0].lower(), re.escape(words[0]))
+    return r"\s+".join([first, *(_CONJUNCTIONS.get(w.lower(), re.escape(w)) for w in words[1:-1]), _agreeing(words[-1])])
 
 
 def _agreeing(word: str) -> str:
-    if len(word) < 4 or not word.isalpha():
+    stem = _stem(word)
+    if stem is None:
         return re.escape(word)
     for end, forms in _ENDINGS:
         if word.lower().endswith(end):
             return re.escape(word[:-len(end)]) + forms
     return re.escape(word) + "s?"
+
+
+def _stem(word: str) -> str | None:
+    """What of `word` stays whatever it agrees with (lower case), or None for a word that does not agree."""
+    if len(word) < 4 or not word.isalpha():
+        return None
+    low = word.lower()
+    return next((low[:-len(end)] for end, _ in _ENDINGS if low.endswith(end)), low)

@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import PARTICLES, common_words, is_given_name, surnames, word_names
-from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported
+from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported, short_form
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -83,7 +83,7 @@ class NameShapeDetector:
         self._determiners = languages.union("determiners")
         self._articles = {code: languages.get(code).articles for code in languages.codes}
         self._codes = languages.codes
-        self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
+        self._languages = languages
         self._example_words = frozenset(w.lower() for w in languages.entries("example_cues") if " " not in w)
         labels = alternation(languages.entries("form_labels"), regex=False)
         # A label opening a line or a field (`"Nom": "Durand"`, `- Prénom : Claire`, a keyword
@@ -124,7 +124,7 @@ class NameShapeDetector:
             if self._is_name([m.group(1), m.group(2)], lang, joined=True):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
         for m in _SHORT_MENTION.finditer(text) if "@" in text else ():
-            if is_given_name(m.group(1)) or m.group(1).lower() in self._nicknames.get(lang, ()):
+            if is_given_name(m.group(1)) or short_form(m.group(1), self._languages.get(lang), self._ner):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")  # `@vera_k`, `@lucho_gz`
         for m in _JOINED_MENTION.finditer(text) if "@" in text else ():
             if self._personal_account(m.group(1)):  # "@pmartins", "@fbianchi": an initial and a surname
@@ -204,8 +204,8 @@ class NameShapeDetector:
         for i, word in enumerate(words):
             if word.start() in paired:
                 continue
-            given = lone_given_name(word.group(), self._ner)
-            nickname = not given and word.group().lower() in self._nicknames.get(lang, ())  # "le digo a nacho que…"
+            given = lone_given_name(word.group(), self._ner, lang)
+            nickname = not given and short_form(word.group(), self._languages.get(lang), self._ner)  # "le digo a nacho que…"
             cue = (given or nickname) and cued.search(text[max(0, word.start() - 24):word.start()])
             owner = (given or nickname) and len(word.group()) > 2 and _POSSESSIVE.match(text, word.end())
             if owner:  # "warum jens' PR rot ist", "tom's laptop"
@@ -282,7 +282,7 @@ class NameShapeDetector:
         """"Mehmet and Aylin are fighting again": two given names that are no words, paired; in
         lower case, two short forms or given names that are no words of the text's language."""
         for m in self._pair.finditer(text):
-            if all(lone_given_name(g, self._ner) and not listed(g) for g in m.groups()) and not listed(m.group()):
+            if all(lone_given_name(g, self._ner, lang) and not listed(g) for g in m.groups()) and not listed(m.group()):
                 for g in (1, 2):
                     yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
         for m in self._lower_pair.finditer(text):
@@ -291,8 +291,8 @@ class NameShapeDetector:
                     yield Hit("PERSON", m.start(g), m.end(g), 0.6, "name-shape.given-pair")
 
     def _someone(self, word: str, lang: str) -> bool:
-        """A short form of the language's ("fede") or a given name that is none of its words ("sabine")."""
-        return word in self._nicknames.get(lang, ()) or (
+        """A short form of the language's ("fede", "ritinha") or a given name that is none of its words ("sabine")."""
+        return short_form(word, self._languages.get(lang), self._ner) or (
             is_given_name(word) and not self._ner.is_common(word, lang) and word not in common_words(lang)
             and not listed(word))
 

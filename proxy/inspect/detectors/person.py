@@ -15,9 +15,9 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import PARTICLES, acronyms, common_words, is_given_name, proper_surnames, surnames
+from ..given_names import PARTICLES, acronyms, common_words, diminutive, is_given_name, proper_surnames, surnames, word_names
 from ..hit import Hit
-from ..languages import Languages, alternation
+from ..languages import Language, Languages, alternation
 from ..public_names import eponym_word, listed
 
 # Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
@@ -87,10 +87,25 @@ def name_article(languages: Languages, code: str) -> re.Pattern[str] | None:
     return re.compile(rf"(?i)(?<!\w)(?<!\w['’])(?:{alternation(articles, regex=False)})[ \t]+$") if articles else None
 
 
-def lone_given_name(word: str, ner: "Ner | None") -> bool:
-    """A given name that is a word in no configured language ("Marta", "Sanne"; not "Will",
-    "Rose", "Grace"): alone after a person cue, it names someone."""
-    return ner is not None and is_given_name(word) and not ner.is_common_anywhere(word)
+def short_form(word: str, language: Language, ner: "Ner | None") -> bool:
+    """A short form of the language's: one of its nicknames ("fede", "nacho") or a given name's
+    diminutive that is none of its words ("ritinha", "juanito", "sanneke"; not "mattina")."""
+    low = word.lower()
+    return low in language.nicknames or (
+        ner is not None and diminutive(low, language.diminutives) and not ner.is_common(low, language.code)
+        and low not in common_words(language.code) and low not in word_names(language.code))
+
+
+def lone_given_name(word: str, ner: "Ner | None", lang: str) -> bool:
+    """A given name that is no word ("Marta", "Sanne"; not "Will", "Rose", "Grace", "juni"):
+    alone after a person cue, it names someone. Capitalised, the words that count are the text's
+    language's, English's (every language's prompts borrow it) and the function words and
+    months of any configured language, not another pipeline's lemma tables, which hold names
+    too: French ones "marisa", yet a Spanish "Marisa dice…" names someone. In lower case, a
+    word of any configured language is read as that word ("when claude stops", "the meta block")."""
+    if ner is None or not is_given_name(word):
+        return False
+    return not (ner.is_common_for(word, lang) if word[:1].isupper() else ner.is_common_anywhere(word))
 
 
 def _opens_a_clause(text: str, start: int, end: int) -> bool:
@@ -114,6 +129,8 @@ class Ner(Protocol):
     def is_common(self, word: str, lang: str) -> bool: ...
 
     def is_common_anywhere(self, word: str) -> bool: ...
+
+    def is_common_for(self, word: str, lang: str) -> bool: ...
 
     def has_lexicon(self, lang: str) -> bool: ...
 
@@ -151,7 +168,6 @@ class PersonDetector:
             self._name_cues[code] = re.compile(
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
         # Per text language: its short forms ("Zé") and the articles speech puts before names.
-        self._nicknames = {code: languages.get(code).nicknames for code in languages.codes}
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
         # Per text language (and English): the nouns of places named after someone ("estadio").
         self._places = {code: frozenset().union(*(lang.place_nouns for lang in languages.with_english(code)))
@@ -266,7 +282,7 @@ class PersonDetector:
                 and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
-        if len(run) == 1 and lone_given_name(run[0].text, self._ner) and (
+        if len(run) == 1 and lone_given_name(run[0].text, self._ner, lang) and (
                 any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
                 or self._reported_after(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)
                 or (text[max(0, run[0].start - 2):run[0].start] == ", " and _LOWER_NEXT.match(text, run[0].end))):
@@ -308,7 +324,7 @@ class PersonDetector:
         low = tok.text.lower()
         articled = self._articled(text, tok, lang)
         reported = self._reported_after(text, tok, lang)
-        if low not in self._nicknames.get(lang, ()):
+        if not short_form(low, self._languages.get(lang), self._ner):
             # a surname, then its verb, or a word of no dictionary ("o Sousa voltou"; not "la Vera
             # y"); a short form no list holds, then its verb ("la Encarni dice")
             if not articled or self._ner is None:

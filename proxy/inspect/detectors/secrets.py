@@ -163,14 +163,15 @@ def _words() -> _Words:
         return alternation(t.lower() for lang in langs.values() for t in lang[key])
 
     # Code and config: `password = "…"`, `"senha": "…"`, `DB_PASSWORD=…`, the value on the same
-    # line. Prose: `das Passwort lautet …`, `my password is …`. Names are searched in the
+    # line. Prose: `das Passwort lautet …`, `my password is …`, "our 2FA seed for the shared ops
+    # account is …" (up to six words between). Names are searched in the
     # lower-cased text (see ..context), code and prose apart: joined, the two alternations
     # cost several times more.
     assignments = (
         (re.compile(rf"(?P<word>{words('code')})(?!port)[\w.\-]*"),
          re.compile(rf"[\"']?[ \t]*(?:[:=]{{1,2}}|=>)[ \t]*{_VALUE}")),
         (re.compile(rf"(?<!\w)(?P<word>{words('prose')})"),
-         re.compile(rf"(?i)[\"']?(?:[ \t]*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,4}}?\s+(?:{words('verbs')}|:)(?!\w))"
+         re.compile(rf"(?i)[\"']?(?:[ \t]*(?:[:=]{{1,2}}|=>)|(?:\s+[\w'’-]+){{0,6}}?\s+(?:{words('verbs')}|:)(?!\w))"
                     rf"\s*{_VALUE}")))
     fillers = "|".join(map(re.escape, data["placeholders"]))
     # Whole forms anchored; filler words anywhere are searched apart (`.*word.*$` is quadratic).
