@@ -6,7 +6,7 @@ it can review. Keys (all lists, matched ignoring case):
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings, nicknames, diminutives, venue_articles, name_articles: plain words or phrases;
-- person_cues, name_cues, closings, subjects, verbs, records, possessives, prose_before, marking_labels,
+- person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
@@ -51,6 +51,7 @@ class Language:
     verbs: tuple[str, ...]
     records: tuple[str, ...]  # labels of a number that stands for a person (patient, staff no.)
     possessives: tuple[str, ...]
+    own_possessives: tuple[str, ...]  # "my", "notre": the writer's own ("my flatmate Toby")
     special: dict[str, tuple[str, ...]]
     determiners: frozenset[str]  # before two lower-case words: a noun phrase, not a name
     articles: frozenset[str]  # "der", "the": the determiners that are articles only
@@ -85,7 +86,7 @@ def language(code: str) -> Language:
                        "nicknames", "venue_articles", "name_articles")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
-        "months", "subjects", "verbs", "records", "possessives", "prose_before", "marking_labels", "documents",
+        "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "marking_labels", "documents",
         "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "nobility", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}

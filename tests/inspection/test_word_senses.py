@@ -486,3 +486,27 @@ def test_round_23_sensitive_categories(inspector, text, finding):
 ])
 def test_round_23_harmless_categories(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    # common given names the census lists lacked
+    ("Sylvain Durieux est malade depuis lundi, qui reprend ses dossiers ?", ("PERSON", "Sylvain Durieux")),
+    ("Kees Vermolen van de planning is lid geworden van de vakbond", ("SPECIAL_CATEGORY", "vakbond")),
+    # a relation of the writer's before a given name that is also a word
+    ("my flatmate Toby told me he's being treated for depression", ("PERSON", "Toby")),
+    ("ma collègue Clémence est en arrêt maladie jusqu'à vendredi", ("PERSON", "Clémence")),
+    # lftp's user,password; a WireGuard private key in its config
+    ("lftp -u backup,Tr0mb0ne!88 -e 'mirror /data /bak' ftp.example-host.fr", ("SECRET", "Tr0mb0ne!88")),
+    ("[Interface]\nPrivateKey = yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=\nListenPort = 51820",
+     ("SECRET", "yAnz5TF+lXXJte14tji3zlMNq+hd2rYUIgJBgB3fBmk=")),
+])
+def test_round_24_sensitive_categories(inspector, text, finding):
+    assert finding in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Marie Curie won two Nobel prizes; and her daughter Irène?",  # a public figure's family: history
+    "ps -u root,www-data -o pid,cmd",  # a list of users, no password
+])
+def test_round_24_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e in ("PERSON", "SECRET")], found(inspector, text)

@@ -169,6 +169,12 @@ class PersonDetector:
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
         # Per text language: its short forms ("Zé") and the articles speech puts before names.
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
+        # The writer's possessive and a relation right before a name: "my flatmate", "ma collègue"
+        # (not "her daughter Irène": a public figure's family is history).
+        self._apposed = {code: re.compile(
+            rf"(?i)(?<![\w'’])(?:{alternation(w for lang in languages.with_english(code) for w in lang.own_possessives)})"
+            rf"\s+(?:{alternation(w for lang in languages.with_english(code) for w in lang.relations)})[ \t]+$")
+            for code in languages.codes}
         # Per text language (and English): the nouns of places named after someone ("estadio").
         self._places = {code: frozenset().union(*(lang.place_nouns for lang in languages.with_english(code)))
                         for code in languages.codes}
@@ -254,6 +260,11 @@ class PersonDetector:
                 break
         while run and (run[0].text.isupper() or len(run[0].text) < 2):
             run = run[1:]
+        apposed = self._apposed.get(lang) or self._apposed[self._default]
+        if len(run) == 1 and is_given_name(run[0].text) and apposed.search(text, max(0, run[0].start - 40), run[0].start):
+            # "my flatmate Toby", « ma collègue Clémence »: after a relation of the writer's, even a
+            # given name that is a word names someone
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.apposed"), []
         if len(run) == 1 and self._short_form(text, run[0], lang):
             # "o Zé disse", "grazie, Fede": a short form, also one that is a word
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []

@@ -93,6 +93,8 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
                       r"(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
     # default credentials written "admin / password" (a device list, a handover note)
     ("admin-slash", ("admin", "root"), r"(?i)\b(?:admin|administrator|root)\s+/\s+(?P<q>)(?P<value>[^\s/]{6,64})(?=\s|$)"),
+    # lftp -u user,password (lftp's own separator; `ps -u root,www-data` lists users)
+    ("lftp-password", ("lftp",), r"\blftp\b[^\n]{0,80}?\s-u\s+(?P<q>[\"']?)[^\s,\"']{1,64},(?P<value>[^\s\"']{3,128})(?P=q)"),
     # curl -u user:password, --user=user:password (`--password=…` is an assignment)
     ("basic-auth-cli", ("-u", "--user"), r"(?:^|\s)(?:-u|--user)(?:\s+|=)(?P<q>[\"']?)[^\s:\"']{1,64}:(?P<value>[^\s\"']{3,128})(?P=q)"),
     ("bearer-token", ("bearer", "token"), r"(?i)\b(?:bearer|token)\s+(?P<value>[A-Za-z0-9_\-.=+/~]{16,})"),
