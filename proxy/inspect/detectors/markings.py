@@ -203,7 +203,8 @@ def _agreeing(word: str) -> str:
 
 
 def _stem(word: str) -> str | None:
-    """What of `word` stays whatever it agrees with (lower case), or None for a word that does not agree."""
+    """What of `word` stays whatever it agrees with, in lower case (the whole word where only an
+    -s may follow it), or None for a word too short or not all letters, which does not agree."""
     if len(word) < 4 or not word.isalpha():
         return None
     low = word.lower()

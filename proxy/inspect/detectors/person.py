@@ -167,7 +167,7 @@ class PersonDetector:
                 rf"(?i)(?:(?<![\w'’])(?:{cues}))\s*[,:]?\s+$|(?i:{closings})[,.!]?[ \t]*\n\s*$")
             self._name_cues[code] = re.compile(
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
-        # Per text language: its short forms ("Zé") and the articles speech puts before names.
+        # Per text language: the articles speech puts before names ("o Zé", "la Giulia").
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
         # The writer's possessive and a relation right before a name: "my flatmate", "ma collègue"
         # (not "her daughter Irène": a public figure's family is history).
