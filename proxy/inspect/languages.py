@@ -137,6 +137,15 @@ class Languages:
         return [self.get(code)] + ([self.each["en"]] if "en" in self.each and code != "en" else [])
 
     @cached_property
+    def function_words(self) -> frozenset[str]:
+        """spaCy's stop words and the months of the configured languages, in lower case: never a
+        name in lower case ("del", "una", "till", "juni")."""
+        import spacy.util  # spaCy loads slowly: only where inspection runs
+
+        return frozenset(w for code in self.codes for w in spacy.util.get_lang_class(code).Defaults.stop_words) \
+            | {m.lower() for m in self.union("months")}
+
+    @cached_property
     def titles(self) -> frozenset[str]:
         return self.union("titles")
 

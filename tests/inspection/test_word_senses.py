@@ -510,3 +510,16 @@ def test_round_24_sensitive_categories(inspector, text, finding):
 ])
 def test_round_24_harmless_categories(inspector, text):
     assert not [e for e, _ in found(inspector, text) if e in ("PERSON", "SECRET")], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, name", [
+    # a given name that is also a word, right after a verb of addressing someone
+    ("Ask Grace whether the March invoice went out to the client", "Grace"),
+    ("tu peux dire à marine que la réunion est décalée à 15h ?", "marine"),
+])
+def test_round_25_a_word_that_names_whoever_is_addressed(inspector, text, name):
+    assert ("PERSON", name) in found(inspector, text)
+
+
+def test_round_25_a_month_after_a_verb_of_addressing_is_no_one(inspector):
+    assert "PERSON" not in {e for e, _ in found(inspector, "remind me in june to renew the certificate")}

@@ -34,13 +34,9 @@ class LearnedNameDetector:
     entities = frozenset({"PERSON"})
 
     def __init__(self, ner: Ner, languages: Languages, tagger: NameTagger) -> None:
-        import spacy.util  # spaCy loads slowly: only where inspection runs
-
         self._ner = ner
         self._tagger = tagger
-        # Function words and months never name anyone in lower case: "del", "una", "till", "juni".
-        self._function = frozenset(w for code in languages.codes for w in spacy.util.get_lang_class(code).Defaults.stop_words) \
-            | {m.lower() for m in languages.union("months")}
+        self._function = languages.function_words
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         if len(text) > _CHAT:

@@ -20,7 +20,7 @@ from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
 from ..given_names import PARTICLES, common_words, is_given_name, surnames, word_names
-from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported, short_form
+from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported, short_form, word_name
 
 _WORD = r"\p{L}[\p{L}'’-]*"
 _NAME_VALUE = rf"(?:(?:{_WORD})\.?[ \t]+){{0,3}}{_WORD}"
@@ -214,6 +214,10 @@ class NameShapeDetector:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
             elif nickname and (cue or self._after_name_article(text, word, lang)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
+            elif word_name(word.group(), self._languages) and cued.search(text[max(0, word.start() - 24):word.start()]):
+                # a given name that is also a word, right after a verb of addressing someone: "ask
+                # will if…", "tell hope her budget…", « dire à marine », "digam à graça"
+                yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-addressed")
             elif self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
 

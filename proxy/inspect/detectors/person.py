@@ -96,6 +96,13 @@ def short_form(word: str, language: Language, ner: "Ner | None") -> bool:
         and low not in common_words(language.code) and low not in word_names(language.code))
 
 
+def word_name(word: str, languages: Languages) -> bool:
+    """A given name of three letters or more that is no function word or month of a configured
+    language: "Hope", "marine", "Grace" may name someone; "del", "June" never. (A listed public
+    name among them is the public-name stage's to judge.)"""
+    return len(word) > 2 and is_given_name(word) and word.lower() not in languages.function_words
+
+
 def lone_given_name(word: str, ner: "Ner | None", lang: str) -> bool:
     """A given name that is no word ("Marta", "Sanne"; not "Will", "Rose", "Grace", "juni"):
     alone after a person cue, it names someone. Capitalised, the words that count are the text's
@@ -210,6 +217,13 @@ class PersonDetector:
                 and self._known_surname(run[1].text.lower()) and self._reported_after(text, run[1], lang):
             # the article speech puts before a surname, capitalised opening the sentence ("La Rossi ha detto")
             return Hit("PERSON", run[1].start, run[1].end, 0.6, "person.short-form"), []
+        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        if run and len(run) <= 2 and word_name(run[-1].text, self._languages) \
+                and addressing.search(text, max(0, run[-1].start - 24), run[-1].start) \
+                and (len(run) == 1 or addressing.search(text, run[0].start, run[-1].start)):
+            # "Tell Paz the deck…", "ask Grace": after a verb of addressing (opening the run or
+            # before it), even a given name that is a word names someone
+            return Hit("PERSON", run[-1].start, run[-1].end, 0.6, "person.given-name-alone"), []
         if run[0].text.lower() in self._openers or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]
@@ -292,7 +306,6 @@ class PersonDetector:
                 and context.search(text[max(0, run[0].start - 24):run[0].start])
                 and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
-        addressing = self._addressed.get(lang) or self._addressed[self._default]
         if len(run) == 1 and lone_given_name(run[0].text, self._ner, lang) and (
                 any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
                 or self._reported_after(text, run[0], lang) or _opens_a_clause(text, run[0].start, run[0].end)
