@@ -206,7 +206,10 @@ class NameShapeDetector:
                 continue
             given = lone_given_name(word.group(), self._ner, lang)
             nickname = not given and short_form(word.group(), self._languages.get(lang), self._ner)  # "le digo a nacho que…"
-            cue = (given or nickname) and cued.search(text[max(0, word.start() - 24):word.start()])
+            # a given name that is also a word counts only right after a verb of addressing someone:
+            # "ask will if…", "tell hope her budget…", « dire à marine », "digam à graça"
+            worded = not (given or nickname) and word_name(word.group(), self._languages)
+            cue = (given or nickname or worded) and cued.search(text[max(0, word.start() - 24):word.start()])
             owner = (given or nickname) and len(word.group()) > 2 and _POSSESSIVE.match(text, word.end())
             if owner:  # "warum jens' PR rot ist", "tom's laptop"
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-possessive")
@@ -214,9 +217,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-given-name")
             elif nickname and (cue or self._after_name_article(text, word, lang)):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
-            elif word_name(word.group(), self._languages) and cued.search(text[max(0, word.start() - 24):word.start()]):
-                # a given name that is also a word, right after a verb of addressing someone: "ask
-                # will if…", "tell hope her budget…", « dire à marine », "digam à graça"
+            elif worded and cue:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-addressed")
             elif self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
