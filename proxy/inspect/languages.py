@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings, nicknames, diminutives, venue_articles, name_articles: plain words or phrases;
+  name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -72,6 +72,8 @@ class Language:
     place_nouns: frozenset[str]  # hospital, estadio: places often named after someone
     venue_articles: frozenset[str]  # "el": before a full name, a place named after someone ("el Gregorio Marañón")
     name_articles: frozenset[str]  # "o", "la": before a short form, still someone ("o zé", "la bea")
+    given_name_articles: frozenset[str]  # Portuguese "a", "o": before every given name ("a Joana")
+    family_words: frozenset[str]  # "Familie", "famille": before a surname, the family of that name
     name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
     name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
 
@@ -83,7 +85,7 @@ def language(code: str) -> Language:
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
              for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
-                       "nicknames", "venue_articles", "name_articles")}
+                       "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "marking_labels", "documents",

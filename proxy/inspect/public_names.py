@@ -69,6 +69,8 @@ _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7
 _CAPITALISED = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _CLOSING_QUOTES = frozenset("\"'»”’“")
 _WORD_BEFORE = re.compile(r"([A-ZÀ-ÖØ-Þ][\w'’-]+)[ \t]+$")
+# Up to two words after a name, the last capitalised: a pair's joiner and second name ("e Lucia").
+_WORDS_AFTER = re.compile(r"[ \t]+(?:[\w'’-]+[ \t]+)?[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
@@ -77,7 +79,7 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
                        "name-shape.profile"})
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
-                    "person.short-form", "learned-name.lower-case"})
+                    "person.short-form", "person.articled", "person.family", "learned-name.lower-case"})
 
 
 @lru_cache(maxsize=1)
@@ -339,6 +341,9 @@ class PublicNames:
         before = _WORD_BEFORE.search(text, max(0, hit.start - 30), hit.start) if spanned else None
         if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie"
             kind = names.get(_norm(f"{before.group(1)} {' '.join(words)}"))
+        after = _WORDS_AFTER.match(text, hit.end) if spanned else None
+        if not kind and after:  # a listed pair the span cut after its first name: "Renzo e Lucia" opening a sentence
+            kind = names.get(_norm(f"{' '.join(words)}{after.group()}"))
         if kind:
             return kind, True
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)

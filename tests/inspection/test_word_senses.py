@@ -523,3 +523,67 @@ def test_round_25_a_word_that_names_whoever_is_addressed(inspector, text, name):
 
 def test_round_25_a_month_after_a_verb_of_addressing_is_no_one(inspector):
     assert "PERSON" not in {e for e, _ in found(inspector, "remind me in june to renew the certificate")}
+
+
+@pytest.mark.parametrize("text, finding", [
+    # capitalised after the article speech puts before names, also a given name that is a word
+    ("Hoje a Marta e a Joana chegaram atrasadas outra vez.", ("PERSON", "Joana")),
+    ("A Luz trocou o turno comigo sem avisar o chefe.", ("PERSON", "Luz")),
+    # a given name that is a word, then its verb
+    ("Pierre m'a dit qu'il cherche un autre poste.", ("PERSON", "Pierre")),
+    ("Grace said she can't make the offsite because of her surgery", ("PERSON", "Grace")),
+    # a TOTP seed its sentence names, with no verb between, or in groups of four
+    ("restoring 2FA on a new laptop, recovery seed MZXW6YTBOI2DKNRXGE4TAMZT, which app?",
+     ("SECRET", "MZXW6YTBOI2DKNRXGE4TAMZT")),
+    ("Authenticator-Schlüssel: GEZD GNBV GY3T QOJQ GE2D", ("SECRET", "GEZD GNBV GY3T QOJQ GE2D")),
+])
+def test_round_26_sensitive_categories(inspector, text, finding):
+    assert finding in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Der Kunde sagt, die Lieferung sei unvollständig. Antwort bitte höflich.",  # a German noun after its article
+    "laut Anleitung meint der Hersteller, das Gerät sei wasserdicht",
+    "Renzo e Lucia sono i protagonisti: riassumi il capitolo tre",  # a listed pair opening the sentence
+    "Rose gold or silver for the new product line?",  # a given name that is a word, no verb of a person's
+    "il contratto di fornitura per la Fiat è scaduto",  # an article before a brand
+    "Come giocava il Milan nel 1989? E quante combinazioni ha la Primitiva spagnola?",  # colloquial articles: clubs, lotteries
+])
+def test_round_26_harmless_categories(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Rechnungsnummer 4729105367 ist doppelt im Export, welche Buchung stimmt?",  # a reference number's label
+    "factuur 7304918265 staat twee keer in de export",
+    "the seed for the random generator is 42 and the test id is ABCDEFGHIJKLMNOP",  # no base32 digits
+])
+def test_round_26_labelled_references_and_seeds_are_no_personal_data(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e in ("PHONE_NUMBER", "SECRET")], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, name", [
+    # a word for a family before its surname
+    ("Die Familie Brandhorst aus dem Erdgeschoss lässt den Hund nachts bellen.", "Brandhorst"),
+    ("la famille Pelletier du troisième refuse de payer sa part des travaux", "Pelletier"),
+    # a known surname right after a verb of addressing, an article between or not
+    ("Llama a Echeverría mañana, que sigue de baja por la operación.", "Echeverría"),
+    ("Liga ao Figueiredo amanhã, ele ainda está de baixa.", "Figueiredo"),
+])
+def test_round_27_families_and_addressed_surnames(inspector, text, name):
+    assert ("PERSON", name) in found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    # a student number is a record about someone, like a patient's or an employee's
+    ("Student 4471902 has been diagnosed with epilepsy; adjust the exam seating.", ("HEALTH_DATA", "epilepsy")),
+    # "pw" names a password in code
+    ('smtp_pw = "Marmelade!Zug77"', ("SECRET", "Marmelade!Zug77")),
+])
+def test_round_27_sensitive_categories(inspector, text, finding):
+    assert finding in found(inspector, text)
+
+
+def test_round_27_a_documented_totp_seed_framed_as_an_example_is_no_secret(inspector):
+    text = "Most tutorials use JBSWY3DPEHPK3PXP as the example secret for TOTP codes."
+    assert "SECRET" not in {e for e, _ in found(inspector, text)}, found(inspector, text)

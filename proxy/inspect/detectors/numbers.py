@@ -26,8 +26,10 @@ _PHONE_CUES = re.compile(r"(?i)\b(?:t[ée]l(?:[ée]phone)?|phone|mobile|cell|por
                          r"num[ée]ro|number|joindre|reach|whatsapp|sms|text|texto|astreinte|hotline|standard|m[óo]vil|cellulare|telemóvel)\b")
 _NIR_CUES = re.compile(r"(?i)(?:\bNIR\b|s[ée]curit[ée] sociale|\bs[ée]cu\b|\bINSEE\b|social security|carte vitale)")
 # Words that announce a reference number, which a bare run of digits then most likely is.
-_REFERENCE_CUES = re.compile(r"(?i)(?:\border|commande|n°|\bno\.|#|\bref|réf|invoice|facture|ticket|tracking|"
-                             r"suivi|\bid\b|\blot\b|batch|serial|isbn|dossier|contrat|contract)\W{0,3}\w{0,12}\W{0,3}$")
+_REFERENCE_CUES = re.compile(r"(?i)(?:\border|commande|n°|nº|\bno\.|\bnr\b|#|\bref|réf|invoice|facture|ticket|tracking|"
+                             r"suivi|\bid\b|\blot\b|batch|serial|isbn|dossier|contrat|contract|"
+                             r"rechnung|bestell|auftrag|kunden|sendung|vorgang|aktenzeichen|pedido|factura|albar[aá]n|"
+                             r"expediente|encomenda|fatura|fattura|ordine|pratica|bestelling|factuur|klant)\W{0,3}\w{0,12}\W{0,3}$")
 _SSN_CUES = re.compile(r"(?i)\b(?:SSN|social security|tax id|TIN|ITIN)\b")
 _SIREN_CUES = re.compile(r"(?i)\b(?:SIREN|SIRET|RCS|Kbis)\b")
 # Issuer prefixes of payment cards (Visa, Mastercard, Amex, Discover, JCB, Diners, CB/Maestro).

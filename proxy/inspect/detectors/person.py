@@ -82,7 +82,10 @@ def reported(languages: Languages, code: str) -> re.Pattern[str]:
 def name_article(languages: Languages, code: str) -> re.Pattern[str] | None:
     """An article that everyday speech puts before a name ("o zé", "la bea", "el Nacho"),
     right before the end of the text searched; None for a language that puts none."""
-    articles = languages.get(code).name_articles
+    return _article_before(languages.get(code).name_articles)
+
+
+def _article_before(articles: frozenset[str]) -> re.Pattern[str] | None:
     # not an elided article's apostrophe ("dell'"), but an opening quotation mark ("'la Fernández dijo…'")
     return re.compile(rf"(?i)(?<!\w)(?<!\w['’])(?:{alternation(articles, regex=False)})[ \t]+$") if articles else None
 
@@ -176,6 +179,10 @@ class PersonDetector:
                 rf"(?i)(?<![\w'’])(?:{alternation(c for lang in langs for c in lang.name_cues)})\s*$")
         # Per text language: the articles speech puts before names ("o Zé", "la Giulia").
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
+        # Per text language: the article grammar puts before every given name (Portuguese "a Joana").
+        self._given_name_article = {code: _article_before(languages.get(code).given_name_articles) for code in languages.codes}
+        # Per text language: a word for a family right before its surname ("Familie", "famille").
+        self._family = {code: _article_before(languages.get(code).family_words) for code in languages.codes}
         # The writer's possessive and a relation right before a name: "my flatmate", "ma collègue"
         # (not "her daughter Irène": a public figure's family is history).
         self._apposed = {code: re.compile(
@@ -214,7 +221,8 @@ class PersonDetector:
         if len(run) > 2 and run[0].text.lower() in self._determiners and run[1].text.lower() in self._titles:
             run = run[1:]  # "La Sra. Echeverría" opening a sentence: an article, not a place's "La"
         if len(run) == 2 and run[0].text.lower() in self._languages.get(lang).name_articles \
-                and self._known_surname(run[1].text.lower()) and self._reported_after(text, run[1], lang):
+                and self._known_surname(run[1].text.lower()) and not _noun(run[1].text, lang) \
+                and self._reported_after(text, run[1], lang):
             # the article speech puts before a surname, capitalised opening the sentence ("La Rossi ha detto")
             return Hit("PERSON", run[1].start, run[1].end, 0.6, "person.short-form"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
@@ -224,6 +232,9 @@ class PersonDetector:
             # "Tell Paz the deck…", "ask Grace": after a verb of addressing (opening the run or
             # before it), even a given name that is a word names someone
             return Hit("PERSON", run[-1].start, run[-1].end, 0.6, "person.given-name-alone"), []
+        family = self._family_name(text, run, lang)
+        if family:  # "Die Familie Osterhagen im 2. OG", "de familie Verhoeven"
+            return Hit("PERSON", family[0].start, family[-1].end, 0.75, "person.family"), []
         if run[0].text.lower() in self._openers or self._names_a_place(text, run, lang):
             return None, []
         context = self._context.get(lang) or self._context[self._default]
@@ -279,6 +290,12 @@ class PersonDetector:
             # "my flatmate Toby", « ma collègue Clémence »: after a relation of the writer's, even a
             # given name that is a word names someone
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.apposed"), []
+        if len(run) == 1 and self._articled_given_name(text, run[0], lang):
+            # "a Joana e a Graça pediram…": capitalised after the article speech puts before names
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.articled"), []
+        if len(run) == 1 and word_name(run[0].text, self._languages) and self._reported_after(text, run[0], lang):
+            # "Rose m'a dit…", "Julien a encore oublié…": a given name that is a word, then its verb
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._short_form(text, run[0], lang):
             # "o Zé disse", "grazie, Fede": a short form, also one that is a word
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
@@ -314,7 +331,8 @@ class PersonDetector:
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.given-name-alone"), []
         if len(run) == 1 and self._short_form(text, run[0], lang):  # "Según el Nacho": the run's opener dropped
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
-        if len(run) == 1 and self._lone_surname(text, run[0]):
+        if len(run) == 1 and (self._lone_surname(text, run[0]) or self._lone_surname(text, run[0], lang)):
+            # "Whitfield approved it", "habla con Ibarra", "Relance Lemaire"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
         # not "Lidl Nederland", "Aldi Nord": an organisation's ending after no given name
@@ -356,11 +374,21 @@ class PersonDetector:
             if not self._known_surname(low):
                 return reported and lang not in _NOUNS_CAPITALISED and tok.text.isalpha() and not tok.text.isupper() \
                     and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+            if _noun(tok.text, lang):
+                return False  # "der Kunde sagt": a noun, whatever surname it is too
             after = _WORD_AFTER.match(text, tok.end)
             return reported or bool(after and after.group(1).islower() and not self._ner.is_common(after.group(1), lang)
                                     and not _common_word(tok.text, lang))  # "solange die Ware reicht": a noun
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         return articled or reported or bool(addressing.search(text, max(0, tok.start - 24), tok.start))
+
+    def _articled_given_name(self, text: str, tok: _Tok, lang: str) -> bool:
+        """A capitalised given name after the article a language's grammar puts before every
+        given name ("a Graça", "o Rodrigo"); elsewhere such an article is colloquial and, before
+        a capital, names clubs, places and lotteries as often ("il Milan", "la Primitiva")."""
+        article = self._given_name_article.get(lang)
+        return bool(article and tok.text[1:].islower() and is_given_name(tok.text)
+                    and article.search(text, max(0, tok.start - 6), tok.start))
 
     def _opens_sentence(self, text: str, tok: _Tok, lang: str) -> bool:
         """First in its sentence, or after the article speech puts before names that opens it
@@ -458,13 +486,40 @@ class PersonDetector:
         return (tok.text.lower() in proper_surnames() and _opens_a_clause(text, tok.start, tok.end)
                 and not eponym_word(tok.text))
 
-    def _lone_surname(self, text: str, tok: _Tok) -> bool:
+    def _lone_surname(self, text: str, tok: _Tok, lang: str | None = None) -> bool:
         """A known surname alone, opening a clause that goes on in lower case ("Whitfield
-        approved it", "Lefebvre m'a encore envoyé…"): a word of no dictionary, nor the name in a
-        term named after someone ("Dijkstra vs Bellman-Ford")."""
-        return (self._known_surname(tok.text.lower()) and self._ner is not None
-                and _opens_a_clause(text, tok.start, tok.end) and not eponym_word(tok.text)
-                and in_no_dictionary(tok.text, self._ner, self._languages.codes))
+        approved it", "Lefebvre m'a encore envoyé…") or, given `lang`, right after a verb of
+        addressing someone, an article between or not ("habla con Ibarra", "fala com o
+        Fonseca"): a word of no dictionary, nor the name in a term named after someone
+        ("Dijkstra vs Bellman-Ford")."""
+        if lang is None:
+            placed = _opens_a_clause(text, tok.start, tok.end)
+        else:
+            article = self._name_article.get(lang)
+            m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
+            start = m.start() if m else tok.start
+            addressing = self._addressed.get(lang) or self._addressed[self._default]
+            placed = bool(addressing.search(text, max(0, start - 24), start))
+        return (placed and self._known_surname(tok.text.lower()) and self._ner is not None
+                and not eponym_word(tok.text) and in_no_dictionary(tok.text, self._ner, self._languages.codes))
+
+    def _family_name(self, text: str, run: list[_Tok], lang: str) -> list[_Tok]:
+        """The one or two capitalised words after a word for a family (in the run, as German
+        writes it, or before it), each a known surname or no common word ("Familie Osterhagen";
+        not "la familia Real", "Beruf und Familie Hand in Hand"); else nothing."""
+        family = self._family.get(lang)
+        if not family:
+            return []
+        words = [t.text.lower() for t in run[:2]]
+        if len(run) > 2 and words[0] in self._determiners and words[1] in self._languages.get(lang).family_words:
+            run = run[2:]  # "Die Familie Osterhagen" opening a sentence
+        elif len(run) > 1 and words[0] in self._languages.get(lang).family_words:
+            run = run[1:]
+        elif not family.search(text, max(0, run[0].start - 12), run[0].start):
+            return []
+        named = len(run) <= 2 and all(not eponym_word(t.text) and (
+            self._known_surname(t.text.lower()) or not (self._common(t.text, lang) or _common_word(t.text, lang))) for t in run)
+        return run if named else []
 
 
 def _names_after_a_noun(words: list[str], lang: str) -> bool:
@@ -484,6 +539,12 @@ def _closes_a_place(word: str, places: frozenset[str]) -> bool:
     head, _, tail = low.rpartition("-")
     return (bool(head) and tail in places) or any(
         low.endswith(p) and len(low) >= len(p) + 4 for p in places if len(p) >= 6)
+
+
+def _noun(word: str, lang: str) -> bool:
+    """A common word where nouns are capitalised: after an article, "Kunde" is the customer,
+    whatever surname it is too."""
+    return lang in _NOUNS_CAPITALISED and _common_word(word, lang)
 
 
 def _common_word(word: str, lang: str) -> bool:

@@ -46,6 +46,10 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("azure-storage-key", (), r"(?i)AccountKey=[A-Za-z0-9+/]{80,}={0,2}"),
     ("jwt", ("eyJ",), r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
     ("telegram-bot-token", (":AA",), r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
+    # A TOTP seed (base32, two digits at least, in groups of four or not) that its sentence
+    # names: "the backup seed for the ops account is KV4G…", "otpauth seed JBSW Y3DP …".
+    ("totp-seed", (), r"(?i:(?<![\w-])(?:seed|semilla|semente|graine|seme|otpauth|t?otp|2fa|mfa|authenticator|two-factor|zwei-faktor)(?!\w))"
+                      r"[^\n]{0,80}?(?<![\w-])(?P<value>(?=(?:[A-Z -]*[2-7]){2})(?:[A-Z2-7]{16,64}|(?:[A-Z2-7]{4}[ -]){3,15}[A-Z2-7]{4}))(?![\w-])"),
     # less common shapes
     ("deepl-key", (":fx",), r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
     ("mailgun-key", ("key-",), r"\bkey-[0-9a-f]{32}\b"),
@@ -209,10 +213,11 @@ class SecretDetector:
         for name, triggers, pattern in _TOKENS:
             if triggers and not any(t in text for t in triggers):
                 continue
+            group = "value" if "value" in pattern.groupindex else 0  # the token, not the words naming it
             for m in pattern.finditer(text):
-                if "EXAMPLE" in m.group().upper() or _FILLER.search(m.group()):
+                if "EXAMPLE" in m.group(group).upper() or _FILLER.search(m.group(group)):
                     continue  # vendors' documented samples (AKIA…EXAMPLE), `sk_test_xxxxxxxx`
-                yield Hit("SECRET", m.start(), m.end(), 0.95, f"secrets.{name}")
+                yield Hit("SECRET", m.start(group), m.end(group), 0.95, f"secrets.{name}")
         words = _words()
         low = lowered(text)
         for names, joined in words.assignments:
