@@ -169,6 +169,11 @@ def test_names_found_by_where_they_stand(inspector, text, value):
     ("Remind 이서연 about the review.", "이서연"),
     ("Send it to Наталья Кузнецова today.", "Наталья Кузнецова"),
     ("Write to أحمد منصور about the invoice.", "أحمد منصور"),
+    # listed Hebrew and Devanagari names, Greek surname endings, a Thai given name and surname
+    ("יעל לוין starts on the night shift next week.", "יעל לוין"),
+    ("Ajoute अनिल जोशी à la liste des nouveaux arrivants.", "अनिल जोशी"),
+    ("Neue Kollegin: Ελένη Γεωργιάδου aus Thessaloniki.", "Ελένη Γεωργιάδου"),
+    ("Add สมศักดิ์ รุ่งเรือง to the vendor contacts.", "สมศักดิ์ รุ่งเรือง"),
 ])
 def test_names_in_other_scripts(inspector, text, value):
     assert ("PERSON", value) in found(inspector, text), found(inspector, text)
@@ -179,6 +184,9 @@ def test_names_in_other_scripts(inspector, text, value):
     "Translate 你好世界 into French.",
     "The word Москва means Moscow.",
     "What does مرحبا mean?",
+    "What does שלום mean in Hebrew?",
+    "How do you say thank you in Thai: ขอบคุณ ครับ?",
+    "Δημοκρατία is the Greek word behind democracy.",
     "name: nginx-deployment",
     "ls /home/runner/work and /Users/Shared",
     "mark_done",

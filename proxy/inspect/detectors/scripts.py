@@ -4,8 +4,9 @@ configured (Latin-script) languages: "send it to 王伟", "Пётр Иванов
 A short run of another script set in Latin text is most often a name, but also a quoted word
 ("how do you say thank you: ありがとう"), so the run must look like a name by the script's own
 conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
-(Chinese, Japanese, Korean), a common given name in it (Arabic), or capitalised words with a
-Slavic surname ending (Cyrillic). In any script (Hebrew, Devanagari, Greek, Thai… too), a
+(Chinese, Japanese, Korean), a common given name in it (Arabic, Hebrew, Devanagari),
+capitalised words with a Slavic or Greek surname ending (Cyrillic, Greek), or two words of Thai
+(which writes a phrase without spaces: a given name and a surname). In any script (Hebrew, Devanagari, Greek, Thai… too), a
 short run right after a word that addresses or names a person ("my colleague נועה בן-דוד",
 "ping Αλέξης") is one.
 
@@ -33,12 +34,19 @@ _HAN_RUN = regex.compile(rf"(?<![{_CJK}])[\p{{Han}}\p{{Katakana}}ー・]{{2,6}}(
 _HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
 _HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
 _ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
-_OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}]")
+_OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}\p{Greek}\p{Hebrew}\p{Devanagari}\p{Thai}]")
 # Up to three words of letters of any script but Latin (with their combining marks: Devanagari).
 _NON_LATIN_RUN = regex.compile(r"(?:(?!\p{Latin})[\p{L}\p{M}])+(?:[ -](?:(?!\p{Latin})[\p{L}\p{M}])+){0,2}"
                                r"(?![\p{L}\p{M}])")
 _CYRILLIC_WORD = r"(?=\p{Cyrillic})\p{Lu}\p{Ll}+"  # not a Latin word before it ("den Namen Ольга Смирнова")
 _CYRILLIC_RUN = regex.compile(rf"(?<!\p{{Cyrillic}}){_CYRILLIC_WORD}(?:[ -]{_CYRILLIC_WORD}){{0,2}}(?!\p{{Cyrillic}})")
+_GREEK_WORD = r"(?=\p{Greek})\p{Lu}[\p{Ll}\p{M}]+"
+_GREEK_RUN = regex.compile(rf"(?<!\p{{Greek}}){_GREEK_WORD}(?:[ -]{_GREEK_WORD}){{0,2}}(?!\p{{Greek}})")
+# Words of scripts whose names lists hold (Hebrew, Devanagari), one to three, and a Thai given
+# name and surname (two words: Thai writes no space between the words of a phrase).
+_HEBREW_RUN = regex.compile(r"(?<![\p{Hebrew}\p{M}])[\p{Hebrew}\p{M}'׳״-]+(?:\s[\p{Hebrew}\p{M}'׳״-]+){0,2}(?![\p{Hebrew}\p{M}])")
+_DEVANAGARI_RUN = regex.compile(r"(?<![\p{Devanagari}])[\p{Devanagari}]+(?:\s[\p{Devanagari}]+){0,2}(?![\p{Devanagari}])")
+_THAI_PAIR = regex.compile(r"(?<!\p{Thai})(?<!\p{Thai} )[\p{Thai}]{2,15} [\p{Thai}]{2,15}(?![\p{Thai}]| [\p{Thai}])")
 
 
 _UNREAD = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Devanagari}\p{Arabic}\p{Hebrew}\p{Thai}"
@@ -98,6 +106,18 @@ class ScriptNameDetector:
                     len(words) >= 2 or words[0].lower().endswith(endings)) and any(
                     w.lower().endswith(endings) for w in words):
                 yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.cyrillic")
+        greek = tuple(data["greek_surname_endings"])
+        for m in _GREEK_RUN.finditer(text):
+            if any(w.lower().endswith(greek) for w in m.group().replace("-", " ").split()):
+                yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.greek")
+        for run, names in ((_HEBREW_RUN, data["hebrew_names"]), (_DEVANAGARI_RUN, data["devanagari_names"])):
+            for m in run.finditer(text):
+                words = m.group().split()
+                if any(w.strip("'׳״-") in names for w in words):
+                    yield Hit("PERSON", m.start(), m.end(), 0.7, "script-name.listed")
+        for m in _THAI_PAIR.finditer(text):
+            if not any(w in data["thai_phrase_words"] for w in m.group().split()):
+                yield Hit("PERSON", m.start(), m.end(), 0.7, "script-name.thai")
 
 
 class ForeignTextDetector:
