@@ -44,7 +44,7 @@ _GREEK_WORD = r"(?=\p{Greek})\p{Lu}[\p{Ll}\p{M}]+"
 _GREEK_RUN = regex.compile(rf"(?<!\p{{Greek}}){_GREEK_WORD}(?:[ -]{_GREEK_WORD}){{0,2}}(?!\p{{Greek}})")
 # Words of scripts whose names lists hold (Hebrew, Devanagari), one to three, and a Thai given
 # name and surname (two words: Thai writes no space between the words of a phrase).
-_HEBREW_RUN = regex.compile(r"(?<![\p{Hebrew}\p{M}])[\p{Hebrew}\p{M}'׳״-]+(?:\s[\p{Hebrew}\p{M}'׳״-]+){0,2}(?![\p{Hebrew}\p{M}])")
+_HEBREW_RUN = regex.compile(r"(?<![\p{Hebrew}\p{M}])\p{Hebrew}[\p{Hebrew}\p{M}'׳״-]*(?:\s\p{Hebrew}[\p{Hebrew}\p{M}'׳״-]*){0,2}(?![\p{Hebrew}\p{M}])")
 _DEVANAGARI_RUN = regex.compile(r"(?<![\p{Devanagari}])[\p{Devanagari}]+(?:\s[\p{Devanagari}]+){0,2}(?![\p{Devanagari}])")
 _THAI_PAIR = regex.compile(r"(?<!\p{Thai})(?<!\p{Thai} )[\p{Thai}]{2,15} [\p{Thai}]{2,15}(?![\p{Thai}]| [\p{Thai}])")
 
