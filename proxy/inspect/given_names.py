@@ -63,6 +63,12 @@ def common_words(lang: str) -> frozenset[str]:
         return frozenset()
 
 
+def is_surname(word: str) -> bool:
+    """A surname of the list, also written with accents the list has not ("Trần", "Nguyễn")."""
+    low = word.lower()
+    return low in surnames() or (not low.isascii() and _unaccented(low).replace("đ", "d") in surnames())
+
+
 @lru_cache(maxsize=1 << 16)  # asked for every word of a text, and texts repeat their words
 def is_given_name(word: str) -> bool:
     """Also a capitalised name written with accents the list has not ("Siobhán", "Éloise"); not

@@ -5,7 +5,7 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words: plain words or phrases;
+  name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words, at_someone: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -74,6 +74,7 @@ class Language:
     name_articles: frozenset[str]  # "o", "la": before a short form, still someone ("o zé", "la bea")
     given_name_articles: frozenset[str]  # Portuguese "a", "o": before every given name ("a Joana")
     family_words: frozenset[str]  # "Familie", "famille": before a surname, the family of that name
+    at_someone: frozenset[str]  # "chez", "bei": at someone's, before a surname its bearer
     name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
     name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
 
@@ -85,7 +86,7 @@ def language(code: str) -> Language:
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
              for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
-                       "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words")}
+                       "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words", "at_someone")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "marking_labels", "documents",

@@ -79,7 +79,8 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
                        "name-shape.profile"})
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
-                    "person.short-form", "person.articled", "person.family", "learned-name.lower-case"})
+                    "person.short-form", "person.articled", "person.family", "person.surname-first",
+                    "learned-name.lower-case"})
 
 
 @lru_cache(maxsize=1)

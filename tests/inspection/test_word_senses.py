@@ -587,3 +587,32 @@ def test_round_27_sensitive_categories(inspector, text, finding):
 def test_round_27_a_documented_totp_seed_framed_as_an_example_is_no_secret(inspector):
     text = "Most tutorials use JBSWY3DPEHPK3PXP as the example secret for TOTP codes."
     assert "SECRET" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, name", [
+    # a known surname at someone's, or after a verb of addressing though it is a word of the language
+    ("Hier soir chez Gauthier pour l'état des lieux, il refuse de rendre la caution.", "Gauthier"),
+    ("Ik sprak vanochtend met Bakker over zijn loonbeslag.", "Bakker"),
+    ("Relance Lefebvre pour son arrêt maladie, stp.", "Lefebvre"),
+    # a chat export's speaker after its timestamp
+    ("[12-05-25 08:02] Sanne: ik ben ziek vandaag", "Sanne"),
+    # a Vietnamese name, family name first
+    ("Onze nieuwe kok Nguyễn Thị Lan begint maandag.", "Nguyễn Thị Lan"),
+    # a Japanese family name in kanji and a given name in kana
+    ("O inquilino 田中ゆうき pediu a rescisão do contrato.", "田中ゆうき"),
+])
+def test_round_29_names(inspector, text, name):
+    assert ("PERSON", name) in found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Compare les garanties chez Boulanger et chez Darty pour une télé.",  # chains named after their founders
+    "We bouwen de pipeline met Docker en Jenkins.",  # English words after "met": software
+])
+def test_round_29_chains_and_tools_are_no_one(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+def test_round_29_german_legal_privilege_notice(inspector):
+    text = "Anwaltlich privilegiert\n\nEntwurf der Klageerwiderung, bitte kürzen."
+    assert ("CONFIDENTIAL_MARKING", "Anwaltlich privilegiert") in found(inspector, text)

@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import PARTICLES, acronyms, common_words, diminutive, is_given_name, proper_surnames, surnames, word_names
+from ..given_names import PARTICLES, acronyms, common_words, diminutive, is_given_name, is_surname, proper_surnames, surnames, word_names
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
 from ..public_names import eponym_word, listed
@@ -38,12 +38,14 @@ _LEGAL_TOKEN = re.compile(rf"(?:{_LEGAL_FORMS})\Z")
 _INITIALS = regex.compile(
     r"(?:(?<![\w.])(?P<given>\p{Lu}\p{Ll}+) )?(?P<initials>(?<![\w.])(?<!\b\p{Ll}\. )(?:\p{Lu}\.[ -]?){1,2}) $")
 _DIGIT = re.compile(r"\d")
+# Letters only Vietnamese writes (ơ, ư, ă, đ and the stacked tone marks of Latin Extended Additional).
+_VIETNAMESE = re.compile(r"[ơưăđƠƯĂĐ\u1ea0-\u1ef9]")
 _INITIAL_GOES_ON = re.compile(r"\.(?:[A-Z]\.)*[ -]?[A-Z]")  # an initial, then more of the name
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*(?:[-*•]\s+)?$")  # a list item's bullet opens one too
 _LOWER_NEXT = regex.compile(r",? \p{Ll}")  # "Marta dice", "- Paulo, o nome não diz nada"
 _SPEAKER = re.compile(r":[ \t]+\S")
-_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:]+\][ \t]*)?$")  # after a bullet or a timestamp
+_LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:.,/ -]+\][ \t]*)?$")  # after a bullet or a timestamp ("[04-03-25 21:40]")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
 _NOUN_BEFORE = regex.compile(r"(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
 _WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
@@ -121,8 +123,8 @@ def lone_given_name(word: str, ner: "Ner | None", lang: str) -> bool:
 def _opens_a_clause(text: str, start: int, end: int) -> bool:
     """A word opening a sentence whose clause goes on in lower case ("Marta dice que…"), or a
     line as its speaker ("Federica: rilascio spostato", "- Kevin: ok")."""
-    return bool(_SENTENCE_END.search(text[max(0, start - 3):start])) and bool(
-        _LOWER_NEXT.match(text[end:]) or (_SPEAKER.match(text, end) and _LINE_START.search(text, max(0, start - 24), start)))
+    return bool(_SENTENCE_END.search(text[max(0, start - 3):start]) and _LOWER_NEXT.match(text[end:])) or bool(
+        _SPEAKER.match(text, end) and _LINE_START.search(text, max(0, start - 24), start))
 
 
 def in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
@@ -181,8 +183,10 @@ class PersonDetector:
         self._name_article = {code: name_article(languages, code) for code in languages.codes}
         # Per text language: the article grammar puts before every given name (Portuguese "a Joana").
         self._given_name_article = {code: _article_before(languages.get(code).given_name_articles) for code in languages.codes}
-        # Per text language: a word for a family right before its surname ("Familie", "famille").
+        # Per text language: a word for a family right before its surname ("Familie", "famille"),
+        # and "chez", "bei": at someone's.
         self._family = {code: _article_before(languages.get(code).family_words) for code in languages.codes}
+        self._at_someone = {code: _article_before(languages.get(code).at_someone) for code in languages.codes}
         # The writer's possessive and a relation right before a name: "my flatmate", "ma collègue"
         # (not "her daughter Irène": a public figure's family is history).
         self._apposed = {code: re.compile(
@@ -225,6 +229,9 @@ class PersonDetector:
                 and self._reported_after(text, run[1], lang):
             # the article speech puts before a surname, capitalised opening the sentence ("La Rossi ha detto")
             return Hit("PERSON", run[1].start, run[1].end, 0.6, "person.short-form"), []
+        if 2 <= len(run) <= 4 and any(_VIETNAMESE.search(t.text) for t in run) and is_surname(run[0].text):
+            # a Vietnamese name, family name first: "Trần Văn Hùng", "Nguyễn Thị Lan"
+            return Hit("PERSON", run[0].start, run[-1].end, 0.8, "person.surname-first"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
         if run and len(run) <= 2 and word_name(run[-1].text, self._languages) \
                 and addressing.search(text, max(0, run[-1].start - 24), run[-1].start) \
@@ -299,6 +306,9 @@ class PersonDetector:
         if len(run) == 1 and self._short_form(text, run[0], lang):
             # "o Zé disse", "grazie, Fede": a short form, also one that is a word
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
+        if len(run) == 1 and self._lone_surname(text, run[0], lang):
+            # "habla con Ibarra", "Relance Lemaire", « chez Moreau » (a word too: a black horse)
+            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         if len(run) == 1 and self._proper_surname(text, run[0]):  # "Fitzgerald called in sick"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, _UNLESS_A_PLACE), []
         common = [self._common(t.text, lang) for t in run]
@@ -332,7 +342,7 @@ class PersonDetector:
         if len(run) == 1 and self._short_form(text, run[0], lang):  # "Según el Nacho": the run's opener dropped
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
         if len(run) == 1 and (self._lone_surname(text, run[0]) or self._lone_surname(text, run[0], lang)):
-            # "Whitfield approved it", "habla con Ibarra", "Relance Lemaire"
+            # "Whitfield approved it"; "Relance Lemaire", its verb opening the sentence
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
         # not "Lidl Nederland", "Aldi Nord": an organisation's ending after no given name
@@ -492,16 +502,21 @@ class PersonDetector:
         addressing someone, an article between or not ("habla con Ibarra", "fala com o
         Fonseca"): a word of no dictionary, nor the name in a term named after someone
         ("Dijkstra vs Bellman-Ford")."""
+        if self._ner is None or not self._known_surname(tok.text.lower()) or eponym_word(tok.text):
+            return False
         if lang is None:
-            placed = _opens_a_clause(text, tok.start, tok.end)
-        else:
-            article = self._name_article.get(lang)
-            m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
-            start = m.start() if m else tok.start
-            addressing = self._addressed.get(lang) or self._addressed[self._default]
-            placed = bool(addressing.search(text, max(0, start - 24), start))
-        return (placed and self._known_surname(tok.text.lower()) and self._ner is not None
-                and not eponym_word(tok.text) and in_no_dictionary(tok.text, self._ner, self._languages.codes))
+            return _opens_a_clause(text, tok.start, tok.end) and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+        article = self._name_article.get(lang)
+        m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
+        start = m.start() if m else tok.start
+        addressing = self._addressed.get(lang) or self._addressed[self._default]
+        at = self._at_someone.get(lang)
+        # Capitalised inside a sentence, a surname that is a word of a language that writes its
+        # nouns in lower case is the name ("met Visser", « chez Moreau »), but not an English
+        # word, which names software as often ("with Rust", "met Docker"), nor a German noun.
+        return bool(addressing.search(text, max(0, start - 24), start) or (at and at.search(text, max(0, start - 8), start))) \
+            and not _SENTENCE_END.search(text[max(0, start - 3):start]) and not self._ner.is_common(tok.text, "en") \
+            and (lang not in _NOUNS_CAPITALISED or in_no_dictionary(tok.text, self._ner, self._languages.codes))
 
     def _family_name(self, text: str, run: list[_Tok], lang: str) -> list[_Tok]:
         """The one or two capitalised words after a word for a family (in the run, as German

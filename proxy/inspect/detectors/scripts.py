@@ -4,7 +4,7 @@ configured (Latin-script) languages: "send it to 王伟", "Пётр Иванов
 A short run of another script set in Latin text is most often a name, but also a quoted word
 ("how do you say thank you: ありがとう"), so the run must look like a name by the script's own
 conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
-(Chinese, Japanese, Korean), a common given name in it (Arabic, Hebrew, Devanagari),
+(Chinese, Japanese, Korean; a Japanese given name may follow in kana), a common given name in it (Arabic, Hebrew, Devanagari),
 capitalised words with a Slavic or Greek surname ending (Cyrillic, Greek), or two words of Thai
 (which writes a phrase without spaces: a given name and a surname). In any script (Hebrew, Devanagari, Greek, Thai… too), a
 short run right after a word that addresses or names a person ("my colleague נועה בן-דוד",
@@ -32,6 +32,8 @@ _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}ー・"
 # An isolated run: not inside a longer text of the same script.
 _HAN_RUN = regex.compile(rf"(?<![{_CJK}])[\p{{Han}}\p{{Katakana}}ー・]{{2,6}}(?![{_CJK}])")
 _HANGUL_RUN = regex.compile(r"(?<!\p{Hangul})\p{Hangul}{2,4}(?!\p{Hangul})")
+# A Japanese family name in kanji and a given name in kana ("山本さくら").
+_KANJI_KANA_RUN = regex.compile(rf"(?<![{_CJK}])(?P<family>\p{{Han}}{{1,3}})[\p{{Hiragana}}\p{{Katakana}}ー]{{2,4}}(?![{_CJK}])")
 _HONORIFIC_RUN = regex.compile(rf"[\p{{Han}}\p{{Katakana}}\p{{Hangul}}]{{1,5}}(?=\s?(?:{{honorifics}}))")
 _ARABIC_RUN = regex.compile(r"\p{Arabic}+(?:\s+\p{Arabic}+){1,3}")
 _OTHER_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Cyrillic}\p{Greek}\p{Hebrew}\p{Devanagari}\p{Thai}]")
@@ -93,6 +95,9 @@ class ScriptNameDetector:
             if len(run) <= 4 and (run[0] in data["han_surnames"] or run[:2] in data["han_surnames"]
                                   or any(run.startswith(s) for s in data["japanese_surnames"])):
                 yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.han")
+        for m in _KANJI_KANA_RUN.finditer(text):
+            if m.group("family") in data["japanese_surnames"]:
+                yield Hit("PERSON", m.start(), m.end(), 0.75, "script-name.japanese")
         for m in _HANGUL_RUN.finditer(text):
             if len(m.group()) <= 4 and m.group()[0] in data["hangul_surnames"]:
                 yield Hit("PERSON", m.start(), m.end(), 0.7, "script-name.hangul")
