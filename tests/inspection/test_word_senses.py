@@ -616,3 +616,12 @@ def test_round_29_chains_and_tools_are_no_one(inspector, text):
 def test_round_29_german_legal_privilege_notice(inspector):
     text = "Anwaltlich privilegiert\n\nEntwurf der Klageerwiderung, bitte kürzen."
     assert ("CONFIDENTIAL_MARKING", "Anwaltlich privilegiert") in found(inspector, text)
+
+
+def test_round_29_two_levels_set_against_each_other_are_talk_about_the_scheme(inspector):
+    text = "When should a team label a file RESTRICTED versus CONFIDENTIAL? Give one example each."
+    assert [s for e, s in found(inspector, text) if e == "CONFIDENTIAL_MARKING"] == []
+
+
+def test_round_29_morbus_and_a_surname_is_a_disease(inspector):
+    assert "PERSON" not in {e for e, _ in found(inspector, "Wie behandelt man Morbus Scheuermann bei Jugendlichen?")}

@@ -68,7 +68,9 @@ class MarkingDetector:
         self._single = _alternation(single)
         levels = alternation(languages.entries("classification_levels"), regex=False)
         self._levels = frozenset(w.lower() for w in languages.entries("classification_levels"))
-        self._level_list = re.compile(rf"(?i)(?<!\w)(?:{levels})(?:{_LIST_JOIN}(?:{levels})){{2,}}(?!\w)")
+        # three levels listed, or two set against each other ("CONFIDENTIAL vs INTERNAL")
+        self._level_list = re.compile(rf"(?i)(?<!\w)(?:{levels})(?:(?:{_LIST_JOIN}(?:{levels})){{2,}}"
+                                      rf"|\s+(?:vs\.?|versus)\s+(?:{levels}))(?!\w)")
         self._level_head = re.compile(rf"(?im)^[ \t]*(?:[-*•]|\d+[.)])?[ \t]*({levels})[ \t]*[:–—-]")
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
