@@ -174,14 +174,12 @@ class NameShapeDetector:
         """A given name and a surname in lower case, side by side: chat style; not after an
         article ("the job lives", "la rose fane")."""
         words = list(LOWER_WORD.finditer(text))
+        lows = [w.group().lower() for w in words]  # read once: a document has thousands of words
         cued = self._cued.get(lang) or next(iter(self._cued.values()))
         paired: set[int] = set()
-        for i, (before, first, second) in enumerate(zip([None] + words, words, words[1:])):
-            if text[first.end():second.start()] != " ":
-                continue
-            if first.group().lower() in self._determiners or (
-                    before is not None and before.group().lower() in self._determiners
-                    and not text[before.end():first.start()].strip()):
+        for i, (first, second) in enumerate(zip(words, words[1:])):
+            if lows[i] in self._determiners or text[first.end():second.start()] != " " or (
+                    i and lows[i - 1] in self._determiners and not text[words[i - 1].end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
             if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i) \
                     and not self._word_then_unknown(first.group(), second.group(), lang):
@@ -196,19 +194,25 @@ class NameShapeDetector:
             if word.start() in paired:
                 continue
             # the title right before, or before a particle ("meneer de graaf")
-            for before in words[max(0, k - 3):k][::-1]:
-                if before.group().lower() in self._title_words and self._titled(text, before, word):
-                    yield Hit("PERSON", before.start(), word.end(), 0.7, "name-shape.lower-case-title")
+            for j in range(k - 1, max(0, k - 3) - 1, -1):
+                if lows[j] in self._title_words and self._titled(text, words[j], word):
+                    yield Hit("PERSON", words[j].start(), word.end(), 0.7, "name-shape.lower-case-title")
                     break
         reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
+        language = self._languages.get(lang)
+        kinds: dict[str, tuple[bool, bool, bool]] = {}  # a document repeats its words: judge each once
         for i, word in enumerate(words):
             if word.start() in paired:
                 continue
-            given = lone_given_name(word.group(), self._ner, lang)
-            nickname = not given and short_form(word.group(), self._languages.get(lang), self._ner)  # "le digo a nacho que…"
-            # a given name that is also a word counts only right after a verb of addressing someone:
-            # "ask will if…", "tell hope her budget…", « dire à marine », "digam à graça"
-            worded = not (given or nickname) and word_name(word.group(), self._languages)
+            kind = kinds.get(word.group())
+            if kind is None:
+                given = lone_given_name(word.group(), self._ner, lang)
+                nickname = not given and short_form(word.group(), language, self._ner)  # "le digo a nacho que…"
+                # a given name that is also a word counts only right after a verb of addressing someone:
+                # "ask will if…", "tell hope her budget…", « dire à marine », "digam à graça"
+                worded = not (given or nickname) and word_name(word.group(), self._languages)
+                kind = kinds[word.group()] = (given, nickname, worded)
+            given, nickname, worded = kind
             cue = (given or nickname or worded) and cued.search(text[max(0, word.start() - 24):word.start()])
             owner = (given or nickname) and len(word.group()) > 2 and _POSSESSIVE.match(text, word.end())
             if owner:  # "warum jens' PR rot ist", "tom's laptop"

@@ -49,11 +49,12 @@ class _Terms:
         self._loose = re.compile(rf"(?i)(?<![\w-])(?:{alternation(loose)})(?!\w)") if loose else None
         self._tails = re.compile(rf"(?i)\B(?:{alternation(tails)})(?![\w-])") if tails else None
 
-    def finditer(self, text: str) -> Iterator[tuple[int, int]]:
-        """The (start, end) of each term in `text`."""
-        for word in _WORD.finditer(text):
-            if word.group()[:3].lower() in self._openings:
-                m = self._pattern.match(text, word.start())
+    def finditer(self, text: str, openings: list[tuple[int, str]]) -> Iterator[tuple[int, int]]:
+        """The (start, end) of each term in `text`, given each word's start and first three
+        letters in lower case (`openings`, read once for every entity's terms)."""
+        for start, opening in openings:
+            if opening in self._openings:
+                m = self._pattern.match(text, start)
                 if m:
                     yield m.span()
         if self._loose:
@@ -89,8 +90,9 @@ class SpecialCategoryDetector:
 
     def detect(self, text: str, lang: str) -> Iterator[Hit]:
         code = lang if lang in self._about else self._languages.codes[0]
+        openings = [(w.start(), w.group()[:3].lower()) for w in _WORD.finditer(text)]
         for entity, pattern in self._terms.items():
-            for start, end in pattern.finditer(text):
+            for start, end in pattern.finditer(text, openings):
                 before = text[max(0, start - 90):start]
                 cut = _SENTENCE_START.search(before)
                 if cut:
