@@ -201,6 +201,7 @@ class NameShapeDetector:
         reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
         language = self._languages.get(lang)
         kinds: dict[str, tuple[bool, bool, bool]] = {}  # a document repeats its words: judge each once
+        verbs_at = {m.start() for m in reporting.finditer(text)}  # where a clause's verb follows a word
         for i, word in enumerate(words):
             if word.start() in paired:
                 continue
@@ -223,7 +224,7 @@ class NameShapeDetector:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
             elif worded and cue:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-addressed")
-            elif self._subject(text, words, i, lang, reporting):
+            elif word.end() in verbs_at and self._subject(text, words, i, lang, reporting):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
 
     def _subject(self, text: str, words: list[regex.Match[str]], i: int, lang: str,

@@ -47,7 +47,8 @@ _LOWER_NEXT = regex.compile(r",? \p{Ll}")  # "Marta dice", "- Paulo, o nome não
 _SPEAKER = re.compile(r":[ \t]+\S")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:.,/ -]+\][ \t]*)?$")  # after a bullet or a timestamp ("[04-03-25 21:40]")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
-_NOUN_BEFORE = regex.compile(r"(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
+# searched backwards ((?r)): anchored at the end, a forward search would try every start first
+_NOUN_BEFORE = regex.compile(r"(?r)(\p{L}+)(?:\s+(?:de|del|di|van|von|of|do|da|des|du))?\s+$")  # "estación de …"
 _WORD_AFTER = regex.compile(r"\s+(\p{L}+)")
 # Capitalised joiners inside a run name a place ("Torelli Di Mercogliano", "Villeneuve Sur Lot"); a
 # person's particles ("van der") stay in lower case, or follow a given name handled earlier.
