@@ -154,7 +154,9 @@ class _Words:
     # to the value, matched on the text itself): in code and config, then in prose.
     assignments: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...]
     code_name: re.Pattern[str]  # a credential fragment of code (`setPassword`), in the lower-cased text
-    word: re.Pattern[str]  # a credential word of code or prose standing alone, in the lower-cased text
+    # a credential word of code or prose standing alone, in the lower-cased text: short ones
+    # whole, long ones also closing a compound; two patterns, as one alternation costs twice more
+    word: tuple[re.Pattern[str], re.Pattern[str]]
     example: re.Pattern[str]  # a word that makes what follows an example, in the lower-cased text
     suffixes: frozenset[str]
     placeholder: re.Pattern[str]
@@ -188,8 +190,8 @@ def _words() -> _Words:
         rf"|(?:^|[-_])(?:setzen|ändern|changer|définir|cambiar|cambiame|cambiami|modificare|wijzigen|invullen|alterar|mudar)(?:$|[-_])")
     # Words of six letters or more may end a compound ("WLAN-Passwort", "Datenbankpasswort").
     names = [t.lower() for lang in langs.values() for key in ("code", "prose") for t in lang[key]]
-    word = re.compile(rf"(?:(?<!\w)(?:{alternation(n for n in names if len(n) < 6)})"
-                      rf"|(?:{alternation(n for n in names if len(n) >= 6)}))(?!\w)")
+    word = (re.compile(rf"(?<!\w)(?:{alternation(n for n in names if len(n) < 6)})(?!\w)"),
+            re.compile(rf"(?:{alternation(n for n in names if len(n) >= 6)})(?!\w)"))
     example = re.compile(rf"(?<!\w)(?:{words('examples')})(?!\w)")
     return _Words(assignments, assignments[0][0], word, example, frozenset(data["name_suffixes"]), placeholder)
 
@@ -267,7 +269,7 @@ def _passwords_nearby(text: str, low: str, words: _Words) -> Iterator[Hit]:
     """Password-shaped values within `_NEARBY` characters after a credential word, on its line,
     unless the words between make it an example."""
     done = 0
-    for name in words.word.finditer(low):
+    for name in _credential_words(low, words.word):
         start = max(name.end(), done)
         line_end = text.find("\n", start)
         end = min(name.end() + _NEARBY, len(text) if line_end < 0 else line_end)
@@ -280,6 +282,17 @@ def _passwords_nearby(text: str, low: str, words: _Words) -> Iterator[Hit]:
                     and not words.example.search(low, name.end(), m.start())):
                 yield Hit("SECRET", m.start(), m.start() + len(value), 0.8, "secrets.password-nearby")
             done = m.end()
+
+
+def _credential_words(low: str, patterns: tuple[re.Pattern[str], ...]) -> Iterator[re.Match[str]]:
+    """The matches of `patterns` in `low`, leftmost first and none overlapping, as one
+    alternation of them would find them (the first pattern first where two start together)."""
+    end = 0
+    found = sorted((m for p in patterns for m in p.finditer(low)), key=lambda m: m.start())  # stable: order kept at ties
+    for m in found:
+        if m.start() >= end:
+            end = m.end()
+            yield m
 
 
 def _decoded(value: str) -> str:
