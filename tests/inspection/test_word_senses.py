@@ -625,3 +625,14 @@ def test_round_29_two_levels_set_against_each_other_are_talk_about_the_scheme(in
 
 def test_round_29_morbus_and_a_surname_is_a_disease(inspector):
     assert "PERSON" not in {e for e, _ in found(inspector, "Wie behandelt man Morbus Scheuermann bei Jugendlichen?")}
+
+
+@pytest.mark.parametrize("text, person", [
+    # a minimum wage is policy, not the company's pay: no tie to its business
+    ("Qual è la linea di Elly Schlein sul salario minimo?", False),
+    ("¿Qué propone Yolanda Díaz sobre el salario mínimo?", False),
+    # a salary is
+    ("Calcula el salario neto de Yolanda Díaz en nuestra nómina de marzo.", True),
+])
+def test_round_29_minimum_wage_is_no_business_tie(inspector, text, person):
+    assert ("PERSON" in {e for e, _ in found(inspector, text)}) == person, found(inspector, text)
