@@ -178,7 +178,7 @@ class NameShapeDetector:
         cued = self._cued.get(lang) or next(iter(self._cued.values()))
         paired: set[int] = set()
         for i, (first, second) in enumerate(zip(words, words[1:])):
-            if lows[i] in self._determiners or text[first.end():second.start()] != " " or (
+            if not is_given_name(first.group()) or lows[i] in self._determiners or text[first.end():second.start()] != " " or (
                     i and lows[i - 1] in self._determiners and not text[words[i - 1].end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
             if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i) \
@@ -190,13 +190,14 @@ class NameShapeDetector:
                   and f"{second.group()} {words[i + 2].group()}" in surnames()):  # "jan de vries"
                 paired.update((first.start(), second.start(), words[i + 2].start()))
                 yield Hit("PERSON", first.start(), words[i + 2].end(), 0.7, "name-shape.lower-case")
-        for k, word in enumerate(words):
-            if word.start() in paired:
+        titles = {j for j, low in enumerate(lows) if low in self._title_words}
+        for k in sorted({k for j in titles for k in range(j + 1, min(j + 4, len(words)))}):
+            if words[k].start() in paired:
                 continue
             # the title right before, or before a particle ("meneer de graaf")
             for j in range(k - 1, max(0, k - 3) - 1, -1):
-                if lows[j] in self._title_words and self._titled(text, words[j], word):
-                    yield Hit("PERSON", words[j].start(), word.end(), 0.7, "name-shape.lower-case-title")
+                if j in titles and self._titled(text, words[j], words[k]):
+                    yield Hit("PERSON", words[j].start(), words[k].end(), 0.7, "name-shape.lower-case-title")
                     break
         reporting = self._reporting.get(lang) or next(iter(self._reporting.values()))
         language = self._languages.get(lang)
