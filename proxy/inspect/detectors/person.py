@@ -498,11 +498,11 @@ class PersonDetector:
                 and not eponym_word(tok.text))
 
     def _lone_surname(self, text: str, tok: _Tok, lang: str | None = None) -> bool:
-        """A known surname alone, opening a clause that goes on in lower case ("Whitfield
-        approved it", "Lefebvre m'a encore envoyé…") or, given `lang`, right after a verb of
-        addressing someone, an article between or not ("habla con Ibarra", "fala com o
-        Fonseca"): a word of no dictionary, nor the name in a term named after someone
-        ("Dijkstra vs Bellman-Ford")."""
+        """A known surname alone, never the name in a term named after someone ("Dijkstra vs
+        Bellman-Ford"): opening a clause that goes on in lower case, a word of no dictionary
+        ("Whitfield approved it", "Lefebvre m'a encore envoyé…"); or, given `lang`, right after
+        a verb of addressing someone or a word for "at someone's", an article between or not
+        ("habla con Ibarra", "fala com o Fonseca", « chez Moreau »)."""
         if self._ner is None or not self._known_surname(tok.text.lower()) or eponym_word(tok.text):
             return False
         if lang is None:
@@ -521,8 +521,8 @@ class PersonDetector:
 
     def _family_name(self, text: str, run: list[_Tok], lang: str) -> list[_Tok]:
         """The one or two capitalised words after a word for a family (in the run, as German
-        writes it, or before it), each a known surname or no common word ("Familie Osterhagen";
-        not "la familia Real", "Beruf und Familie Hand in Hand"); else nothing."""
+        writes it, or before it), each a known surname or no common word, and none a brand's
+        ("Familie Osterhagen"; not "la familia Real"); else nothing."""
         family = self._family.get(lang)
         if not family:
             return []

@@ -1,14 +1,15 @@
-"""Names written in Han, Kana, Hangul, Arabic or Cyrillic script inside a text in one of the
-configured (Latin-script) languages: "send it to 王伟", "Пётр Иванов joined", "رانيا حداد".
+"""Names written in Han, Kana, Hangul, Arabic, Hebrew, Devanagari, Greek, Thai or Cyrillic script
+inside a text in one of the configured (Latin-script) languages: "send it to 王伟", "Пётр Иванов
+joined", "رانيا حداد".
 
 A short run of another script set in Latin text is most often a name, but also a quoted word
 ("how do you say thank you: ありがとう"), so the run must look like a name by the script's own
 conventions (`data/scripts.yaml`): an honorific after it, a common family name opening it
-(Chinese, Japanese, Korean; a Japanese given name may follow in kana), a common given name in it (Arabic, Hebrew, Devanagari),
-capitalised words with a Slavic or Greek surname ending (Cyrillic, Greek), or two words of Thai
-(which writes a phrase without spaces: a given name and a surname). In any script (Hebrew, Devanagari, Greek, Thai… too), a
-short run right after a word that addresses or names a person ("my colleague נועה בן-דוד",
-"ping Αλέξης") is one.
+(Chinese, Japanese, Korean; a Japanese given name may follow in kana), a common given name in it
+(Arabic, Hebrew, Devanagari), capitalised words with a Slavic or Greek surname ending (Cyrillic,
+Greek), or two words of Thai (which writes a phrase without spaces: a given name and a surname).
+In any script, a short run right after a word that addresses or names a person ("my colleague
+נועה בן-דוד", "ping Αλέξης") is one.
 
 A passage of running text in another script (a Chinese e-mail to translate, an Arabic message,
 a Greek or Ukrainian HR note) is another matter: a name inside it may have no boundary these
