@@ -16,16 +16,19 @@ _SPECIAL = re.compile(r"[\\\x80-\U0010ffff]")
 # Invisible characters used to split a value so that no pattern matches it.
 _INVISIBLE = frozenset("\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e"
                        "\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\ufeff")
+# The top-level domains a spelt-out address ends with: without one, "at what point should…" is prose.
+_TLD = (r"(?:com|org|net|edu|gov|info|biz|io|co|ai|app|dev|eu|fr|de|es|it|nl|pt|be|at|ch|uk|ie|lu|dk|se|no|fi"
+        r"|pl|cz|gr|ro|hu|sk|si|hr|bg|lt|lv|ee|cy|mt|us|ca|br|mx|ar|jp|cn|in|au|ru|ua|tr|il|za|me|tv|cat|eus|gal)\b")
 # `name [at] domain [dot] com`, `name (at) domain (point) fr`, `name arobase domain point fr`.
 _AT = re.compile(r"\s*[\[\(\{<]\s*(?:at|arobase|@)\s*[\]\)\}>]\s*|\s+(?:arobase|at)\s+(?=[\w-]+\s*"
-                 r"(?:[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]|\s(?:dot|point)\s))", re.IGNORECASE)
+                 rf"(?:[\[\(\{{<]\s*(?:dot|point)\s*[\]\)\}}>]\s*|\s(?:dot|point)\s){_TLD})", re.IGNORECASE)
 # Tool-call arguments and tool results are JSON, which most encoders write with `\u00e9` for
 # "é" and `\n` for a line break: a name or a line seen through escapes is not seen at all.
 # Only the hex digits ignore case: "C:\Temp" and "\N" are no escapes.
 _JSON_ESCAPE = re.compile(r"\\(?:u(?i:d[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|[0-9a-f]{4})|[nrt\"/])")
 _SIMPLE_ESCAPES = {"n": "\n", "r": "\n", "t": " ", '"': '"', "/": "/"}
 _DOT = re.compile(r"\s*[\[\(\{<]\s*(?:dot|point)\s*[\]\)\}>]\s*|(?<=@[\w-]{1,63})\s+(?:dot|point)\s+"
-                  r"(?=[a-z]{2,24}\b)", re.IGNORECASE)
+                  rf"(?={_TLD})", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

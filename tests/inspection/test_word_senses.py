@@ -636,3 +636,12 @@ def test_round_29_morbus_and_a_surname_is_a_disease(inspector):
 ])
 def test_round_29_minimum_wage_is_no_business_tie(inspector, text, person):
     assert ("PERSON" in {e for e, _ in found(inspector, text)}) == person, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, email", [
+    ("At what point should a cough that lasts three weeks be seen by a doctor?", False),  # "point": prose
+    ("and at what point do we move the meeting, before or after lunch?", False),
+    ("write to lena dot fischer at posteo dot de about the invoice", True),  # spelt out, a real domain ending
+])
+def test_round_29_a_spelt_out_address_ends_with_a_top_level_domain(inspector, text, email):
+    assert ("EMAIL_ADDRESS" in {e for e, _ in found(inspector, text)}) == email, found(inspector, text)
