@@ -645,3 +645,24 @@ def test_round_29_minimum_wage_is_no_business_tie(inspector, text, person):
 ])
 def test_round_29_a_spelt_out_address_ends_with_a_top_level_domain(inspector, text, email):
     assert ("EMAIL_ADDRESS" in {e for e, _ in found(inspector, text)}) == email, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    # a provider's key prefix with a shorter body than its documented length
+    ("j'ai collé ma clé sk-proj-Qw83nLrT5yUm8KpA1xVd4zJe0gHf2bRc dans un notebook partagé", "SECRET"),
+    # "key" alone names a credential before its verb, in any language's sentence
+    ("der neue key für prod ist qX7-vmR2k9TpZ4wLs8NdB3cY, wie rotiere ich ihn?", "SECRET"),
+    # a chat export's speaker by handle
+    ("[09:12] lukas.brandtner: der Deploy ist wieder rot\n[09:13] mara.oswald: schau ich mir an", "PERSON"),
+])
+def test_round_30_sensitive_categories(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "The key is to keep the release small and reversible.",  # "key" in prose, no credential after it
+    "Fill in the sample form: Employee ID 00000, name John Doe.",  # a form's blank number
+    "log.level: debug\napp.name: shop",  # config keys, not a chat's speakers
+])
+def test_round_30_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e in ("SECRET", "EMPLOYEE_ID", "PERSON")], found(inspector, text)

@@ -48,6 +48,8 @@ _PATH_NAME = regex.compile(r"(?<=[\\/])(\p{Lu}\p{Ll}+)[_.](\p{Lu}\p{Ll}+(?:-\p{L
 # A person's profile address: the slug names its holder ("linkedin.com/in/sven-oskarsson-4b8213a").
 _PROFILE = regex.compile(r"(?i)\b(?:linkedin\.com/in|xing\.com/profile)/([\w%.-]{3,100})")
 _MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{2,})[._-](\p{L}{2,})(?![\w-]|\.\w)")
+# A chat export's speaker by handle, after a timestamp or a bullet ("[10:14] tobias.reinholt: …").
+_SPEAKER_HANDLE = regex.compile(r"(?m)^[ \t]*(?:\[[\d:.,/ -]+\][ \t]*|[-*•][ \t]+)?(\p{L}{2,})[._](\p{L}{2,})(?=:[ \t])")
 # A mention of a name and a short tag (`@vera_k`, `@lucho_gz`); `_MENTION` reads two names.
 _SHORT_MENTION = regex.compile(r"(?<![\w.@])@(\p{L}{3,})[._-](\p{L}{1,2}|\d{1,4})(?![\w/(-]|\.\w)")
 # A mention in one word, not a package's scope (`@babel/core`), a decorator (`@dataclass(`) or a
@@ -123,6 +125,9 @@ class NameShapeDetector:
         for m in _MENTION.finditer(text) if "@" in text else ():
             if self._is_name([m.group(1), m.group(2)], lang, joined=True):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")
+        for m in _SPEAKER_HANDLE.finditer(text) if ":" in text else ():
+            if self._is_name([m.group(1), m.group(2)], lang, joined=True):
+                yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.speaker")
         for m in _SHORT_MENTION.finditer(text) if "@" in text else ():
             if is_given_name(m.group(1)) or short_form(m.group(1), self._languages.get(lang), self._ner):
                 yield Hit("PERSON", m.start(1), m.end(2), 0.75, "name-shape.mention")  # `@vera_k`, `@lucho_gz`

@@ -141,5 +141,8 @@ class PersonNumberDetector:
                 if not m or (label.end() - label.start() <= 2 and text.startswith("-", label.end())):
                     continue  # "PT-2024-11-3381": a country's code opening an order's reference, not "pt #…"
                 code = m.group("code")
-                if sum(c.isdigit() for c in code) >= _MIN_DIGITS and not _YEAR.fullmatch(code):
+                digits = [c for c in code if c.isdigit()]
+                if len(set(digits)) == 1 or dummy_number(code):
+                    continue  # "Employee ID 00000": a form's blank
+                if len(digits) >= _MIN_DIGITS and not _YEAR.fullmatch(code):
                     yield Hit(entity, m.start("code"), m.end("code"), 0.85, f"person-numbers.{entity.lower()}")

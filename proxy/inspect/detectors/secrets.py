@@ -34,7 +34,7 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("teams-webhook", ("/IncomingWebhook/",), r"(?:\.webhook\.office\.com/webhookb2|outlook\.office(?:365)?\.com/webhook)/[\w@-]{20,}"
                       r"/IncomingWebhook/[0-9a-f]{32}/[\w-]{20,}"),
     ("stripe-key", ("_live_", "_test_"), r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-    ("openai-key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{40,}"),
+    ("openai-key", ("sk-",), r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}T3BlbkFJ[A-Za-z0-9_\-]{20,}|\bsk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}"),
     ("anthropic-key", ("sk-ant-",), r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
     ("generic-sk-key", ("sk-",), r"\bsk-[A-Za-z0-9]{32,}\b"),
     ("google-api-key", ("AIza",), r"\bAIza[0-9A-Za-z_\-]{35}"),
