@@ -307,13 +307,12 @@ class PersonDetector:
         if len(run) == 1 and self._short_form(text, run[0], lang):
             # "o Zé disse", "grazie, Fede": a short form, also one that is a word
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
-        if len(run) == 1 and self._lone_surname(text, run[0], lang):
-            # "habla con Ibarra", "Relance Lemaire", « chez Moreau » (a word too: a black horse)
-            return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         if len(run) == 1 and self._proper_surname(text, run[0]):  # "Fitzgerald called in sick"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, _UNLESS_A_PLACE), []
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
+            if len(run) == 1 and self._lone_surname(text, run[0], lang):  # « chez Moreau »: a word too (a black horse)
+                return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
             return None, []
         if len(run) == 2 and self._unknown_then_surname(run, text[run[0].end:run[1].start].strip(), lang):
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.known-surname"), []
@@ -343,7 +342,7 @@ class PersonDetector:
         if len(run) == 1 and self._short_form(text, run[0], lang):  # "Según el Nacho": the run's opener dropped
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
         if len(run) == 1 and (self._lone_surname(text, run[0]) or self._lone_surname(text, run[0], lang)):
-            # "Whitfield approved it"; "Relance Lemaire", its verb opening the sentence
+            # "Whitfield approved it"; "habla con Ibarra", "Relance Lemaire" (its verb opening the sentence)
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.lone-surname"), []
         name_cues = self._name_cues.get(lang) or self._name_cues[self._default]
         # not "Lidl Nederland", "Aldi Nord": an organisation's ending after no given name
