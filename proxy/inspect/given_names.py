@@ -1,5 +1,6 @@
 """Given names, surnames, and the word lists every name detector shares (`data/first_names.txt`,
-`data/surnames.txt`, `data/proper_surnames.txt`, `data/word_names/`, `data/acronyms.txt`,
+`data/worded_first_names.txt`, `data/surnames.txt`, `data/proper_surnames.txt`,
+`data/proper_first_names.txt`, `data/word_names/`, `data/acronyms.txt`,
 `data/common_words/`)."""
 from __future__ import annotations
 
@@ -25,6 +26,13 @@ def _unaccented(word: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def worded_first_names() -> frozenset[str]:
+    """Given names that are words too, left out of `first_names.txt` ("hope", "precious",
+    "florin"): a name only beside a known surname (`data/worded_first_names.txt`)."""
+    return frozenset(name.lower() for name in word_list("worded_first_names.txt"))
+
+
+@lru_cache(maxsize=1)
 def surnames() -> frozenset[str]:
     """Common surnames of many countries, lower case (`data/surnames.txt`)."""
     return word_list("surnames.txt")
@@ -46,6 +54,13 @@ def proper_surnames() -> frozenset[str]:
     """Surnames the English dictionary holds (WordNet's famous people: "fitzgerald") that
     English writes capitalised, as names (`data/proper_surnames.txt`)."""
     return word_list("proper_surnames.txt")
+
+
+@lru_cache(maxsize=1)
+def proper_first_names() -> frozenset[str]:
+    """Given names the English dictionary holds that English writes capitalised ("rebecca",
+    not "rose"): names, not words (`data/proper_first_names.txt`)."""
+    return word_list("proper_first_names.txt")
 
 
 @lru_cache(maxsize=1)

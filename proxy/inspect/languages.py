@@ -5,7 +5,8 @@ it can review. Keys (all lists, matched ignoring case):
 
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
-  name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words, at_someone: plain words or phrases;
+  name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words, at_someone,
+  word_prefixes, rule_verbs: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
@@ -56,6 +57,7 @@ class Language:
     determiners: frozenset[str]  # before two lower-case words: a noun phrase, not a name
     articles: frozenset[str]  # "der", "the": the determiners that are articles only
     prose_before: tuple[str, ...]  # words that make a marking phrase after them talk, not a marking
+    rule_verbs: tuple[str, ...]  # "must", "dürfen": after a marking word and its documents, a handling rule
     marking_labels: tuple[str, ...]
     documents: tuple[str, ...]
     classification_levels: tuple[str, ...]  # public, internal, confidential…: a scheme's levels
@@ -77,6 +79,7 @@ class Language:
     at_someone: frozenset[str]  # "chez", "bei": at someone's, before a surname its bearer
     name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
     name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
+    word_prefixes: frozenset[str]  # multi, anti: joined by a hyphen to a word ("Multi-stage")
 
 
 @lru_cache(maxsize=None)
@@ -86,10 +89,11 @@ def language(code: str) -> Language:
     raw = yaml_data(f"languages/{code}.yaml")
     words = {k: frozenset(str(w).lower() for w in raw[k])
              for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
-                       "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words", "at_someone")}
+                       "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words", "at_someone",
+                       "word_prefixes")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
-        "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "marking_labels", "documents",
+        "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "rule_verbs", "marking_labels", "documents",
         "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "nobility", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}

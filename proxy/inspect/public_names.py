@@ -69,8 +69,9 @@ _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7
 _CAPITALISED = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _CLOSING_QUOTES = frozenset("\"'»”’“")
 _WORD_BEFORE = re.compile(r"([A-ZÀ-ÖØ-Þ][\w'’-]+)[ \t]+$")
-# Up to two words after a name, the last capitalised: a pair's joiner and second name ("e Lucia").
-_WORDS_AFTER = re.compile(r"[ \t]+(?:[\w'’-]+[ \t]+)?[A-ZÀ-ÖØ-Þ][\w'’-]+")
+# Up to three words after a name, the last capitalised: a pair's joiner and second name ("e
+# Lucia"), a band's ("and the Queens").
+_WORDS_AFTER = re.compile(r"[ \t]+(?:[\w'’-]+[ \t]+){0,2}[A-ZÀ-ÖØ-Þ][\w'’-]+")
 _SPECIAL = frozenset({"HEALTH_DATA", "SPECIAL_CATEGORY"})
 _NOBODY = frozenset({"placeholders", "fictional", "eponyms"})  # lists of names that are no one's
 # An account's name (a message's `name`, `/home/…`, `user=…`, `@…`) is its holder's, however
@@ -80,7 +81,7 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
                     "person.short-form", "person.articled", "person.family", "person.surname-first",
-                    "learned-name.lower-case"})
+                    "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair"})
 
 
 @lru_cache(maxsize=1)
@@ -189,8 +190,9 @@ class PublicNames:
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
-        """Whether the words around text[start:end] frame it as an example ("sample", "z. B.")."""
-        return bool(self._example.search(text[max(0, start - _WINDOW):end + _WINDOW]))
+        """Whether the words around text[start:end] frame it as an example ("sample", "z. B."), or
+        the text holds a placeholder's record at a documentation domain."""
+        return bool(self._example.search(text[max(0, start - _WINDOW):end + _WINDOW])) or _documented_sample(text)
 
     def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
         """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
@@ -222,7 +224,7 @@ class PublicNames:
         judged = self._history(text, judged, people)
         records = [(h.end, _record_end(text, h.start, h.end)) for h in judged
                    if h.entity == ENTITY and h.detector == "public-name.placeholders"] \
-            if samples and self._example.search(text) else []
+            if samples and (self._example.search(text) or _documented_sample(text)) else []
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
@@ -352,7 +354,7 @@ class PublicNames:
         cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
         # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl),
         # a frame as clear as "for example".
-        documented = kind == "placeholders" and example_address(text[hit.end:_line_end(text, hit.end, _RECORD)])
+        documented = kind == "placeholders" and _documented(text, hit.end)
         if kind and (cast or documented or self._example.search(window)):
             return kind, documented
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
@@ -376,9 +378,9 @@ def _phone_or_mail(found: str) -> bool:
 
 def _listed_people(text: str) -> set[str]:
     """The listed public figures and characters written in `text` (two to four capitalised
-    words, possibly joined by a particle), normalised."""
+    words, possibly joined by a particle, or one the lists hold alone: "Stromae"), normalised."""
     names, people = _lists()[0], _people()
-    found = set()
+    found = {name for w in _CAPITALISED.findall(text) if names.get(name := _norm(w)) in people}
     for run in _NAME_RUN.finditer(text):
         words = run.group().split()
         for i in range(len(words)):
@@ -387,6 +389,21 @@ def _listed_people(text: str) -> set[str]:
                 if names.get(name) in people:
                     found.add(name)
     return found
+
+
+def _documented(text: str, end: int) -> bool:
+    """Whether the record after a name ending at `end`, on its line, holds an address at a
+    documentation domain ("Jan Janssen, jan@example.nl")."""
+    return example_address(text[end:_line_end(text, end, _RECORD)])
+
+
+def _documented_sample(text: str) -> bool:
+    """A placeholder whose record has its address at a documentation domain ("Max Mustermann",
+    max@example.com): the text is a sample, as clearly as where it says "for example"."""
+    names, _, ambiguous = _lists()
+    return "@" in text and any(
+        "placeholders" in (names.get(_norm(run.group())), ambiguous.get(_norm(run.group()))) and _documented(text, run.end())
+        for run in _NAME_RUN.finditer(text))
 
 
 def _listed_surname(text: str) -> bool:

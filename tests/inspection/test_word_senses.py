@@ -43,7 +43,6 @@ from .conftest import found
     "il prezzo massimo è 40 euro, la porta è verde",
     "se la fede torna a contare nella politica italiana",  # a short form that is a word: after an article, the word
     "I don't know why it's failing, it won't start.",  # contractions are no possessives
-    "war angela merkel eigentlich wirklich physikerin?",
     "messi or ronaldo, who scored more in 2024?",
     "the user juan.perez logs in twice",
     # capitalised nouns of a language the NER model is borrowed for
@@ -227,6 +226,7 @@ def test_placeholder_names_are_nobodys(inspector, text):
     "When did Abraham Lincoln deliver the Gettysburg Address?",  # a speech's title is no postal address
     "Décris le rôle de Simone Veil en 1974. 300 mots maximum.",  # a year and a number are no phone number
     "thoughts on tony soprano: hero or villain?",  # a listed name in lower case, punctuation after it
+    "war angela merkel eigentlich wirklich physikerin?",
     "Explain what Ernest Rutherford and Niels Henrik David Bohr disagreed about.",  # middle names the list omits
 ])
 def test_listed_names_are_public(inspector, text):
@@ -666,3 +666,50 @@ def test_round_30_sensitive_categories(inspector, text, finding):
 ])
 def test_round_30_harmless_categories(inspector, text):
     assert not [e for e, _ in found(inspector, text) if e in ("SECRET", "EMPLOYEE_ID", "PERSON")], found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Precious Okonkwo sent her sick note this morning, can you log it?",  # a given name that is a word too
+    "Florin Ionescu ha chiesto due giorni di ferie per motivi familiari.",
+    "ping rachel winterbourne about the deck before friday",  # a given name the dictionary lists as a name
+    "mario rossi del magazzino ha di nuovo saltato il turno",  # a listed name private people share, lower case
+    "ask jeff dean from our platform team to review the design doc",  # the same, tied to the business
+])
+def test_round_31_names(inspector, text):
+    assert "PERSON" in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Baker McKenzie advised both sides on the merger.",  # a given name that is a surname too: a firm
+    "What were the contributions of Ottilie Brenneisen to early radio?",  # a contribution asked about
+    "Welche Vermutung wurde formuliert von Anselm Hartwegger, und ist sie bewiesen?",
+    "Qual foi a contribuição de Amália Seixoso para a astronomia portuguesa?",
+    "Wat was de bijdrage van Antoni van Leeuwenhoek aan de biologie?",  # a spelling of a listed name
+    "playlist pour ce soir : Stromae, Zaz, Clémentine Varenne et Christine and the Queens",  # beside listed mononyms
+    "nico williams or lamine yamal, who had the better euros?",  # listed names in lower case, among others
+])
+def test_round_31_public_names(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Self-Hosted Runners vs Cloud Runners: which is cheaper for a small team?",  # words joined by hyphens
+    "Multi-tenant Dockerfiles, best practices?",
+    "Lohnt sich die Zugreise von Köln nach Paris im Winter?",  # a compound of a short and a long word
+    "Urlaub im Allgäuer Land: welche Hütten sind im Oktober offen?",  # closed by a common noun
+    'Write a pydantic model for {"name": "Erika Mustermann", "email": "erika@example.com", "iban": "DE89370400440532013000"}',
+    "Die Stripe-Doku nennt sk_test_4eC39HqLyjWDarjtT1zdp7dc als Beispielschlüssel: darf ich ihn ins Tutorial schreiben?",
+    "The poster says CONFIDENTIAL files must not leave the building. Make it catchier.",  # a handling rule
+    "Le règlement dit : les documents CONFIDENTIEL ne doivent pas sortir du bureau.",
+])
+def test_round_31_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("CONFIDENTIAL files attached: the Q3 price list.", "CONFIDENTIAL_MARKING"),  # applied, no rule's verb
+    ("stripe.api_key = 'sk_test_4eC39HqLyjWDarjtT1zdp7dc'  # prod checkout", "SECRET"),  # unframed, someone's
+    ('{"name": "Erika Brandauer", "email": "erika@example.com"}', "EMAIL_ADDRESS"),  # no placeholder: someone's
+])
+def test_round_31_still_sensitive(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)

@@ -58,6 +58,12 @@ class MarkingDetector:
         # Dienstgebrauch“", « la mention « Diffusion Restreinte » »).
         self._applied_label = re.compile(rf"(?i)\b(?:{labels})\s*[:=]\s*$")
         self._prose = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('prose_before'))})\s+$")
+        # A class of documents in a handling rule, the word before or after its noun's plural:
+        # "CONFIDENTIAL documents must never be pasted…", « les documents CONFIDENTIEL ne doivent… »
+        rules = alternation(languages.entries("rule_verbs"), regex=False)
+        self._rule_after = re.compile(rf"(?i)[ \t]+(?:{documents})\w{{0,3}}[ \t]+(?:{rules})(?!\w)")
+        self._rule_before = re.compile(rf"(?i)(?<!\w)(?:{documents})\w{{0,3}}[ \t]+$")
+        self._rule_verb = re.compile(rf"(?i)[ \t]+(?:{rules})(?!\w)")
         single = [p for p in phrases if " " not in p.strip()]
         multi = [p for p in phrases if " " in p.strip()]
         self._multi = _alternation(multi)
@@ -95,7 +101,8 @@ class MarkingDetector:
                               or self._labelled(text, m.start())
                               or (_MARKING_CONTEXT_AFTER.match(text[m.end():m.end() + 3])
                                   and not _in_prose(text, m.start()))) \
-                    and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m)
+                    and not (scheme and self._scheme_level(text, m)) and not self._quoted(text, m) \
+                    and not self._handling_rule(text, m)
                 yield Hit("CONFIDENTIAL_MARKING", m.start(), m.end(), 0.9 if as_marking else 0.3,
                           "marking.word")
 
@@ -135,6 +142,12 @@ class MarkingDetector:
         """A level of the scheme the text is about; not one standing alone on its line in capitals."""
         header = m.group().isupper() and _alone_on_line(text, m.start(), m.end())
         return " ".join(m.group().lower().split()) in self._levels and not header
+
+    def _handling_rule(self, text: str, m: re.Match[str]) -> bool:
+        """The word qualifies a plural of documents that a rule's verb follows: talk about how to
+        handle such documents, not a marking of this one."""
+        return bool(self._rule_after.match(text, m.end()) or (
+            self._rule_before.search(text, max(0, m.start() - 24), m.start()) and self._rule_verb.match(text, m.end())))
 
     def _labelled(self, text: str, start: int) -> bool:
         return bool(self._before.search(text[max(0, start - 40):start]))

@@ -19,7 +19,7 @@ import regex
 from ..hit import Hit
 from ..languages import Languages, alternation
 from ..public_names import listed
-from ..given_names import PARTICLES, common_words, is_given_name, surnames, word_names
+from ..given_names import PARTICLES, common_words, is_given_name, proper_first_names, surnames, word_names
 from .person import Ner, addressed, in_no_dictionary, lone_given_name, name_article, particles, reported, short_form, word_name
 
 _WORD = r"\p{L}[\p{L}'’-]*"
@@ -186,7 +186,13 @@ class NameShapeDetector:
             if not is_given_name(first.group()) or lows[i] in self._determiners or text[first.end():second.start()] != " " or (
                     i and lows[i - 1] in self._determiners and not text[words[i - 1].end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
-            if self._is_name([first.group(), second.group()], lang) and not _in_a_listed_name(words, i) \
+            if first.start() in paired:
+                continue  # the second word of a listed name ("chimamanda ngozi adichie")
+            listed_span = _listed_span(words, i)
+            if listed_span:  # "angela merkel", "rui tavares": whole, for the lists and the ties to judge
+                paired.update(w.start() for w in words[listed_span[0]:listed_span[1]])
+                yield Hit("PERSON", words[listed_span[0]].start(), words[listed_span[1] - 1].end(), 0.7, "name-shape.lower-case")
+            elif self._is_name([first.group(), second.group()], lang) \
                     and not self._word_then_unknown(first.group(), second.group(), lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
@@ -340,9 +346,10 @@ class NameShapeDetector:
 
     def _word_then_unknown(self, first: str, second: str, lang: str) -> bool:
         """A word of the text's language that is also a given name, then a word no list holds as
-        a surname ("en cas d'écart", "rose garden"): words, not a name ("pierre dupont" is one)."""
-        return self._ner.is_common(first, lang) and second.lower() not in surnames() \
-            and second.lower() not in self._surnames
+        a surname ("en cas d'écart", "rose garden"): words, not a name ("pierre dupont" is one),
+        unless English writes it capitalised ("rebecca thornbury": the dictionary's "Rebecca")."""
+        return self._ner.is_common(first, lang) and not (lang == "en" and first.lower() in proper_first_names()) \
+            and second.lower() not in surnames() and second.lower() not in self._surnames
 
     def _is_name(self, words: list[str], lang: str, joined: bool = False) -> bool:
         """A given name, then a known surname, or a word in no dictionary of any configured
@@ -402,8 +409,13 @@ def in_a_listed_name(text: str, words: list[regex.Match[str]], i: int) -> bool:
 def _in_a_listed_name(words: list[regex.Match[str]], i: int) -> bool:
     """Whether the pair words[i], words[i + 1] is a listed name, or part of one with the word
     before or after ("chimamanda ngozi adichie")."""
-    return any(listed(" ".join(w.group() for w in words[a:b]))
-               for a, b in ((i, i + 2), (i - 1, i + 2), (i, i + 3)) if a >= 0 and b <= len(words))
+    return _listed_span(words, i) is not None
+
+
+def _listed_span(words: list[regex.Match[str]], i: int) -> tuple[int, int] | None:
+    """The listed name (indices into `words`) that holds the pair words[i], words[i + 1]."""
+    return next(((a, b) for a, b in ((i, i + 2), (i - 1, i + 2), (i, i + 3))
+                 if a >= 0 and b <= len(words) and listed(" ".join(w.group() for w in words[a:b]))), None)
 
 
 def _cleft(template: str) -> str:

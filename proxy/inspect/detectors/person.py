@@ -15,7 +15,8 @@ from typing import Iterable, Iterator, Protocol
 
 import regex
 
-from ..given_names import PARTICLES, acronyms, common_words, diminutive, is_given_name, is_surname, proper_surnames, surnames, word_names
+from ..given_names import (PARTICLES, acronyms, common_words, diminutive, is_given_name, is_surname, proper_surnames,
+                           surnames, word_names, worded_first_names)
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
 from ..public_names import eponym_word, listed
@@ -359,9 +360,18 @@ class PersonDetector:
         Vehicle"; short ones are names too: "Ion Ciobanu")."""
         if self._ner is None:
             return False
-        return self._ner.is_common(word, lang) or (
+        return self._ner.is_common(word, lang) or self._compound(word, lang) or (
             lang != "en" and len(word) >= 5 and self._ner.has_lexicon("en") and not is_given_name(word)
             and all(part and self._ner.is_common(part, "en") for part in word.split("-")))
+
+    def _compound(self, word: str, lang: str) -> bool:
+        """Words or a prefix joined by hyphens ("Event-Driven", "Multi-stage", "Self-Hosted"): a
+        word too. Not where a part is a given name or a surname ("Jean-Pierre", "Smith-Jones")."""
+        parts = word.lower().split("-")
+        prefixes = self._languages.get(lang).word_prefixes | self._languages.get("en").word_prefixes
+        return len(parts) > 1 and all(
+            p in prefixes or (p and (self._ner.is_common(p, lang) or self._ner.is_common(p, "en"))
+                              and not is_given_name(p) and not self._known_surname(p)) for p in parts)
 
     def _product(self, run: list[_Tok]) -> bool:
         """A run closed by an organisation's or a product's word ("Tom Ford Fashion", "HANA
@@ -451,6 +461,8 @@ class PersonDetector:
         if len(words) > 1 and _NAMED_AFTER.search(words[0]) and words[0].lower() not in self._surnames \
                 and _common_word(words[-1], lang):
             return True  # "Ohmsches Gesetz", "Gaußsche Summenformel": a law or a formula named after someone
+        if len(words) > 1 and _noun(words[-1], lang) and not self._known_surname(words[-1].lower()) and not is_given_name(words[0]):
+            return True  # "Berchtesgadener Land", "Rheinische Post": closed by a noun, no surname
         return any((w.lower() not in PARTICLES and self._ner.is_common(w, lang))
                    or (w.lower().endswith(suffixes) and len(w) > 5) for w in words)
 
@@ -474,15 +486,24 @@ class PersonDetector:
         """A word of no dictionary, then a surname of the long list (or a double-barrelled one
         holding one, or one with its particle): "Marloes Verbeek", "Darnell Okafor-Price",
         "Marloes de Jong", wherever they stand; the given name is one the lists lack, the model
-        may take the pair for an organisation."""
+        may take the pair for an organisation. Or a given name that is a word, then a known
+        surname that is none: "Precious Nwachukwu", "Florin Popescu"."""
         first, last = run[0].text, run[1].text
         if particle:  # "de Jong": only a surname the list holds with that particle
             surname = particle.lower() in PARTICLES and f"{particle} {last}".lower() in surnames()
         else:
             surname = any(self._known_surname(part) for part in last.lower().split("-") if len(part) > 2)
-        return (surname and self._ner is not None and len(first) > 2 and not first.isupper()
+        if not surname or self._ner is None:
+            return False
+        codes = self._languages.codes
+        # a given name that is a word too ("Precious", "Florin"), no surname itself ("Baker McKenzie"
+        # is a firm), only before a surname that is no word
+        given = in_no_dictionary(first, self._ner, codes) or (
+            first.lower() in worded_first_names() and not self._known_surname(first.lower()) and not particle
+            and in_no_dictionary(last, self._ner, codes))
+        return (given and len(first) > 2 and not first.isupper()
                 and not _CAMEL.search(first) and first not in acronyms() and not eponym_word(first)
-                and not _common_word(first, lang) and not listed(f"{first} {last}") and in_no_dictionary(first, self._ner, self._languages.codes)
+                and not _common_word(first, lang) and not listed(f"{first} {last}")
                 and not last.isupper() and last.lower() not in self._endings)
 
     def _known_surname(self, low: str) -> bool:
@@ -566,7 +587,7 @@ def _common_word(word: str, lang: str) -> bool:
     """A word of the language's common words, or a compound ending in one of six letters or
     more ("Fahrerassistenzsysteme"), and no given name; in German and Dutch also a compound of
     two words of four letters or more, a linking "s", "n" or "e" between ("Speiseplan",
-    "Temperaturskala"), that is no known surname ("Zimmermann"), and in German a verb's
+    "Temperaturskala"), or of three and five or more ("Zugfahrt"), that is no known surname ("Zimmermann"), and in German a verb's
     imperative opening a request ("Charakterisiere", "Schreib")."""
     words, low = common_words(lang), word.lower()
     if is_given_name(word):
@@ -576,7 +597,8 @@ def _common_word(word: str, lang: str) -> bool:
     if lang not in _COMPOUNDING or low in surnames():
         return False
     return any(low[k:] in words and (low[:k] in words or (low[k - 1] in "sne" and low[:k - 1] in words))
-               for k in range(4, len(low) - 3)) or (lang == "de" and (low + "n" in words or low + "en" in words))
+               for k in range(4, len(low) - 3)) or (lang == "de" and (low + "n" in words or low + "en" in words)) \
+        or any(low[:k] in words and low[k:] in words for k in (3,) if len(low) - k >= 5)  # "Zugfahrt": a short word, a long one
 
 
 def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:
