@@ -8,7 +8,7 @@ it can review. Keys (all lists, matched ignoring case):
   name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words, at_someone,
   word_prefixes, rule_verbs: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
-  address_cues, business_ties, relations, audiences, biography_cues, nobility, works, special: regular expressions, where a final
+  address_cues, business_ties, relations, audiences, biography_cues, known_for, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
 - clefts: sentences that put a name in focus, `{name}` marking where it goes.
 
@@ -67,6 +67,7 @@ class Language:
     relations: tuple[str, ...]  # "daughter", "voisin": after a possessive, someone of the writer's private life
     audiences: tuple[str, ...]  # "book club", "Vereinszeitung": after a possessive, who a text is for
     biography_cues: tuple[str, ...]  # "who was", "la vida de": a public person's life or work asked about
+    known_for: tuple[str, ...]  # "is best known for": after a name, what a public person is known for
     nobility: tuple[str, ...]  # "Earl of", "duc de": after a name, a title of nobility
     works: tuple[str, ...]  # "novel", "romance": a work of fiction, whose cast the text may name
     surnames: frozenset[str]
@@ -94,7 +95,7 @@ def language(code: str) -> Language:
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "rule_verbs", "marking_labels", "documents",
-        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "nobility", "works",
+        "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "known_for", "nobility", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
     return Language(code, special=special, **words, **lists)
@@ -144,13 +145,18 @@ class Languages:
         return [self.get(code)] + ([self.each["en"]] if "en" in self.each and code != "en" else [])
 
     @cached_property
-    def function_words(self) -> frozenset[str]:
-        """spaCy's stop words and the months of the configured languages, in lower case: never a
-        name in lower case ("del", "una", "till", "juni")."""
+    def function_words_of(self) -> dict[str, frozenset[str]]:
+        """Per configured language, spaCy's stop words and the months, in lower case."""
         import spacy.util  # spaCy loads slowly: only where inspection runs
 
-        return frozenset(w for code in self.codes for w in spacy.util.get_lang_class(code).Defaults.stop_words) \
-            | {m.lower() for m in self.union("months")}
+        return {code: frozenset(spacy.util.get_lang_class(code).Defaults.stop_words) | {m.lower() for m in self.get(code).months}
+                for code in self.codes}
+
+    @cached_property
+    def function_words(self) -> frozenset[str]:
+        """The function words of every configured language: never a name in lower case ("del",
+        "una", "till", "juni")."""
+        return frozenset().union(*self.function_words_of.values())
 
     @cached_property
     def titles(self) -> frozenset[str]:

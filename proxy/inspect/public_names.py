@@ -21,7 +21,7 @@ l'Exemple, 75000 Paris") are its sample record where the text frames it as an ex
 are dropped too.
 
 No list holds every public figure, so a name none holds is one too where the text asks about a
-past life or a legacy ("Quem foi …", "the life of …": `public-name.biography`) or names it
+life, a legacy or a role ("Quem foi …", "the life of …", "… is best known for": `public-name.biography`) or names it
 among two or more listed people (`public-name.among-public-figures`) or beside a listed
 character of a work of fiction the text names (`public-name.among-characters`), and nothing
 around it ties it to the business, nor its sentence to the writer's private life ("my
@@ -187,6 +187,7 @@ class PublicNames:
         # Gomes de Sá", "chi era il Pertini")
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})"
                                      rf"(?:(?:\s+\w+)?\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
+        self._known_for = re.compile(rf"(?i)[ \t]+(?:{alternation(languages.entries('known_for'))})(?!\w)")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
@@ -217,14 +218,15 @@ class PublicNames:
             counted = len(public)
             judged = [self._unlisted(text, h, public, cast) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
-        samples = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
+        # placeholders, and fictional characters cast as sample data ("fake rows using Star Trek characters")
+        samples = [h for h in judged if h.entity == ENTITY and h.detector in ("public-name.placeholders", "public-name.fictional")]
         if samples:
             judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         judged = self._history(text, judged, people)
-        records = [(h.end, _record_end(text, h.start, h.end)) for h in judged
-                   if h.entity == ENTITY and h.detector == "public-name.placeholders"] \
-            if samples and (self._example.search(text) or _documented_sample(text)) else []
+        placeholders = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
+        framed = placeholders and (self._example.search(text) or _documented_sample(text))
+        records = [(h.end, _record_end(text, h.start, h.end)) for h in placeholders] if framed else []
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
@@ -299,7 +301,8 @@ class PublicNames:
         regnal number or a title of nobility (`public-name.royal`), and one that the text makes
         public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá")."""
         name = _norm(text[hit.start:hit.end])
-        asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public
+        asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public or (
+            self._known_for.match(text, hit.end) and text[_sentence(text, hit.start, hit.end)[1]:][:1] == "?")  # asked
         royal = self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
         # A public figure's name that private people share too ("Robbie Keane") needs one
         # listed public figure beside it, not two. One is not enough for an unlisted name:

@@ -713,3 +713,34 @@ def test_round_31_harmless_categories(inspector, text):
 ])
 def test_round_31_still_sensitive(inspector, text, finding):
     assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("echo 'Tr0ub4dor&3x' | podman login quay.example.org -u ci --password-stdin", "SECRET"),  # piped to a login
+    ("my ~/.pgpass:\nreports.db.local:5432:*:analyst:Pfl4ume#Saft\nand psql still prompts", "SECRET"),  # a .pgpass line
+    ("curl -H 'Cookie: PHPSESSID=9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c' https://shop.example.it/cart", "SECRET"),  # a session cookie
+    ("token = jwt.encode(payload, 'Bergamotto!2023', algorithm='HS256')", "SECRET"),  # a signing key as a literal
+    ("MA-Nr. 55120 hat eine Schwerbehinderung angezeigt.", "EMPLOYEE_ID"),  # a staff number's abbreviated label
+    ("n_historia;diagnostico\nHC-7712044;diabetes tipo 2\nHC-7712045;asma", "PATIENT_ID"),  # a clinical-record column
+    ("Bitte kürzen:\n\nDiese E-Mail enthält vertrauliche Informationen und ist nur für den Empfänger bestimmt.",
+     "CONFIDENTIAL_MARKING"),  # an e-mail's confidentiality notice
+    ("Anna Kowalski is known for missing deadlines, write her a warning", "PERSON"),  # "known for", not asked
+    ("Who is Anna Kowalski? She sent us an invoice.", "PERSON"),  # "who is", tied to the business
+])
+def test_round_32_sensitive_categories(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Is a footer like 'Ce message est confidentiel et destiné à son seul destinataire' binding in France?",  # quoted
+    "¿Quién es Irene Villacorta y qué papel tuvo en la Transición?",  # a role asked about
+    "What is Doreen Kallaway best known for?",
+    "Chi interpreta Ornella Sartori nella serie?",  # a character's actor asked about
+    "Compara la estrategia de Mercadona y Lidl en Portugal.",  # two companies joined by "y"
+    "Warum nutzen QR-Codes Reed-Solomon statt Hamming?",  # an acronym's compound is no given name
+    "scrivi una query che conti i clienti per città",  # a function word is no given name
+    "Quando l'aeroporto è stato intitolato a Falcone e Borsellino?",  # a participle in a cleft
+    "Generate fake demo rows using Star Wars characters (Luke Skywalker, Leia Organa, Dorvin Castellane).",
+])
+def test_round_32_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)

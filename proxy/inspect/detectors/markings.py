@@ -34,6 +34,7 @@ _LIST_JOIN = r"\s*(?:[,/|;]|\s(?:and|or|et|ou|und|oder|y|o|e|en|of|vs\.?)\s)\s*"
 # an apostrophe: "l'IGI", "don't").
 _QUOTATION = re.compile(r"(?:[\"„“«‘‹]|(?<!\w)')\s?([^\"'„“”«»‘’‹›\n]{1,40}?)\s?(?:[\"“”»’›]|'(?!\w))")
 _LETTERS = re.compile(r"[^\W\d_]+")
+_OPENING_QUOTE = re.compile(r"(?:[\"„“«‘‹]|(?<![\w])')\s?$")
 _CODE_KEY = re.compile(r"(?m)^[ \t-]*([a-z_][a-z0-9_.-]*)[ \t]*[:=][ \t]*[\"']?$")  # `kind: `, `type = "`
 _CONJUNCTIONS = {"and": "(?:and|&)", "et": "(?:et|&)", "und": "(?:und|&)", "y": "(?:y|&)", "e": "(?:e|&)",
                  "en": "(?:en|&)"}
@@ -125,7 +126,14 @@ class MarkingDetector:
                     yield m
 
     def _quoted(self, text: str, m: re.Match[str]) -> bool:
-        """Inside a short quotation, with more of the sentence on its line, and no label before."""
+        """Inside a short quotation, with more of the sentence on its line, and no label before;
+        or opening a quotation of any length that a sentence introduces ("the footer says 'This
+        message is confidential and…'")."""
+        opening = _OPENING_QUOTE.search(text, max(0, m.start() - 2), m.start())
+        if opening:
+            before = text[text.rfind("\n", 0, opening.start()) + 1:opening.start()]
+            if re.search(r"\w", before) and not self._applied_label.search(before[-40:].replace('"', "").replace("'", "")):
+                return True
         for q in _QUOTATION.finditer(text, *_line(text, m.start(), m.end())):
             if q.start(1) <= m.start() and m.end() <= q.end(1):
                 before = text[max(0, q.start() - 40):q.start()].replace('"', "").replace("'", "")

@@ -182,8 +182,11 @@ class NameShapeDetector:
         lows = [w.group().lower() for w in words]  # read once: a document has thousands of words
         cued = self._cued.get(lang) or next(iter(self._cued.values()))
         paired: set[int] = set()
+        # a function word of the text's language is that word, whatever name it is too ("che conti")
+        function_words = self._languages.function_words_of.get(lang, frozenset())
         for i, (first, second) in enumerate(zip(words, words[1:])):
-            if not is_given_name(first.group()) or lows[i] in self._determiners or text[first.end():second.start()] != " " or (
+            if not is_given_name(first.group()) or lows[i] in self._determiners or lows[i] in function_words \
+                    or text[first.end():second.start()] != " " or (
                     i and lows[i - 1] in self._determiners and not text[words[i - 1].end():first.start()].strip()):
                 continue  # "una sala": an article and a noun
             if first.start() in paired:
@@ -387,7 +390,8 @@ class NameShapeDetector:
     def _is_person_word(self, word: str, lang: str) -> bool:
         if word[0].isupper():
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
-        return in_no_dictionary(word, self._ner, self._codes)  # "è vero che": a word
+        # in lower case, a name of the lists: "è vero che", "è stato intitolato a" are words
+        return (is_given_name(word) or self._known_surname(word)) and in_no_dictionary(word, self._ner, self._codes)
 
 
 def _surname_first(parts: list[str]) -> bool:

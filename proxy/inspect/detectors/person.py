@@ -332,7 +332,9 @@ class PersonDetector:
                 and (is_given_name(run[0].text) or not self._ner.is_common_anywhere(run[0].text))
                 and len(run[-1].text) > 1 and not any(_CAMEL.search(t.text) for t in run)
                 and context.search(text[max(0, run[0].start - 24):run[0].start])
-                and not self._common_phrase(text[run[0].start:run[-1].end], lang)):
+                and not self._common_phrase(text[run[0].start:run[-1].end], lang)
+                and not (_conjoined(text, run) and not is_given_name(run[0].text)  # "de Mercadona y Lidl": two things
+                         and not listed(text[run[0].start:run[-1].end]))):  # not "Mortadelo y Filemón"
             return Hit("PERSON", run[0].start, run[-1].end, 0.75, "person.context"), []
         if len(run) == 1 and lone_given_name(run[0].text, self._ner, lang) and (
                 any(p.search(text, max(0, run[0].start - 24), run[0].start) for p in (addressing, self._signed))
@@ -501,7 +503,7 @@ class PersonDetector:
         given = in_no_dictionary(first, self._ner, codes) or (
             first.lower() in worded_first_names() and not self._known_surname(first.lower()) and not particle
             and in_no_dictionary(last, self._ner, codes))
-        return (given and len(first) > 2 and not first.isupper()
+        return (given and len(first) > 2 and not any(part.isupper() for part in first.split("-"))  # not "QR-Codes"
                 and not _CAMEL.search(first) and first not in acronyms() and not eponym_word(first)
                 and not _common_word(first, lang) and not listed(f"{first} {last}")
                 and not last.isupper() and last.lower() not in self._endings)
@@ -575,6 +577,11 @@ def _closes_a_place(word: str, places: frozenset[str]) -> bool:
     head, _, tail = low.rpartition("-")
     return (bool(head) and tail in places) or any(
         low.endswith(p) and len(low) >= len(p) + 4 for p in places if len(p) >= 6)
+
+
+def _conjoined(text: str, run: list[_Tok]) -> bool:
+    """Whether a conjunction that joins double surnames ("Ortega y Gasset") joins the run's words."""
+    return any(text[a.end:b.start].strip() in ("y", "i", "e") for a, b in zip(run, run[1:]))
 
 
 def _noun(word: str, lang: str) -> bool:

@@ -105,6 +105,18 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     # requests' auth=("user", "password"), HTTPBasicAuth("user", "password"), login("user", "password")
     ("basic-auth-call", ("auth", "login"), r"(?i)(?:\bauth|basicauth|\blogin|authenticate)\s*(?:=\s*)?\(\s*(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*"
                         r"(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
+    # echo 'password' | docker login --password-stdin, passwd --stdin, chpasswd
+    ("stdin-password", ("stdin", "chpasswd"), r"\b(?:echo(?:\s+-n)?|printf(?:\s+(?P<f>[\"'])%s(?P=f))?)\s+(?P<q>[\"']?)(?P<value>[^\s\"'|]{3,128})(?P=q)"
+                       r"\s*\|[^\n]{0,200}?(?:--password-stdin|\bpasswd\s+--stdin|\bchpasswd)"),
+    # a ~/.pgpass line: host:port:database:user:password
+    ("pgpass-line", ("pgpass",), r"(?m)^[ \t]*[\w.\-*]+:(?:\d+|\*):[^\s:]+:[^\s:]+:(?P<q>)(?P<value>\S{3,128})[ \t]*$"),
+    # a session's cookie in a request's header (`Cookie: connect.sid=s%3A…`, `PHPSESSID=…`)
+    ("session-cookie", ("cookie",), r"(?i)\bcookie:[^\n'\"]{0,200}?(?<![\w.])[\w.\-]*(?:sid|sess|session|auth|token)[\w.\-]*="
+                       r"(?P<q>)(?P<value>[^;\s'\"]{16,})"),
+    # the key that signs tokens, given as a literal: jwt.sign(payload, 'key'), createHmac('sha256', 'key'), hmac.new(b'key', …)
+    ("signing-key", ("sign", "encode", "hmac"), r"(?i)(?:\b(?:jwt|jws|jsonwebtoken)\.(?:sign|encode)|\bcreatehmac)\s*\([^\n]{0,200}?,\s*"
+                    r"(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
+    ("signing-key", ("hmac.new",), r"\bhmac\.new\(\s*b?(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
     # <password>…</password>
     ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
 ))
