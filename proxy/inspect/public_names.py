@@ -81,7 +81,7 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
                     "person.short-form", "person.articled", "person.family", "person.surname-first",
-                    "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair"})
+                    "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair", "person.title"})
 
 
 @lru_cache(maxsize=1)
@@ -164,6 +164,8 @@ class PublicNames:
         # more may open a compound or take a plural ("Beispielnamen", "ejemplos"; not "Muster",
         # which opens "Mustermann" too); one of eight or more may close one ("Ausfüllbeispiel").
         cues = languages.entries("example_cues")
+        # a name that says it is one ("Jane Placeholder", "Max Beispiel"); not "Test", "Demo", surnames too
+        self._example_words = frozenset(c.lower() for c in cues if c.isalpha() and len(c) >= 7)
         heads = alternation([c for c in cues if len(c) >= 7], regex=False)
         tails = alternation([c for c in cues if len(c) >= 8 and " " not in c], regex=False)
         self._example = re.compile(rf"(?i)(?<![\w@.])(?:(?:{alternation(cues, regex=False)})(?![\w@]|\.\w)"
@@ -345,13 +347,16 @@ class PublicNames:
         if not kind and len(words) >= 3 and all(w[:1].isupper() for w in words):
             kind = names.get(_norm(f"{words[0]} {words[-1]}"))  # a middle name the list omits: "Otto Robert Frisch"
         before = _WORD_BEFORE.search(text, max(0, hit.start - 30), hit.start) if spanned else None
-        if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie"
-            kind = names.get(_norm(f"{before.group(1)} {' '.join(words)}"))
+        if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie",
+            # "Franklin D. Roosevelt" (its "D." read as a title)
+            kind = names.get(_norm(f"{before.group(1)} {' '.join(words)}")) or names.get(_norm(f"{before.group(1)} {name}"))
         after = _WORDS_AFTER.match(text, hit.end) if spanned else None
         if not kind and after:  # a listed pair the span cut after its first name: "Renzo e Lucia" opening a sentence
             kind = names.get(_norm(f"{' '.join(words)}{after.group()}"))
         if kind:
             return kind, True
+        if any(w.lower() in self._example_words for w in words[1:]):
+            return "placeholders", True
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)
         window = text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]
         cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
@@ -426,6 +431,8 @@ def _joined(words: list[str]) -> str | None:
         found = next(((j, k) for j in range(len(words), i, -1) if (k := _listed(names, words[i:j]))), None)
         if found and found[0] == len(words) - 1 and words[-1].lower() in surnames():
             return None  # a listed name and a surname: someone else ("Ana Belén Soto")
+        if found and found[0] == i + 1 < len(words) and is_given_name(words[i]):
+            return None  # a listed name of one word that is a given name, then more: "Tiziano Rocchi"
         if found:
             i, kind = found[0], kind or found[1]
         elif words[i][:1].isupper() and is_given_name(words[i]):

@@ -744,3 +744,37 @@ def test_round_32_sensitive_categories(inspector, text, finding):
 ])
 def test_round_32_harmless_categories(inspector, text):
     assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("oathtool --totp -b NB2HI4DTHIXS6Z3PN5TWYZJOMNXW2LZA", "SECRET"),  # a seed after a flag that names it
+    ('Vonage.init("a7c3e9f1b2d4068e5f1a9c7b3d2e8f40", "c1f9e4a7d3b8c260e3c9a1f47b2d6085")', "SECRET"),  # an SDK's init
+    ('DriverManager.getConnection(jdbcUrl, "report_ro", "Lampone#77x")', "SECRET"),  # JDBC's user and password
+    ("utente n.º 318 604 275, consulta de psiquiatria marcada", "PATIENT_ID"),  # a number in groups of three
+    ("Giulia Fabbri guadagna 31.000 €, Tiziano Moretti 34.500 €.", "PERSON"),  # a listed one-word name before a surname
+])
+def test_round_33_sensitive_categories(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Who was Sir Hugh Myddelton and why is a London square named after him?",  # a title, then a biography's cue
+    "Come mai il viale porta il nome di Armando Diaz?",  # where a place takes its name from
+    "what was eleanor whitcombe actually known for?",
+    "Prepara una plantilla con [NOMBRE DEL EMPLEADO] y [FECHA DE ALTA].",  # a template's slots in capitals
+    "Is it risky to rely on a JWT being signed? Signed means tamper-proof.",  # a word, then the sentence's "?"
+    "Our seed creates one demo user, 'Tom Placeholder', tom@example.org.",  # a name that says it is a sample
+    "How did Franklin D. Roosevelt hide his illness?",  # a middle initial read as a title
+    "Compara la estrategia de Inditex y de Mango en Francia.",  # "y de": a list, not a double surname
+    "In veel testomgevingen wordt BSN 111222333 gebruikt; klopt de elfproef?",  # a documented test number
+])
+def test_round_33_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("ho sentito che paola de santis ha dato le dimissioni", "paola de santis"),  # an Italian surname with its particle
+    ("sanne van der berg zit ziek thuis, wie neemt haar dienst over?", "sanne van der berg"),  # two particles
+])
+def test_round_33_lower_case_names_take_their_particles(inspector, text, name):
+    assert ("PERSON", name) in found(inspector, text), found(inspector, text)

@@ -199,11 +199,10 @@ class NameShapeDetector:
                     and not self._word_then_unknown(first.group(), second.group(), lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")
-            elif (second.group() in PARTICLES and i + 2 < len(words) and is_given_name(first.group())
-                  and text[second.end():words[i + 2].start()] == " "
-                  and f"{second.group()} {words[i + 2].group()}" in surnames()):  # "jan de vries"
-                paired.update((first.start(), second.start(), words[i + 2].start()))
-                yield Hit("PERSON", first.start(), words[i + 2].end(), 0.7, "name-shape.lower-case")
+            elif second.group() in PARTICLES and (end := _particle_surname(text, words, i + 1)):
+                # "jan de vries", "pim van der berg": a given name, one or two particles, a surname of the list
+                paired.update(w.start() for w in words[i:end])
+                yield Hit("PERSON", first.start(), words[end - 1].end(), 0.7, "name-shape.lower-case")
         titles = {j for j, low in enumerate(lows) if low in self._title_words}
         for k in sorted({k for j in titles for k in range(j + 1, min(j + 4, len(words)))}):
             if words[k].start() in paired:
@@ -392,6 +391,18 @@ class NameShapeDetector:
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         # in lower case, a name of the lists: "è vero che", "è stato intitolato a" are words
         return (is_given_name(word) or self._known_surname(word)) and in_no_dictionary(word, self._ner, self._codes)
+
+
+def _particle_surname(text: str, words: list[regex.Match[str]], i: int) -> int | None:
+    """The end (an index into `words`) of a surname of the list that opens with the particle
+    words[i] and one more particle or none ("de vries", "van der berg"), one space apart."""
+    for end in (i + 2, i + 3):
+        parts = words[i:end]
+        if end <= len(words) and all(p.group() in PARTICLES for p in parts[:-1]) \
+                and all(text[a.end():b.start()] == " " for a, b in zip(parts, parts[1:])) \
+                and " ".join(p.group() for p in parts) in surnames():
+            return end
+    return None
 
 
 def _surname_first(parts: list[str]) -> bool:

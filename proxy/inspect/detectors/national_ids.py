@@ -36,7 +36,7 @@ _NAMED_BEFORE = 24  # characters before the value in which that word stands
 # "Personalnummer: 4711", "Staff no. 02-4098", "IPP 594726692", "patient #A-20931", and as a
 # key of structured data: `"patient_id": "7730158"`, `patnr=7730158`.
 _NUMBER = re.compile(r"(?:[\"']?\s*[_-]?(?:n\.?[°ºo]\.?|no\.|nr\.?|num(?:ber|éro|ero)?\.?|#|id\b|:|=|-|\.|\|))*\s*[\"']?"
-                     r"(?P<code>[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])", re.IGNORECASE)
+                     r"(?P<code>\d{3}(?: \d{3}){2,3}(?!\w| \d)|[A-Za-z]{0,4}[-/]?\d(?:[\d.\-/]*\d)?)(?![\w])", re.IGNORECASE)  # "482 771 903"
 _MIN_DIGITS = 4
 _YEAR = re.compile(r"(?:19|20)\d\d")
 

@@ -271,7 +271,8 @@ class PersonDetector:
             # not an acronym before a word in lower case ("JO de Paris": the Olympic Games)
             acronym = tok.text.isupper() and not run[i + 1].text.isupper()
             # in capitals, a heading's words ("SUMMER PARTY"), unless the second is a surname too
-            shouted = tok.text.isupper() and run[i + 1].text.isupper() and self._common(run[i + 1].text, lang) \
+            shouted = tok.text.isupper() and run[i + 1].text.isupper() \
+                and (self._common(run[i + 1].text, lang) or _common_word(run[i + 1].text, lang)) \
                 and not self._known_surname(run[i + 1].text.lower())
             # a function word of the text's language opening the sentence ("Nel Pinocchio di Collodi"):
             # where the language has no dictionary, its known words are its stop words and openers
@@ -581,7 +582,7 @@ def _closes_a_place(word: str, places: frozenset[str]) -> bool:
 
 def _conjoined(text: str, run: list[_Tok]) -> bool:
     """Whether a conjunction that joins double surnames ("Ortega y Gasset") joins the run's words."""
-    return any(text[a.end:b.start].strip() in ("y", "i", "e") for a, b in zip(run, run[1:]))
+    return any(text[a.end:b.start].split()[:1] in (["y"], ["i"], ["e"]) for a, b in zip(run, run[1:]))
 
 
 def _noun(word: str, lang: str) -> bool:

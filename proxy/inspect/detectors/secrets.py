@@ -48,7 +48,7 @@ _TOKENS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("telegram-bot-token", (":AA",), r"\b\d{8,10}:AA[A-Za-z0-9_\-]{33}\b"),
     # A TOTP seed (base32, two digits at least, in groups of four or not) that its sentence
     # names: "the backup seed for the ops account is KV4G…", "otpauth seed JBSW Y3DP …".
-    ("totp-seed", (), r"(?i:(?<![\w-])(?:seed|semilla|semente|graine|seme|otpauth|t?otp|2fa|mfa|authenticator|two-factor|zwei-faktor)(?!\w))"
+    ("totp-seed", (), r"(?i:(?<!\w)(?:seed|semilla|semente|graine|seme|otpauth|t?otp|2fa|mfa|authenticator|two-factor|zwei-faktor)(?!\w))"
                       r"[^\n]{0,80}?(?<![\w-])(?P<value>(?=(?:[A-Z -]*[2-7]){2})(?:[A-Z2-7]{16,64}|(?:[A-Z2-7]{4}[ -]){3,15}[A-Z2-7]{4}))(?![\w-])"),
     # less common shapes
     ("deepl-key", (":fx",), r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:fx\b"),
@@ -92,8 +92,8 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("sshpass-password", ("sshpass",), r"(?:^|\s)-p\s*(?P<q>[\"']?)(?P<value>[^\s\"']{3,128})(?P=q)(?=\s|$)"),
     # smbclient -U 'DOMAIN\user%password', rpcclient, net -U user%password
     ("smb-password", ("-u",), r"(?:^|\s)(?:-U|--user)(?:\s+|=)(?P<q>[\"']?)[^\s%\"']{1,64}%(?P<value>[^\s\"']{3,128})(?P=q)"),
-    # new PDO($dsn, 'user', 'password'), mysqli_connect($host, 'user', 'password')
-    ("database-call", ("pdo", "mysql"), r"(?i)(?:\bnew\s+PDO|\bmysqli(?:_connect)?|\bmysql_connect)\s*\(\s*[^,()\n]{1,200},\s*"
+    # new PDO($dsn, 'user', 'password'), mysqli_connect($host, 'user', 'password'), DriverManager.getConnection(url, "user", "password")
+    ("database-call", ("pdo", "mysql", "getconnection"), r"(?i)(?:\bnew\s+PDO|\bmysqli(?:_connect)?|\bmysql_connect|\bgetConnection)\s*\(\s*[^,()\n]{1,200},\s*"
                       r"(?P<u>[\"'])[^\"'\n]{1,64}(?P=u)\s*,\s*(?P<q>[\"'])(?P<value>[^\"'\n]{3,128})(?P=q)"),
     # default credentials written "admin / password" (a device list, a handover note)
     ("admin-slash", ("admin", "root"), r"(?i)\b(?:admin|administrator|root)\s+/\s+(?P<q>)(?P<value>[^\s/]{6,64})(?=\s|$)"),
@@ -130,7 +130,7 @@ _PASSWORD = re.compile(r"(?<![^\s\"'`(=:])(?=[^\s\"'`]*[a-z])(?=[^\s\"'`]*[A-Z])
                        r"[^\s\"'`,;()<>\[\]{}]{8,64}")
 _NEARBY = 80  # characters after the credential word
 _EMAIL_LIKE = re.compile(r"@[\w-]+\.[a-z]")
-_CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot")
+_CLIENT = re.compile(r"(?i)client|api|sdk|auth|session|token|key|secret|credential|login|connect|bot|init|configure")
 # Constructors that take an identifier or a digest, not a credential.
 _NOT_CLIENT = re.compile(r"(?i)uuid|guid|id$|hash|sha|digest|commit|checksum|colou?r|version|decimal|path|url|date|time")
 # A command that runs a script or a program by its path (after a shell prompt or cron's
@@ -246,8 +246,11 @@ class SecretDetector:
                     looks = _literal  # a .env file holds values, never a variable's name
                 else:
                     looks = _looks_secret if named else _looks_random
-                if looks(m.group("value")):
-                    yield Hit("SECRET", m.start("value"), m.end("value"), 0.85, "secrets.assignment")
+                value = m.group("value")
+                if not m.group("q") and value[-1] in "?.,:" and value[-2:-1].isalnum():
+                    value = value[:-1]  # the sentence's own punctuation: "…if the token is signed?"
+                if looks(value):
+                    yield Hit("SECRET", m.start("value"), m.start("value") + len(value), 0.85, "secrets.assignment")
         yield from _passwords_nearby(text, low, words)
         for name, triggers, pattern in _PLACES:
             if not any(t in low for t in triggers):
