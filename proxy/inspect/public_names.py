@@ -175,7 +175,8 @@ class PublicNames:
                                     rf"(?:{alternation(languages.entries('audiences'))})(?!\w)")
         self._addressed = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('addressing'), regex=False)})"
                                      rf"\s*[,:]?\s+$")
-        self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(possessives)})\s+(?:[\w-]+\s+)?"
+        # the writer's own relations ("my daughter"), not a public figure's ("his boss Mike Sendall")
+        self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.union('own_possessives'))})\s+(?:[\w-]+\s+)?"
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._works = _words(languages.entries("works"))
         # A work's title in quotation marks after its kind ("o poema 'Mar Português'"): no one.
@@ -223,8 +224,8 @@ class PublicNames:
         # placeholders, and fictional characters cast as sample data ("fake rows using Star Trek characters")
         samples = [h for h in judged if h.entity == ENTITY and h.detector in ("public-name.placeholders", "public-name.fictional")]
         if samples:
-            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE else h
-                      for h in judged]
+            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE | {"name-shape.form-field"}
+                      else h for h in judged]
         judged = self._history(text, judged, people)
         placeholders = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
         framed = placeholders and (self._example.search(text) or _documented_sample(text))

@@ -778,3 +778,23 @@ def test_round_33_harmless_categories(inspector, text):
 ])
 def test_round_33_lower_case_names_take_their_particles(inspector, text, name):
     assert ("PERSON", name) in found(inspector, text), found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("Draft a note: employee (OH ref 731-04-552) has epilepsy and cannot drive forklifts.", "PATIENT_ID"),  # an OH reference
+    ("tom b from it came in hungover again, 2nd time this week", "PERSON"),  # a given name and an initial, then its verb
+    ('<ns:Password Type="PasswordText">Kirsch!Torte9</ns:Password>', "SECRET"),  # an element with attributes
+    ("[C2 – Restreint] Note interne sur les marges", "CONFIDENTIAL_MARKING"),  # a French level in brackets
+    ("The night shift worker is really called Rafael Nadal; his badge NX-5521 opened the store at 3 am.",
+     "PERSON"),  # a famous name tied by a worker's badge
+])
+def test_round_34_sensitive_categories(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "How exposed are the German OEMs to Chinese EV makers?",  # an acronym's plural is no surname
+    "Kann man mit ELIZA heute noch chatten?",  # a given name in capitals after "mit": a program's name
+])
+def test_round_34_harmless_categories(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)

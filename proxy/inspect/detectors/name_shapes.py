@@ -238,17 +238,21 @@ class NameShapeDetector:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-nickname")
             elif worded and cue:
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-addressed")
-            elif word.end() in verbs_at and self._subject(text, words, i, lang, reporting):
+            elif word.end() in verbs_at and self._subject(text, words, i, lang, reporting, word.end()):
                 yield Hit("PERSON", word.start(), word.end(), 0.6, "name-shape.lower-case-subject")
+            elif (initial := _INITIAL.match(text, word.end())) and initial.end() in verbs_at \
+                    and self._subject(text, words, i, lang, reporting, initial.end()):  # "dave p from finance"
+                yield Hit("PERSON", word.start(), initial.end(), 0.6, "name-shape.lower-case-subject")
 
     def _subject(self, text: str, words: list[regex.Match[str]], i: int, lang: str,
-                 reporting: re.Pattern[str]) -> bool:
+                 reporting: re.Pattern[str], end: int) -> bool:
         """A given name or a short form in lower case before its clause's verb ("bram zegt", "paco
         dice", "tom from accounts"), also one that is a word elsewhere, if not in the text's own
         language, nor after an article other than one everyday speech puts before names ("el
-        nacho del almacén", "der müller aus dem vertrieb": a surname too, there)."""
+        nacho del almacén", "der müller aus dem vertrieb": a surname too, there); its verb at `end`,
+        after the name or its initial."""
         word = words[i].group()
-        if len(word) <= 2 or not reporting.match(text, words[i].end()):
+        if len(word) <= 2 or not reporting.match(text, end):
             return False
         before = words[i - 1] if i else None
         article = before is not None and before.group().lower() in self._determiners \
@@ -391,6 +395,9 @@ class NameShapeDetector:
             return is_given_name(word) or word.lower() in self._surnames or not self._ner.is_common_anywhere(word)
         # in lower case, a name of the lists: "è vero che", "è stato intitolato a" are words
         return (is_given_name(word) or self._known_surname(word)) and in_no_dictionary(word, self._ner, self._codes)
+
+
+_INITIAL = re.compile(r" [a-z]\.?(?= )")  # a surname's initial after a given name: "dave p from finance"
 
 
 def _particle_surname(text: str, words: list[regex.Match[str]], i: int) -> int | None:

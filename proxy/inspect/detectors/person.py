@@ -63,6 +63,8 @@ _UNLESS_A_PLACE = "person.proper-surname"
 _NOUNS_CAPITALISED = frozenset({"de"})  # where a capitalised word after an article may be any noun
 _COMPOUNDING = frozenset({"de", "nl"})  # languages that write compounds as one word
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
+_ACRONYMS = re.compile(r"[A-Z]{2,}s")  # "OEMs", "SMEs": an acronym's plural, no surname
+_ELIDED = regex.compile(r"\p{L}['’]\p{Ll}")  # "L'effet", "d'après": an elided article before a word
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +237,7 @@ class PersonDetector:
             # a Vietnamese name, family name first: "Trần Văn Hùng", "Nguyễn Thị Lan"
             return Hit("PERSON", run[0].start, run[-1].end, 0.8, "person.surname-first"), []
         addressing = self._addressed.get(lang) or self._addressed[self._default]
-        if run and len(run) <= 2 and word_name(run[-1].text, self._languages) \
+        if run and len(run) <= 2 and word_name(run[-1].text, self._languages) and not run[-1].text.isupper() \
                 and addressing.search(text, max(0, run[-1].start - 24), run[-1].start) \
                 and (len(run) == 1 or addressing.search(text, run[0].start, run[-1].start)):
             # "Tell Paz the deck…", "ask Grace": after a verb of addressing (opening the run or
@@ -279,7 +281,7 @@ class PersonDetector:
             opener = i == 0 and self._ner is not None and not self._ner.has_lexicon(lang) and self._ner.is_common(tok.text, lang) \
                 and not self._known_surname(run[1].text.lower()) and self._opens_sentence(text, tok, lang)
             if is_given_name(tok.text) and not acronym and not shouted and not opener and _surname_like(run[i + 1].text) \
-                    and run[i + 1].text not in acronyms() and not self._product(run):
+                    and run[i + 1].text not in acronyms() and not _ACRONYMS.fullmatch(run[i + 1].text) and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
         # its words would pass for common words or a sentence's article below.
@@ -505,6 +507,7 @@ class PersonDetector:
             first.lower() in worded_first_names() and not self._known_surname(first.lower()) and not particle
             and in_no_dictionary(last, self._ner, codes))
         return (given and len(first) > 2 and not any(part.isupper() for part in first.split("-"))  # not "QR-Codes"
+                and not _ELIDED.match(first)  # "L'effet Dunning-Kruger": an article and a noun
                 and not _CAMEL.search(first) and first not in acronyms() and not eponym_word(first)
                 and not _common_word(first, lang) and not listed(f"{first} {last}")
                 and not last.isupper() and last.lower() not in self._endings)

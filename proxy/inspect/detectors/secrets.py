@@ -117,8 +117,8 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("signing-key", ("sign", "encode", "hmac"), r"(?i)(?:\b(?:jwt|jws|jsonwebtoken)\.(?:sign|encode)|\bcreatehmac)\s*\([^\n]{0,200}?,\s*"
                     r"(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
     ("signing-key", ("hmac.new",), r"\bhmac\.new\(\s*b?(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
-    # <password>…</password>
-    ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
+    # <password>…</password>, <wsse:Password Type="…">…</wsse:Password>
+    ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)(?:\s[^<>]*)?>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
 ))
 _BASIC = re.compile(r"(?i)\bbasic\s+(?P<value>[A-Za-z0-9+/]{8,}={0,2})(?![\w+/=])")
 # A string given to a client: `Client("…")`, `Github(url, "…")`, `connect("…")`.
