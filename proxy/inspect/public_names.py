@@ -82,6 +82,8 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
                     "person.short-form", "person.articled", "person.family", "person.surname-first",
                     "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair", "person.title"})
+# What a sample's sentence turns into samples too: names in prose, and a form's fields.
+_BESIDE_A_SAMPLE = _PROSE | {"name-shape.form-field"}
 
 
 @lru_cache(maxsize=1)
@@ -136,6 +138,7 @@ def eponym_word(word: str) -> bool:
     return _norm(word) in _lists()[1]
 
 
+@lru_cache(maxsize=1 << 16)
 def _norm(name: str) -> str:
     # a closing quote a name's span took along ("si usa 'Mario Rossi'"); "ada lovelace's note"
     name = name.casefold().replace("’", "'").strip("'\"«»“”‘ ").removesuffix("'s")
@@ -224,7 +227,7 @@ class PublicNames:
         # placeholders, and fictional characters cast as sample data ("fake rows using Star Trek characters")
         samples = [h for h in judged if h.entity == ENTITY and h.detector in ("public-name.placeholders", "public-name.fictional")]
         if samples:
-            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _PROSE | {"name-shape.form-field"}
+            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _BESIDE_A_SAMPLE
                       else h for h in judged]
         judged = self._history(text, judged, people)
         placeholders = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
@@ -242,7 +245,7 @@ class PublicNames:
         if not any(h.entity in _SPECIAL for h in hits) or any(h.entity not in _SPECIAL | {ENTITY} for h in hits):
             return hits
         public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
-        if not (public or _listed_people(text) or _listed_surname(text)) or self._ties.search(text) \
+        if not (public or _listed_people(text)) or self._ties.search(text) \
                 or self._relations.search(text) or _contact(text) or _CLOCK.search(text):
             return hits
         return [h for h in hits if h.entity not in _SPECIAL]
@@ -305,7 +308,7 @@ class PublicNames:
         public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá")."""
         name = _norm(text[hit.start:hit.end])
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public or (
-            self._known_for.match(text, hit.end) and text[_sentence(text, hit.start, hit.end)[1]:][:1] == "?")  # asked
+            self._known_for.match(text, hit.end) and _question(text, hit))  # asked
         royal = self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
         # A public figure's name that private people share too ("Robbie Keane") needs one
         # listed public figure beside it, not two. One is not enough for an unlisted name:
@@ -385,6 +388,12 @@ def _phone_or_mail(found: str) -> bool:
     return "@" in found or (sum(c.isdigit() for c in found) >= 8 and ". " not in found)
 
 
+def _question(text: str, hit: Hit) -> bool:
+    """Whether the sentence holding the hit ends with a question mark."""
+    end = _sentence(text, hit.start, hit.end)[1]
+    return text[end:end + 1] == "?"
+
+
 def _listed_people(text: str) -> set[str]:
     """The listed public figures and characters written in `text` (two to four capitalised
     words, possibly joined by a particle, or one the lists hold alone: "Stromae"), normalised."""
@@ -413,12 +422,6 @@ def _documented_sample(text: str) -> bool:
     return "@" in text and any(
         "placeholders" in (names.get(_norm(run.group())), ambiguous.get(_norm(run.group()))) and _documented(text, run.end())
         for run in _NAME_RUN.finditer(text))
-
-
-def _listed_surname(text: str) -> bool:
-    """A public figure the lists hold by one word ("Dostoevsky's epilepsy", "Keynes")."""
-    names, people = _lists()[0], _people()
-    return any(names.get(_norm(w)) in people for w in _CAPITALISED.findall(text))
 
 
 def _joined(words: list[str]) -> str | None:

@@ -372,9 +372,11 @@ class PersonDetector:
     def _compound(self, word: str, lang: str) -> bool:
         """Words or a prefix joined by hyphens ("Event-Driven", "Multi-stage", "Self-Hosted"): a
         word too. Not where a part is a given name or a surname ("Jean-Pierre", "Smith-Jones")."""
+        if "-" not in word.strip("-"):
+            return False
         parts = word.lower().split("-")
         prefixes = self._languages.get(lang).word_prefixes | self._languages.get("en").word_prefixes
-        return len(parts) > 1 and all(
+        return all(
             p in prefixes or (p and (self._ner.is_common(p, lang) or self._ner.is_common(p, "en"))
                               and not is_given_name(p) and not self._known_surname(p)) for p in parts)
 
@@ -609,7 +611,7 @@ def _common_word(word: str, lang: str) -> bool:
         return False
     return any(low[k:] in words and (low[:k] in words or (low[k - 1] in "sne" and low[:k - 1] in words))
                for k in range(4, len(low) - 3)) or (lang == "de" and (low + "n" in words or low + "en" in words)) \
-        or any(low[:k] in words and low[k:] in words for k in (3,) if len(low) - k >= 5)  # "Zugfahrt": a short word, a long one
+        or (len(low) >= 8 and low[:3] in words and low[3:] in words)  # "Zugfahrt": a short word, a long one
 
 
 def _runs(text: str, titles: frozenset[str]) -> Iterator[list[_Tok]]:

@@ -114,7 +114,7 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("session-cookie", ("cookie",), r"(?i)\bcookie:[^\n'\"]{0,200}?(?<![\w.])[\w.\-]*(?:sid|sess|session|auth|token)[\w.\-]*="
                        r"(?P<q>)(?P<value>[^;\s'\"]{16,})"),
     # the key that signs tokens, given as a literal: jwt.sign(payload, 'key'), createHmac('sha256', 'key'), hmac.new(b'key', …)
-    ("signing-key", ("sign", "encode", "hmac"), r"(?i)(?:\b(?:jwt|jws|jsonwebtoken)\.(?:sign|encode)|\bcreatehmac)\s*\([^\n]{0,200}?,\s*"
+    ("signing-key", ("jwt.", "jws.", "jsonwebtoken.", "createhmac"), r"(?i)(?:\b(?:jwt|jws|jsonwebtoken)\.(?:sign|encode)|\bcreatehmac)\s*\([^\n]{0,200}?,\s*"
                     r"(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
     ("signing-key", ("hmac.new",), r"\bhmac\.new\(\s*b?(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
     # <password>…</password>, <wsse:Password Type="…">…</wsse:Password>
