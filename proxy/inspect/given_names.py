@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Iterable
 
 from .data_files import word_list
+from .languages import language
 
 
 # The particles inside a surname ("van der", "da", "y", Catalan "i": "Domènech i Montaner").
@@ -76,6 +77,17 @@ def common_words(lang: str) -> frozenset[str]:
         return word_list(f"common_words/{lang}.txt.gz")
     except FileNotFoundError:
         return frozenset()
+
+
+@lru_cache(maxsize=1 << 16)  # asked for capitalised words, and texts repeat their words
+def verb_form(low: str, lang: str) -> bool:
+    """Whether the lower-case `low` is an inflected verb whose infinitive is a common word of
+    `lang`, by the language's `verb_endings` ("werkte" of "werken", "trabalhava" of
+    "trabalhar"): the lists of Dutch, Italian and Portuguese hold infinitives only. Not a
+    surname ("Amato", "Silva")."""
+    words = common_words(lang)
+    return any(low.endswith(end) and len(low) > len(end) + 2 and low[:-len(end)] + infinitive in words
+               for end, infinitive in language(lang).verb_endings) and low not in surnames()
 
 
 def is_surname(word: str) -> bool:

@@ -79,7 +79,7 @@ class Inspector:
         found = [hit for hit in _outside_accounts(found) if not (hit.entity in _NEVER_ISSUED and dummy_number(
             clear.text[hit.start:hit.end])) and not self._example(hit, clear.text)]
         hits: list[Hit] = []
-        for hit in self._public.judge(clear.text, found):
+        for hit in self._public.judge(clear.text, found, lang):
             start, end = clear.span(hit.start, hit.end)
             hits.append(Hit(hit.entity, start + offset, end + offset, hit.score, hit.detector))
         return hits

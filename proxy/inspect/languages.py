@@ -6,11 +6,13 @@ it can review. Keys (all lists, matched ignoring case):
 - titles, openers, months, surnames, determiners, articles, form_labels, documents, classification_levels,
   example_cues, addressing, reporting, conjunctions, noun_suffixes, place_nouns, name_openers,
   name_endings, nicknames, diminutives, venue_articles, name_articles, given_name_articles, family_words, at_someone,
-  word_prefixes, rule_verbs: plain words or phrases;
+  word_prefixes, rule_verbs, work_prepositions: plain words or phrases;
 - person_cues, name_cues, closings, subjects, verbs, records, possessives, own_possessives, prose_before, marking_labels,
   address_cues, business_ties, relations, audiences, biography_cues, known_for, nobility, works, special: regular expressions, where a final
   `*` abbreviates `\\w*` and a leading one a compound's first words ("*verslaving": alcoholverslaving);
-- clefts: sentences that put a name in focus, `{name}` marking where it goes.
+- clefts: sentences that put a name in focus, `{name}` marking where it goes;
+- verb_endings: pairs (an inflected verb's ending, its infinitive's), for languages whose list of
+  common words holds infinitives only ("werkte" of "werken", "trabalhava" of "trabalhar").
 
 A detector that needs them gets a `Languages` for the configured languages: some knowledge
 applies to every text whatever its language (a "Frau" before a surname is a title in an
@@ -81,6 +83,8 @@ class Language:
     name_openers: frozenset[str]  # rue, groupe, san: first words of place and organisation names
     name_endings: frozenset[str]  # systems, centraal: last words of organisation and place names
     word_prefixes: frozenset[str]  # multi, anti: joined by a hyphen to a word ("Multi-stage")
+    work_prepositions: frozenset[str]  # "in", "dans", "nell'": before a work's title, what happens in it
+    verb_endings: tuple[tuple[str, str], ...] = ()  # ("te", "en"): "werkte" is a form of "werken"
 
 
 @lru_cache(maxsize=None)
@@ -91,14 +95,15 @@ def language(code: str) -> Language:
     words = {k: frozenset(str(w).lower() for w in raw[k])
              for k in ("titles", "openers", "surnames", "determiners", "articles", "place_nouns", "name_openers", "name_endings",
                        "nicknames", "venue_articles", "name_articles", "given_name_articles", "family_words", "at_someone",
-                       "word_prefixes")}
+                       "word_prefixes", "work_prepositions")}
     lists = {k: tuple(str(w) for w in raw[k]) for k in (
         "person_cues", "name_cues", "addressing", "reporting", "diminutives", "conjunctions", "closings", "form_labels", "clefts",
         "months", "subjects", "verbs", "records", "possessives", "own_possessives", "prose_before", "rule_verbs", "marking_labels", "documents",
         "classification_levels", "address_cues", "example_cues", "business_ties", "relations", "audiences", "biography_cues", "known_for", "nobility", "works",
         "noun_suffixes")}
     special = {entity: tuple(terms) for entity, terms in raw["special"].items()}
-    return Language(code, special=special, **words, **lists)
+    endings = tuple((str(inflected), str(infinitive)) for inflected, infinitive in raw["verb_endings"])
+    return Language(code, special=special, verb_endings=endings, **words, **lists)
 
 
 def alternation(entries: Iterable[str], *, regex: bool = True) -> str:

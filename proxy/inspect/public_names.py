@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable
 
-from .examples import example_address
-from .given_names import PARTICLES, is_given_name, surnames
+from .examples import dummy_number, example_address
+from .given_names import PARTICLES, is_given_name, is_surname, surnames
 from .hit import Hit
 from .languages import Languages, alternation, stem
 
@@ -82,8 +83,9 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
                     "person.short-form", "person.articled", "person.family", "person.surname-first",
                     "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair", "person.title"})
-# What a sample's sentence turns into samples too: names in prose, and a form's fields.
-_BESIDE_A_SAMPLE = _PROSE | {"name-shape.form-field"}
+# What a sample's sentence turns into samples too: names in prose, a form's fields, and a public
+# figure cast as a sample customer ("dati di esempio: Mario Rossi … e Giuseppe Verdi come cliente").
+_BESIDE_A_SAMPLE = _PROSE | {"name-shape.form-field", "public-name.tied-to-business"}
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +99,7 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
     files = [(f"public_figures/{p.name}", p) for p in root.joinpath("public_figures").iterdir()] + \
         [(p.name, p) for p in root.iterdir() if p.name.endswith(".txt")]
     for rel, path in sorted(files, key=lambda f: f[0]):
-        if not rel.endswith(".txt"):
+        if not rel.endswith(".txt") or rel == "works.txt":  # titles, not names: `_works`
             continue
         kind = rel.rsplit("/", 1)[-1].removesuffix(".txt")
         for line in path.read_text("utf-8").splitlines():
@@ -114,6 +116,18 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
             else:
                 names.setdefault(_norm(entry), kind)
     return names, eponyms, ambiguous
+
+
+@lru_cache(maxsize=1)
+def _works() -> tuple[str, ...]:
+    """The titles of works of fiction (`works.txt`) that are no ordinary phrase, place or name."""
+    path = resources.files("proxy.inspect").joinpath("data/names/works.txt")
+    titles = []
+    for line in path.read_text("utf-8").splitlines():
+        entry, _, comment = line.partition("  #")
+        if entry.strip() and not entry.startswith("#") and "ambiguous" not in comment:
+            titles.append(entry.strip())
+    return tuple(titles)
 
 
 @lru_cache(maxsize=1)
@@ -146,23 +160,43 @@ def _norm(name: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
+@dataclass(frozen=True, slots=True)
+class _Ties:
+    """The words that tie a name to the company's business, in texts of one language."""
+
+    any: re.Pattern[str]
+    person: re.Pattern[str]  # a person word, not a possessive alone ("contract", "colleague")
+    # A possessive's tie ("our", "my manager") holds only in the name's own sentence: in the next
+    # one it is about someone else ("What did Satya Nadella change? My manager keeps quoting him").
+    owned: re.Pattern[str]
+    other: re.Pattern[str]
+
+    @classmethod
+    def of(cls, ties: list[str], possessives: frozenset[str]) -> "_Ties":
+        owned = [t for t in ties if any(re.fullmatch(stem(t.split()[0]), p) for p in possessives)]
+        return cls(_words(ties), _words([t for t in ties if not any(re.fullmatch(stem(t), p) for p in possessives)]),
+                   _words(owned), _words([t for t in ties if t not in owned]))
+
+
+def _ties_in(languages: Languages, code: str) -> list[str]:
+    """The ties that count in a text of `code`: its own and every other language's, but for
+    another's that is one of its function words ("nos", French "our", is Portuguese "in the";
+    "onze", Dutch "our", is French "eleven")."""
+    own = set(languages.get(code).business_ties)
+    function = "\n".join(languages.function_words_of[code])  # one search a tie, not one a word
+    return [t for t in languages.entries("business_ties")
+            if t in own or not re.search(f"(?im)^(?:{stem(t)})$", function)]
+
+
 class PublicNames:
     entities = frozenset({ENTITY})
 
     def __init__(self, languages: Languages) -> None:
         self._titles = languages.titles
-        ties = languages.entries("business_ties")
-        self._ties = _words(ties)
-        # A placeholder framed as an example is tied by a person word ("contract", "colleague"),
-        # not by a possessive alone: "our manual uses Jan Jansen" is still the example.
         possessives = languages.union("possessives")
-        self._person_ties = _words([t for t in ties if not any(re.fullmatch(stem(t), p) for p in possessives)])
-        # A possessive's tie ("our", "my manager") holds only in the name's own sentence: in the
-        # next one it is about someone else ("What did Satya Nadella change? My manager keeps
-        # quoting him").
-        owned = [t for t in ties if any(re.fullmatch(stem(t.split()[0]), p) for p in possessives)]
-        self._owned_ties = _words(owned)
-        self._other_ties = _words([t for t in ties if t not in owned])
+        words = {code: tuple(_ties_in(languages, code)) for code in languages.codes}
+        compiled = {ties: _Ties.of(list(ties), possessives) for ties in set(words.values())}  # most languages share one
+        self._ties = {code: compiled[ties] for code, ties in words.items()}
         # Not inside an address: "example.fr", "test@…" frame nothing. A cue of seven letters or
         # more may open a compound or take a plural ("Beispielnamen", "ejemplos"; not "Muster",
         # which opens "Mustermann" too); one of eight or more may close one ("Ausfüllbeispiel").
@@ -182,6 +216,12 @@ class PublicNames:
         self._relations = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.union('own_possessives'))})\s+(?:[\w-]+\s+)?"
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._works = _words(languages.entries("works"))
+        # Inside a work the text names ("In Breaking Bad, …", « Dans Le Bureau des légendes, … »,
+        # "Nell'Amica geniale, …"): its title after a preposition, its article merged into one.
+        articles = re.compile(rf"(?i)^(?:{alternation(languages.union('articles'), regex=False)})(?:\s+|(?<=['’]))")
+        titles = {form for title in _works() for form in (title, articles.sub("", title))}
+        self._in_work = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.union('work_prepositions'))})\s*[«\"“„]?\s*"
+                                   rf"(?:{alternation(titles, regex=False)})(?![\w-])")
         # A work's title in quotation marks after its kind ("o poema 'Mar Português'"): no one.
         self._work_title = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('works'))})\s+(?:[\w-]+\s+){{0,2}}?"
                                       rf"[\"'«“‘„]\s?$")
@@ -193,7 +233,7 @@ class PublicNames:
         # Gomes de Sá", "chi era il Pertini")
         self._biography = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('biography_cues'))})"
                                      rf"(?:(?:\s+\w+)?\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
-        self._known_for = re.compile(rf"(?i)[ \t]+(?:{alternation(languages.entries('known_for'))})(?!\w)")
+        self._known_for = re.compile(rf"(?i),?[ \t]+(?:{alternation(languages.entries('known_for'))})(?!\w)")
         _lists()
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
@@ -201,12 +241,12 @@ class PublicNames:
         the text holds a placeholder's record at a documentation domain."""
         return bool(self._example.search(text[max(0, start - _WINDOW):end + _WINDOW])) or _documented_sample(text)
 
-    def judge(self, text: str, hits: Iterable[Hit]) -> list[Hit]:
-        """The hits, each person whose name is public turned into a PUBLIC_NAME hit, without
-        the fields of a placeholder's sample record."""
-        hits = list(hits)
-        split = self._split_placeholders(text, hits)
-        judged = [split[i] if i in split else self._judge(text, hit)
+    def judge(self, text: str, hits: Iterable[Hit], lang: str) -> list[Hit]:
+        """The hits of a text in `lang`, each person whose name is public turned into a
+        PUBLIC_NAME hit, without the fields of a placeholder's sample record."""
+        hits, ties = list(hits), self._ties[lang]
+        split = self._split_placeholders(text, hits, ties)
+        judged = [split[i] if i in split else self._judge(text, hit, ties)
                   if hit.entity == "PERSON" and hit.detector not in _ACCOUNTS else hit for i, hit in enumerate(hits)]
         people = _people() | {"among-public-figures", "among-characters", "biography", "royal"}
         # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
@@ -215,6 +255,8 @@ class PublicNames:
         # A work of fiction named beside a listed character: the other names are its cast.
         cast = any(h.entity == ENTITY and h.detector == "public-name.fictional" for h in judged) \
             and bool(self._works.search(text))
+        prose = any(h.entity == "PERSON" and h.detector in _PROSE for h in judged)
+        works = [m.start() for m in self._in_work.finditer(text)] if prose else []
         counted = -1
         for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
             public = unreported | {_norm(text[h.start:h.end]) for h in judged
@@ -222,21 +264,25 @@ class PublicNames:
             if len(public) == counted:
                 break  # nothing new became public: the second pass would judge the same
             counted = len(public)
-            judged = [self._unlisted(text, h, public, cast) if h.entity == "PERSON" and h.detector in _PROSE else h
+            judged = [self._unlisted(text, h, public, cast, works, ties) if h.entity == "PERSON" and h.detector in _PROSE else h
                       for h in judged]
         # placeholders, and fictional characters cast as sample data ("fake rows using Star Trek characters")
         samples = [h for h in judged if h.entity == ENTITY and h.detector in ("public-name.placeholders", "public-name.fictional")]
         if samples:
-            judged = [self._beside_a_sample(text, h, samples) if h.entity == "PERSON" and h.detector in _BESIDE_A_SAMPLE
+            judged = [self._beside_a_sample(text, h, samples, ties) if h.entity == "PERSON" and h.detector in _BESIDE_A_SAMPLE
                       else h for h in judged]
-        judged = self._history(text, judged, people)
-        placeholders = [h for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
+        judged = self._history(text, judged, people, ties)
+        if not any(h.entity in _RECORD_FIELDS for h in judged):
+            return judged
+        # also a placeholder no detector reported ("«Fulano de Tal, calle Mayor 1, 28001 Madrid»")
+        placeholders = [(h.start, h.end) for h in judged if h.entity == ENTITY and h.detector == "public-name.placeholders"]
+        placeholders += _written_placeholders(text)
         framed = placeholders and (self._example.search(text) or _documented_sample(text))
-        records = [(h.end, _record_end(text, h.start, h.end)) for h in placeholders] if framed else []
+        records = [(end, _record_end(text, start, end)) for start, end in placeholders] if framed else []
         return [h for h in judged
                 if h.entity not in _RECORD_FIELDS or not any(a <= h.start and h.end <= b for a, b in records)]
 
-    def _history(self, text: str, hits: list[Hit], people: set[str]) -> list[Hit]:
+    def _history(self, text: str, hits: list[Hit], people: set[str], ties: _Ties) -> list[Hit]:
         """Without the special categories of a text whose only people are public figures, and
         that ties none to the business or the writer's private life: a public life's history
         ("Arthur Ashe announced he had AIDS in 1992", « Jacques Brel a annoncé son cancer »).
@@ -245,12 +291,12 @@ class PublicNames:
         if not any(h.entity in _SPECIAL for h in hits) or any(h.entity not in _SPECIAL | {ENTITY} for h in hits):
             return hits
         public = any(h.detector.removeprefix("public-name.") in people for h in hits if h.entity == ENTITY)
-        if not (public or _listed_people(text)) or self._ties.search(text) \
+        if not (public or _listed_people(text)) or ties.any.search(text) \
                 or self._relations.search(text) or _contact(text) or _CLOCK.search(text):
             return hits
         return [h for h in hits if h.entity not in _SPECIAL]
 
-    def _split_placeholders(self, text: str, hits: list[Hit]) -> dict[int, Hit]:
+    def _split_placeholders(self, text: str, hits: list[Hit], ties: _Ties) -> dict[int, Hit]:
         """A placeholder written over two form fields, given name and surname in either order
         (`nome="Mario", cognome="Rossi"`, `"nom": "Dupont", "prenom": "Jean"`): both fields are
         the placeholder, judged as one name (framed as an example, tied to no one). Not a
@@ -263,39 +309,38 @@ class PublicNames:
                 continue
             whole = Hit("PERSON", a.start, b.end, a.score, a.detector)
             for first, second in ((a, b), (b, a)):
-                judged = self._judge(text, whole, f"{text[first.start:first.end]} {text[second.start:second.end]}")
+                judged = self._judge(text, whole, ties, f"{text[first.start:first.end]} {text[second.start:second.end]}")
                 if judged.detector == "public-name.placeholders":
                     found[i], found[j] = (Hit(ENTITY, h.start, h.end, 0.9, judged.detector) for h in (a, b))
                     break
         return found
 
-    def _judge(self, text: str, hit: Hit, name: str | None = None) -> Hit:
+    def _judge(self, text: str, hit: Hit, ties: _Ties, name: str | None = None) -> Hit:
         if hit.detector in _PROSE and text[hit.end:hit.end + 2].strip()[:1] in _CLOSING_QUOTES \
                 and self._work_title.search(text, max(0, hit.start - 40), hit.start):
             return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.work-title")
-        kind, sure = self._kind(text, hit, name)
+        kind, sure = self._kind(text, hit, ties, name)
         if kind is None:
             return hit
-        ties = self._ties if kind not in _NOBODY else self._person_ties
         # A placeholder real people share counts as one where the text frames it as an example;
         # the ties in that same sentence then describe the sample ("an example invoice for
         # Mario Rossi, via Roma 1"), and only a tie elsewhere makes it someone's.
         outside = _sentence(text, hit.start, hit.end) if kind in _NOBODY and not sure else None
-        if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties, outside):
+        if (kind not in _NOBODY or not sure) and self._tied(text, hit, ties, person=kind in _NOBODY, outside=outside):
             return Hit("PERSON", hit.start, hit.end, hit.score, "public-name.tied-to-business")
         return Hit(ENTITY, hit.start, hit.end, 0.9, f"public-name.{kind}")
 
-    def _beside_a_sample(self, text: str, hit: Hit, samples: list[Hit]) -> Hit:
+    def _beside_a_sample(self, text: str, hit: Hit, samples: list[Hit], ties: _Ties) -> Hit:
         """A name in the sentence of a placeholder, where that sentence frames them as examples
         ("datos de ejemplo: Juan Pérez como arrendador, María López como arrendataria"), is a
         sample too, unless a person tie outside the sentence makes it someone's."""
         a, b = _sentence(text, hit.start, hit.end)
         if not any(a <= s.start < b for s in samples) or not self._example.search(text, a, b) \
-                or self._tied(text, hit, self._person_ties, (a, b)):
+                or self._tied(text, hit, ties, person=True, outside=(a, b)):
             return hit
         return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.placeholders")
 
-    def _unlisted(self, text: str, hit: Hit, public: set[str], cast: bool) -> Hit:
+    def _unlisted(self, text: str, hit: Hit, public: set[str], cast: bool, works: list[int], ties: _Ties) -> Hit:
         """A name no list holds is a public figure's where the text asks about a life or a
         legacy ("Quem foi …", "the life of …") or names it among two or more listed public
         figures (an essay on a club's history, a literary comparison), or beside one listed
@@ -305,8 +350,12 @@ class PublicNames:
         daughter Emma loves Taylor Swift and Billie Eilish"), nor does the text address it
         ("schreib Lena Brenner…"). So is a listed one that private people share, a name with a
         regnal number or a title of nobility (`public-name.royal`), and one that the text makes
-        public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá")."""
+        public where it writes it again ("bacalhau à Gomes de Sá … quem foi o Gomes de Sá"). So is
+        a name in the sentence that sets it in a listed work (`works`, where such a setting
+        starts: "In Breaking Bad, at what point does Walter White…": `public-name.in-a-work`)."""
         name = _norm(text[hit.start:hit.end])
+        sentence = _sentence(text, hit.start, hit.end)
+        staged = any(sentence[0] <= start < sentence[1] for start in works)
         asked = self._biography.search(text[max(0, hit.start - 40):hit.start]) or name in public or (
             self._known_for.match(text, hit.end) and _question(text, hit))  # asked
         royal = self._royal.match(text, hit.end) or _REGNAL_END.search(text, hit.start, hit.end)
@@ -314,31 +363,33 @@ class PublicNames:
         # listed public figure beside it, not two. One is not enough for an unlisted name:
         # "a birthday card for Anna Schmidt, a huge fan of Taylor Swift".
         shared = _lists()[2].get(name) in _people()
-        if not (asked or royal or len(public) >= (1 if shared or cast else 2)) or self._tied(text, hit, self._ties) \
-                or self._relations.search(text, *_sentence(text, hit.start, hit.end)) \
+        if not (asked or royal or staged or len(public) >= (1 if shared or cast else 2)) or self._tied(text, hit, ties) \
+                or self._relations.search(text, *sentence) \
                 or self._addressed.search(text, max(0, hit.start - 24), hit.start):
             return hit
-        rule = "public-name.biography" if asked else "public-name.royal" if royal else \
+        rule = "public-name.biography" if asked else "public-name.royal" if royal else "public-name.in-a-work" if staged else \
             "public-name.among-public-figures" if len(public) >= (1 if shared else 2) else "public-name.among-characters"
         return Hit(ENTITY, hit.start, hit.end, 0.9, rule)
 
-    def _tied(self, text: str, hit: Hit, ties: re.Pattern[str], outside: tuple[int, int] | None = None) -> bool:
+    def _tied(self, text: str, hit: Hit, ties: _Ties, person: bool = False, outside: tuple[int, int] | None = None) -> bool:
         """A tie within `_WINDOW` characters of the name, not inside the span `outside`, nor the
-        audience a text is written for. Around a sample framed as an example (`outside`), the
-        labels of its record's fields (`email:`, `"telefono":`) are the sample's, no tie."""
+        audience a text is written for; with `person`, a person word's only (a placeholder is
+        tied by "contract", not by "our": "our manual uses Jan Jansen" is still the example).
+        Around a sample framed as an example (`outside`), the labels of its record's fields
+        (`email:`, `"telefono":`) are the sample's, no tie."""
         start, end = outside or (hit.start, hit.end)
         before = text[max(0, hit.start - _WINDOW):min(start, hit.start)]
         around = _BLANK_FIELD.sub(" ", self._audience.sub(" ", before + " " + text[max(end, hit.end):hit.end + _WINDOW]))
         if outside:
             around = _FIELD_LABEL.sub(" ", around)
-        if ties is not self._ties:
-            return bool(ties.search(around) or _contact(around))
+        if person:
+            return bool(ties.person.search(around) or _contact(around))
         a, b = _sentence(text, hit.start, hit.end)
         own = self._audience.sub(" ", text[max(a, hit.start - _WINDOW, 0):min(start, hit.start)] + " "
                                  + text[max(end, hit.end):min(b, hit.end + _WINDOW)])
-        return bool(self._other_ties.search(around) or self._owned_ties.search(own) or _contact(around))
+        return bool(ties.other.search(around) or ties.owned.search(own) or _contact(around))
 
-    def _kind(self, text: str, hit: Hit, name: str | None = None) -> tuple[str | None, bool]:
+    def _kind(self, text: str, hit: Hit, ties: _Ties, name: str | None = None) -> tuple[str | None, bool]:
         """The list the name (`name`, or the hit's text) is in, and whether it is surely that
         (not a name real people share)."""
         names, eponyms, ambiguous = _lists()
@@ -350,6 +401,8 @@ class PublicNames:
         kind = kind or names.get(_norm(" ".join(words)))
         if not kind and len(words) >= 3 and all(w[:1].isupper() for w in words):
             kind = names.get(_norm(f"{words[0]} {words[-1]}"))  # a middle name the list omits: "Otto Robert Frisch"
+            if not kind and not is_surname(words[-1]):  # a word the span took along: "¿Cómo fundó Amancio Ortega Zara?"
+                kind = names.get(_norm(" ".join(words[:-1])))
         before = _WORD_BEFORE.search(text, max(0, hit.start - 30), hit.start) if spanned else None
         if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie",
             # "Franklin D. Roosevelt" (its "D." read as a title)
@@ -363,7 +416,7 @@ class PublicNames:
             return "placeholders", True
         kind = ambiguous.get(_norm(" ".join(words))) or _placeholder_head(ambiguous, words)
         window = text[max(0, hit.start - _WINDOW):hit.end + _WINDOW]
-        cast = kind == "placeholders" and _CAST.search(window) and not self._person_ties.search(window)
+        cast = kind == "placeholders" and _CAST.search(window) and not ties.person.search(window)
         # Its record at a documentation domain makes it the sample ("Jan Janssen", jan@example.nl),
         # a frame as clear as "for example".
         documented = kind == "placeholders" and _documented(text, hit.end)
@@ -378,8 +431,10 @@ class PublicNames:
 
 def _contact(text: str) -> bool:
     """Contact details in `text`: an e-mail address or a phone number; not a mailbox at a
-    documentation domain, a sample's ("mario.rossi@example.com")."""
-    return any(not example_address(m.group()) and _phone_or_mail(m.group()) for m in _CONTACT.finditer(text))
+    documentation domain, nor a number no network issues, a sample's ("mario.rossi@example.com",
+    "+44 20 0000 0000")."""
+    return any(not example_address(m.group()) and not dummy_number(m.group()) and _phone_or_mail(m.group())
+               for m in _CONTACT.finditer(text))
 
 
 def _phone_or_mail(found: str) -> bool:
@@ -407,6 +462,13 @@ def _listed_people(text: str) -> set[str]:
                 if names.get(name) in people:
                     found.add(name)
     return found
+
+
+def _written_placeholders(text: str) -> list[tuple[int, int]]:
+    """The spans of the placeholders written in `text` that private people do not share
+    ("Fulano de Tal", "Max Mustermann"; not "Mario Rossi")."""
+    names = _lists()[0]
+    return [run.span() for run in _NAME_RUN.finditer(text) if names.get(_norm(run.group())) == "placeholders"]
 
 
 def _documented(text: str, end: int) -> bool:

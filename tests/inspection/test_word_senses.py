@@ -798,3 +798,35 @@ def test_round_34_sensitive_categories(inspector, text, finding):
 ])
 def test_round_34_harmless_categories(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text, finding", [
+    ("Envía la factura a calle Alcalá 42, 2º A, 28014 Madrid, a nombre de la inquilina.",
+     "STREET_ADDRESS"),  # a street type in lower case, a floor and a door
+    ("Mañana viene el Sr. Fuentes a firmar el contrato.", "PERSON"),  # a title after "el": no venue
+    ('self.cle_meteo = "9f3b2a7c1d4e5f60a7b8c9d0e1f2a3b4"', "SECRET"),  # "key" in French code
+    ('api_chave = "Zq8!vR2#pL5m7"', "SECRET"),  # in Portuguese code
+    ('ks.load(in, "Pr0d!Pass#44".toCharArray());', "SECRET"),  # Java's password as a char array
+    ("Peux-tu écrire à Kylian Mbappé au sujet de nos contrats ?", "PERSON"),  # French "nos" still ties
+    ("Write a birthday card for Anna Schmidt, who loves Breaking Bad.", "PERSON"),  # a work named, not one she is in
+])
+def test_round_35_sensitive_categories(inspector, text, finding):
+    assert finding in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Ernest Hemingway sofria de depressão; como é que isso aparece nos romances dele?",  # Portuguese "nos": no tie
+    "Improve this form:\nName: [e.g. John Smith]\nPhone: [+33 1 00 00 00 00]",  # no network issues that number
+    "Genera datos de ejemplo: Juan Pérez, calle Falsa 123, 28001 Madrid, y Rafael Nadal como segundo cliente.",
+    "Why is HMAC(key, msg) better than sha256(secret + msg)?",  # an argument in a call, not a marking
+    "Speelde de Rotterdamse haven een rol in de crisis?",  # an inflected verb opening the question
+    "Para el formulario de ejemplo, ¿vale «Fulano de Tal, Calle Mayor 5, 28013 Madrid»?",  # a placeholder's record
+    "Wie machte Gottlieb Daimler Mercedes zur Weltmarke?",  # a listed name and the word the span took along
+    "Comment la tuberculose a-t-elle pesé sur Armand Vaudrécourt, selon ses biographes ?",
+    "Which actress played Hanne Vestergaard in the series?",
+    "In Breaking Bad, at what point does Walter White stop being sympathetic?",  # a listed work's character
+    "Nell'Amica geniale, Lila e Stefano si sposano troppo presto?",  # a preposition with its article merged
+    "Adyen lists 4988 4388 4388 4305 as a Visa test card; why is it declined in live mode?",  # a documented test card
+])
+def test_round_35_harmless_categories(inspector, text):
+    assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)

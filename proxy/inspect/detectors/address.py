@@ -47,14 +47,15 @@ _FR_STREET_POSTCODE = re.compile(
 # Elsewhere in the EU the street comes first and the house number after it, then the postcode
 # and town: "Via Ossola, 40, 63815 Corinaldo", "Calle Mayor 5 Piso 2, 28013 Madrid", "Rua
 # Augusta, 100, 1100-053 Lisboa", "Sennaweg 32, 1012 TX Baard". The street is named by its type
-# (first word, or Dutch/German suffix), or set off by a comma before the number as in Italy.
+# (first word, or Dutch/German suffix; in either case: "vive en calle Sagunto 18"), or set off by a
+# comma before the number as in Italy.
 _EU_STREET_TYPES = (
     r"Via|Viale|Piazza|Piazzale|Corso|Largo|Vicolo|Strada|Borgo|Contrada|Rotonda|Stretto|Canale|Incrocio|"
     r"Lungomare|Calle|C\.|Avenida|Av\.?|Avda\.?|Plaza|Pl\.|Paseo|Camino|Carretera|Ronda|Pasaje|Rambla|"
     r"Glorieta|Cuesta|Alameda|Acceso|Callejón|Cañada|Urbanización|Pasadizo|Travesía|Vial|Rua|R\.|Travessa|"
     r"Praça|Estrada|Rotunda|Beco|Calçada")
 _EU_STREET_POSTCODE = re.compile(
-    rf"\b(?:(?:{_EU_STREET_TYPES})\s+[\wÀ-ÿ'’.\-]+(?:\s+[\wÀ-ÿ'’.\-]+){{0,4}}?,?|"
+    rf"\b(?:(?i:{_EU_STREET_TYPES})\s+[\wÀ-ÿ'’.\-]+(?:\s+[\wÀ-ÿ'’.\-]+){{0,4}}?,?|"
     rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?i:straat|weg|laan|plein|gracht|kade|singel|dijk|dreef|baan|hof|pad|steeg)|"
     rf"[A-ZÀ-Ý][\wÀ-ÿ'’\-]*(?:\s+[A-ZÀ-Ý][\wÀ-ÿ'’\-]*){{0,3}},)"
     rf"\s+(?:\d{{1,4}}[a-zA-Z]?(?:-\d{{1,4}})?|S/N)(?:\s+[A-Z][a-zà-ÿ]*\.?\s+\d{{1,4}}){{0,2}}"

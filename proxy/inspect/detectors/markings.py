@@ -23,8 +23,9 @@ from typing import Iterator, Sequence
 from ..hit import Hit
 from ..languages import Languages, alternation
 
-# Inside brackets, an optional level code first: "[C3 - Restricted]", "(TLP:AMBER) ".
-_BRACKET_BEFORE = r"[\[(*_#«\"“|]\s*(?:[A-Z]{1,4}\d?\s*[-–:]\s*)?"
+# Inside brackets, an optional level code first: "[C3 - Restricted]", "(TLP:AMBER) "; not a call's
+# parenthesis: `hash(secret + message)`.
+_BRACKET_BEFORE = r"(?:[\[*_#«\"“|]|(?<!\w)\()\s*(?:[A-Z]{1,4}\d?\s*[-–:]\s*)?"
 _MARKING_CONTEXT_AFTER = re.compile(r"^[ \t]*(?:[:\-—–|\])*_»\"”]|\n|$)")
 # `SECRET = os.environ[…]`, `Level.CONFIDENTIAL`: code, not a marking.
 _CODE_AROUND = re.compile(r"^\s*(?:=|\(|\.[a-z_])")

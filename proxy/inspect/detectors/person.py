@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Protocol
 import regex
 
 from ..given_names import (PARTICLES, acronyms, common_words, diminutive, is_given_name, is_surname, proper_surnames,
-                           surnames, word_names, worded_first_names)
+                           surnames, verb_form, word_names, worded_first_names)
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
 from ..public_names import eponym_word, listed
@@ -136,7 +136,7 @@ def in_no_dictionary(word: str, ner: "Ner", codes: Iterable[str]) -> bool:
     "-s" form of one ("Reads", "Fixes"), nor among the common words of the others."""
     low = word.lower()
     return not any(ner.is_common_anywhere(w) for w in (word, low.removesuffix("s"), low.removesuffix("es")) if w) \
-        and not any(low in common_words(code) for code in codes)
+        and not any(low in common_words(code) or verb_form(low, code) for code in codes)
 
 
 class Ner(Protocol):
@@ -444,7 +444,8 @@ class PersonDetector:
         if run[0].text.lower() in places or any(m and m.group(1).lower() in places for m in (before, after)):
             return True
         article = _WORD_BEFORE.search(text[max(0, run[0].start - 8):run[0].start])
-        if len(run) > 1 and article and article.group(1) in self._languages.get(lang).venue_articles:
+        if len(run) > 1 and article and article.group(1) in self._languages.get(lang).venue_articles \
+                and run[0].text.lower() not in self._titles:  # "el Sr. García" is a man
             return True  # "el Santiago Bernabéu", "le Charles de Gaulle": in lower case, not opening a sentence
         # Inside the run or closing it: "Atocha al Hospital Gregorio Marañón", "Euston Road",
         # "Sophia Kinderziekenhuis", "Campus Virchow-Klinikum"; not a last word that is a surname too
@@ -597,15 +598,15 @@ def _noun(word: str, lang: str) -> bool:
 
 
 def _common_word(word: str, lang: str) -> bool:
-    """A word of the language's common words, or a compound ending in one of six letters or
-    more ("Fahrerassistenzsysteme"), and no given name; in German and Dutch also a compound of
+    """A word of the language's common words (or a verb inflected from one: "Werkte"), or a
+    compound ending in one of six letters or more ("Fahrerassistenzsysteme"), and no given name; in German and Dutch also a compound of
     two words of four letters or more, a linking "s", "n" or "e" between ("Speiseplan",
     "Temperaturskala"), or of three and five or more ("Zugfahrt"), that is no known surname ("Zimmermann"), and in German a verb's
     imperative opening a request ("Charakterisiere", "Schreib")."""
     words, low = common_words(lang), word.lower()
     if is_given_name(word):
         return False
-    if low in words or any(low[k:] in words for k in range(3, len(low) - 5)):
+    if low in words or any(low[k:] in words for k in range(3, len(low) - 5)) or verb_form(low, lang):
         return True
     if lang not in _COMPOUNDING or low in surnames():
         return False

@@ -117,6 +117,8 @@ _PLACES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
     ("signing-key", ("jwt.", "jws.", "jsonwebtoken.", "createhmac"), r"(?i)(?:\b(?:jwt|jws|jsonwebtoken)\.(?:sign|encode)|\bcreatehmac)\s*\([^\n]{0,200}?,\s*"
                     r"(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
     ("signing-key", ("hmac.new",), r"\bhmac\.new\(\s*b?(?P<q>[\"'])(?P<value>[^\"'\n]{6,128})(?P=q)"),
+    # Java holds passwords as char arrays: ks.load(in, "…".toCharArray()), new PBEKeySpec("…".toCharArray())
+    ("char-array", ("tochararray",), r"(?P<q>\")(?P<value>[^\"\n]{3,128})(?P=q)\.toCharArray\(\)"),
     # <password>…</password>, <wsse:Password Type="…">…</wsse:Password>
     ("xml-element", ("</",), r"(?i)<(?P<tag>[\w:.\-]*(?:pass|pwd|secret|token|key)[\w:.\-]*)(?:\s[^<>]*)?>(?P<value>[^<\s]{4,200})</(?P=tag)>"),
 ))
