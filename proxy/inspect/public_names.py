@@ -68,6 +68,7 @@ _BLANK_FIELD = re.compile(r"(?m)^[^\n:]{1,40}:[ \t]*(?:_{2,}|\.{3,}|…+|\[ *\])
 _FIELD_LABEL = re.compile(r"[\"']?\b[\w-]+[\"']?[ \t]*[:=]")
 _CLOCK = re.compile(r"(?i)\b\d{1,2}(?:[:.h]\d{2}|h|\s?[ap]\.?m\.?)(?!\w)")  # "7h", "14:30", "9 am"
 _CAPITALISED = re.compile(r"\b[A-ZÀ-ÖØ-Þ][\w'’-]+")
+_TWO_WORDS = re.compile(r"\S*(?:[ \t]+\S+)?")
 _CLOSING_QUOTES = frozenset("\"'»”’“")
 _WORD_BEFORE = re.compile(r"([A-ZÀ-ÖØ-Þ][\w'’-]+)[ \t]+$")
 # Up to three words after a name, the last capitalised: a pair's joiner and second name ("e
@@ -82,7 +83,8 @@ _ACCOUNTS = frozenset({"name-shape.handle", "name-shape.account", "name-shape.ho
 # The person rules that read names written out in prose.
 _PROSE = frozenset({"person.given-name", "person.given-name-alone", "person.context", "person.ner", "person.known-surname",
                     "person.short-form", "person.articled", "person.family", "person.surname-first",
-                    "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair", "person.title"})
+                    "learned-name.lower-case", "name-shape.lower-case", "name-shape.given-pair", "person.title",
+                    "name-shape.lower-case-given-name", "person.initial"})
 # What a sample's sentence turns into samples too: names in prose, a form's fields, and a public
 # figure cast as a sample customer ("dati di esempio: Mario Rossi … e Giuseppe Verdi come cliente").
 _BESIDE_A_SAMPLE = _PROSE | {"name-shape.form-field", "public-name.tied-to-business"}
@@ -119,14 +121,15 @@ def _lists() -> tuple[dict[str, str], dict[str, list[str]], dict[str, str]]:
 
 
 @lru_cache(maxsize=1)
-def _works() -> tuple[str, ...]:
-    """The titles of works of fiction (`works.txt`) that are no ordinary phrase, place or name."""
+def _works() -> tuple[tuple[str, bool], ...]:
+    """The titles of works of fiction (`works.txt`), each with whether it is also an ordinary
+    phrase, a place or a name (`# ambiguous`)."""
     path = resources.files("proxy.inspect").joinpath("data/names/works.txt")
     titles = []
     for line in path.read_text("utf-8").splitlines():
         entry, _, comment = line.partition("  #")
-        if entry.strip() and not entry.startswith("#") and "ambiguous" not in comment:
-            titles.append(entry.strip())
+        if entry.strip() and not entry.startswith("#"):
+            titles.append((entry.strip(), "ambiguous" in comment))
     return tuple(titles)
 
 
@@ -150,6 +153,18 @@ def listed(name: str) -> bool:
 def eponym_word(word: str) -> bool:
     """Whether `word` is in a term named after someone ("Dijkstra" of "Dijkstra's algorithm")."""
     return _norm(word) in _lists()[1]
+
+
+def named_after_here(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is the name inside a term named after someone that stands
+    around it ("Dijkstra" of "algorithme de Dijkstra", "Suárez" of "Adolfo Suárez Madrid-Barajas")."""
+    near = text[max(0, start - _WINDOW):end + _WINDOW]
+    return any(term in near for term in _lists()[1].get(_norm(text[start:end]), ()))
+
+
+def _title_key(words: list[str]) -> str:
+    """Words of a title as it is looked up: normalised, without the punctuation around each."""
+    return " ".join(filter(None, (_norm(w.strip(",.;:!?()«»\"“”„'’")) for w in words)))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -217,11 +232,17 @@ class PublicNames:
                                      rf"(?:{alternation(languages.entries('relations'))})(?![\w-])")
         self._works = _words(languages.entries("works"))
         # Inside a work the text names ("In Breaking Bad, …", « Dans Le Bureau des légendes, … »,
-        # "Nell'Amica geniale, …"): its title after a preposition, its article merged into one.
+        # "Nell'Amica geniale, …", "na série Glória"): its title after a preposition (its article
+        # merged into it) or after the work's kind, which makes an ambiguous title one too.
         articles = re.compile(rf"(?i)^(?:{alternation(languages.union('articles'), regex=False)})(?:\s+|(?<=['’]))")
-        titles = {form for title in _works() for form in (title, articles.sub("", title))}
-        self._in_work = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.union('work_prepositions'))})\s*[«\"“„]?\s*"
-                                   rf"(?:{alternation(titles, regex=False)})(?![\w-])")
+        forms = [(_title_key(form.split()), ambiguous) for title, ambiguous in _works() for form in (title, articles.sub("", title))]
+        self._titles_sure = frozenset(form for form, ambiguous in forms if not ambiguous)
+        self._titles_any = frozenset(form for form, _ in forms)
+        self._title_heads = frozenset(" ".join(form.split()[:2]) for form in self._titles_any if len(form.split()) > 2)
+        self._title_words = max(len(form.split()) for form in self._titles_any)
+        self._work_preposition = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.union('work_prepositions'))})"
+                                            rf"(?:\s+|(?<=['’]))(?:(?P<kind>(?:\w+\s+)?(?:{alternation(languages.entries('works'))})\s+))?"
+                                            rf"[«\"“„]?\s*(?=\w)")
         # A work's title in quotation marks after its kind ("o poema 'Mar Português'"): no one.
         self._work_title = re.compile(rf"(?i)(?<![\w'’])(?:{alternation(languages.entries('works'))})\s+(?:[\w-]+\s+){{0,2}}?"
                                       rf"[\"'«“‘„]\s?$")
@@ -235,6 +256,25 @@ class PublicNames:
                                      rf"(?:(?:\s+\w+)?\s+(?:{alternation(languages.entries('name_articles'), regex=False)}))?\s*$")
         self._known_for = re.compile(rf"(?i),?[ \t]+(?:{alternation(languages.entries('known_for'))})(?!\w)")
         _lists()
+
+    def _settings(self, text: str) -> list[int]:
+        """Where the text sets what follows in a listed work ("In Breaking Bad, …"): the
+        prepositions' offsets."""
+        found = []
+        for m in self._work_preposition.finditer(text):
+            titles = self._titles_any if m.group("kind") else self._titles_sure
+            two = _TWO_WORDS.match(text, m.end()).group().split()
+            one, both = _title_key(two[:1]), _title_key(two)
+            if one not in titles and both not in titles and both not in self._title_heads:
+                continue  # most open no title: one look at their next two words
+            words = text[m.end():m.end() + 160].split()[:self._title_words]
+            prefix = ""
+            for word in words:
+                prefix = f"{prefix} {_title_key([word])}".strip()
+                if prefix in titles:
+                    found.append(m.start())
+                    break
+        return found
 
     def framed_as_example(self, text: str, start: int, end: int) -> bool:
         """Whether the words around text[start:end] frame it as an example ("sample", "z. B."), or
@@ -252,11 +292,13 @@ class PublicNames:
         # Listed people no detector reported (one opening a sentence: "Summarise Keir Starmer's
         # rules") vouch as well.
         unreported = _listed_people(text) if any(h.entity == "PERSON" and h.detector in _PROSE for h in judged) else set()
-        # A work of fiction named beside a listed character: the other names are its cast.
+        # A work of fiction named (its kind, or a listed title) beside a listed character: the
+        # other names are its cast.
         cast = any(h.entity == ENTITY and h.detector == "public-name.fictional" for h in judged) \
-            and bool(self._works.search(text))
+            and bool(self._works.search(text) or any(_title_key(r.group().split()) in self._titles_sure
+                                                     for r in _NAME_RUN.finditer(text)))  # "Je relis Les Misérables"
         prose = any(h.entity == "PERSON" and h.detector in _PROSE for h in judged)
-        works = [m.start() for m in self._in_work.finditer(text)] if prose else []
+        works = self._settings(text) if prose else []
         counted = -1
         for _ in range(2):  # one made public beside listed ones vouches too ("Franklin, Wilkins and Gosling")
             public = unreported | {_norm(text[h.start:h.end]) for h in judged
@@ -321,6 +363,8 @@ class PublicNames:
             return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.work-title")
         kind, sure = self._kind(text, hit, ties, name)
         if kind is None:
+            if hit.detector in _PROSE and _title_key(text[hit.start:hit.end].split()) in self._titles_sure:
+                return Hit(ENTITY, hit.start, hit.end, 0.9, "public-name.work-title")  # "better than Citizen Kane"
             return hit
         # A placeholder real people share counts as one where the text frames it as an example;
         # the ties in that same sentence then describe the sample ("an example invoice for
@@ -401,7 +445,8 @@ class PublicNames:
         kind = kind or names.get(_norm(" ".join(words)))
         if not kind and len(words) >= 3 and all(w[:1].isupper() for w in words):
             kind = names.get(_norm(f"{words[0]} {words[-1]}"))  # a middle name the list omits: "Otto Robert Frisch"
-            if not kind and not is_surname(words[-1]):  # a word the span took along: "¿Cómo fundó Amancio Ortega Zara?"
+            last = words[-1]  # a brand the span took along ("¿Cómo fundó Amancio Ortega Zara?"), no surname
+            if not kind and not is_surname(last) and (is_given_name(last) or eponym_word(last)):
                 kind = names.get(_norm(" ".join(words[:-1])))
         before = _WORD_BEFORE.search(text, max(0, hit.start - 30), hit.start) if spanned else None
         if not kind and before:  # a first name the span left out, no given name of the lists: "Chimamanda Ngozi Adichie",
@@ -424,7 +469,8 @@ class PublicNames:
             return kind, documented
         # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
         near = text[max(0, hit.start - 40):hit.end + 40]
-        if any(name in term and term in near for term in eponyms.get(_norm(words[0]), ())):
+        fold = str.lower if name.islower() else str  # chat writes them in lower case too: "ha ganado ya roland garros?"
+        if any(name in fold(term) and fold(term) in fold(near) for term in eponyms.get(_norm(words[0]), ())):
             return "eponyms", True
         return _joined(words), True
 
@@ -453,15 +499,18 @@ def _listed_people(text: str) -> set[str]:
     """The listed public figures and characters written in `text` (two to four capitalised
     words, possibly joined by a particle, or one the lists hold alone: "Stromae"), normalised."""
     names, people = _lists()[0], _people()
-    found = {name for w in _CAPITALISED.findall(text) if names.get(name := _norm(w)) in people}
+    found: set[str] = set()
     for run in _NAME_RUN.finditer(text):
         words = run.group().split()
         for i in range(len(words)):
             for j in range(i + 2, min(i + 4, len(words)) + 1):
                 name = _norm(" ".join(words[i:j]))
-                if names.get(name) in people:
+                # not one another capitalised word follows: someone else ("Ana Belén Cortés" is not the singer)
+                if names.get(name) in people and not (j < len(words) and words[j][:1].isupper()):
                     found.add(name)
-    return found
+    # one listed alone, not the short form of one found whole ("Hagi" of "Gheorghe Hagi": one person)
+    words = {w for name in found for w in name.split()}
+    return found | {name for w in _CAPITALISED.findall(text) if names.get(name := _norm(w)) in people and name not in words}
 
 
 def _written_placeholders(text: str) -> list[tuple[int, int]]:

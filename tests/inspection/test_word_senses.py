@@ -830,3 +830,32 @@ def test_round_35_sensitive_categories(inspector, text, finding):
 ])
 def test_round_35_harmless_categories(inspector, text):
     assert not [e for e, _ in found(inspector, text) if e != "PUBLIC_NAME"], found(inspector, text)
+
+
+@pytest.mark.parametrize("text, person", [
+    ("Turno de noche:\n- Ana Belén Iriarte, jefa de turno, L-V\n- Gheorghe Hagi, carretillero, L-J\n"
+     "- Iker Zabala, preparador, M-S", "Iker Zabala"),  # a listed name's short form is not a second public figure
+    ("Quick edit of the incident log? 'Wojciech tripped over a pallet jack and hit his head'", "Wojciech"),  # a quotation opens
+    ("Le colis est resté chez Mercier, le voisin.", "Mercier"),  # a brand holds the surname, but not here
+    ("Mañana hablo con Martínez sobre la baja.", "Martínez"),
+])
+def test_round_36_names_stay_someones(inspector, text, person):
+    assert ("PERSON", person) in found(inspector, text), found(inspector, text)
+
+
+@pytest.mark.parametrize("text", [
+    "In the series Borgen, why does Kasper Juul hide his past?",  # an ambiguous title after the work's kind
+    "how many goals did pedro gomes score for the club?",  # a sports record asked about
+    "Cosa pensi della posizione di Vittoria Assicurazioni?",  # an insurer's name closed by its trade
+    "Compute Monte Carlo VaR with numpy",  # a term in mixed case, no surname
+    "„Frisch aus dem Ofen“ – übersetz das bitte.",  # a German adjective opening a quotation
+    "Which was better, Vertigo or Citizen Kane?",  # a listed title the model reads as a name
+    "carlos alcaraz ha ganado ya roland garros?",  # an eponym in lower case
+])
+def test_round_36_harmless_categories(inspector, text):
+    assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)
+
+
+def test_round_36_an_elided_word_is_no_surname(inspector):
+    text = "angèle c'est la chanteuse ou l'actrice ?"
+    assert not [value for _, value in found(inspector, text) if "c'est" in value], found(inspector, text)

@@ -66,6 +66,8 @@ _SURNAME_INITIAL = regex.compile(
     r",? (\p{Lu})\.(?![\w.])")
 # A word in lower case; an apostrophe inside one ("d'angelo", "dell'ufficio"), not a possessive's
 # or a contraction's after it ("jens' PR", "tom's", "don't").
+# A French word elided before a vowel ("c'est", "qu'il", "l'a"): a clause going on, no surname ("d'angelo" is one).
+_ELIDED = re.compile(r"(?:c|j|l|m|n|s|t|qu)['’]")
 LOWER_WORD = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}(?:\p{Ll}+|['’]\p{Ll}{2})\p{Ll}*(?:['’]\p{Ll}{2,})*(?:-\p{Ll}+)?"
                        r"(?![\p{L}\d_@/\\-]|\.\w)")
 _POSSESSIVE = regex.compile(r"['’]s?[ \t]+\p{L}")
@@ -195,7 +197,7 @@ class NameShapeDetector:
             if listed_span:  # "angela merkel", "rui tavares": whole, for the lists and the ties to judge
                 paired.update(w.start() for w in words[listed_span[0]:listed_span[1]])
                 yield Hit("PERSON", words[listed_span[0]].start(), words[listed_span[1] - 1].end(), 0.7, "name-shape.lower-case")
-            elif self._is_name([first.group(), second.group()], lang) \
+            elif self._is_name([first.group(), second.group()], lang) and not _ELIDED.match(second.group()) \
                     and not self._word_then_unknown(first.group(), second.group(), lang):
                 paired.update((first.start(), second.start()))
                 yield Hit("PERSON", first.start(), second.end(), 0.7, "name-shape.lower-case")

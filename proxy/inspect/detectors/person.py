@@ -19,7 +19,7 @@ from ..given_names import (PARTICLES, acronyms, common_words, diminutive, is_giv
                            surnames, verb_form, word_names, worded_first_names)
 from ..hit import Hit
 from ..languages import Language, Languages, alternation
-from ..public_names import eponym_word, listed
+from ..public_names import eponym_word, listed, named_after_here
 
 # Any capital letter opens a word: Czech, Polish, Romanian and Turkish names start with Š, Ł, Ș, İ.
 _TOKEN = regex.compile(r"(?:\b[dlDL]['’](?=\p{Lu}))?(\p{Lu}[\w’'\-]*\.?)")
@@ -43,7 +43,8 @@ _DIGIT = re.compile(r"\d")
 _VIETNAMESE = re.compile(r"[ơưăđƠƯĂĐ\u1ea0-\u1ef9]")
 _INITIAL_GOES_ON = re.compile(r"\.(?:[A-Z]\.)*[ -]?[A-Z]")  # an initial, then more of the name
 _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbreviated inside: "Sig.ra"
-_SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«(\[]|^)\s*(?:[-*•]\s+)?$")  # a list item's bullet opens one too
+# a list item's bullet opens one too, and so does a quotation ("'Nikolai slipped…'")
+_SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«„(\[]|(?<!\w)['‘]|^)\s*(?:[-*•]\s+)?$")
 _LOWER_NEXT = regex.compile(r",? \p{Ll}")  # "Marta dice", "- Paulo, o nome não diz nada"
 _SPEAKER = re.compile(r":[ \t]+\S")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:.,/ -]+\][ \t]*)?$")  # after a bullet or a timestamp ("[04-03-25 21:40]")
@@ -64,6 +65,7 @@ _NOUNS_CAPITALISED = frozenset({"de"})  # where a capitalised word after an arti
 _COMPOUNDING = frozenset({"de", "nl"})  # languages that write compounds as one word
 _CAMEL = re.compile(r"\w[a-zà-ÿ]+[A-Z]|[A-Z]{2,}[a-z]")  # "MongoDB", "PostgreSQL": products, not people
 _ACRONYMS = re.compile(r"[A-Z]{2,}s")  # "OEMs", "SMEs": an acronym's plural, no surname
+_SHORT_MIXED = re.compile(r"[A-Z][a-z]{1,2}[A-Z][a-z]?")  # "VaR", "PoC", "SaaS": a term, no surname
 _ELIDED = regex.compile(r"\p{L}['’]\p{Ll}")  # "L'effet", "d'après": an elided article before a word
 
 
@@ -281,7 +283,8 @@ class PersonDetector:
             opener = i == 0 and self._ner is not None and not self._ner.has_lexicon(lang) and self._ner.is_common(tok.text, lang) \
                 and not self._known_surname(run[1].text.lower()) and self._opens_sentence(text, tok, lang)
             if is_given_name(tok.text) and not acronym and not shouted and not opener and _surname_like(run[i + 1].text) \
-                    and run[i + 1].text not in acronyms() and not _ACRONYMS.fullmatch(run[i + 1].text) and not self._product(run):
+                    and run[i + 1].text not in acronyms() and not _ACRONYMS.fullmatch(run[i + 1].text) \
+                    and not _SHORT_MIXED.fullmatch(run[i + 1].text) and not self._product(run):
                 return Hit("PERSON", tok.start, run[-1].end, 0.85, "person.given-name"), []
         # A surname with its particle, opening a clause ("De Wit heeft…", "Van den Berg says…"):
         # its words would pass for common words or a sentence's article below.
@@ -311,7 +314,7 @@ class PersonDetector:
         if len(run) == 1 and self._short_form(text, run[0], lang):
             # "o Zé disse", "grazie, Fede": a short form, also one that is a word
             return Hit("PERSON", run[0].start, run[0].end, 0.6, "person.short-form"), []
-        if len(run) == 1 and self._proper_surname(text, run[0]):  # "Fitzgerald called in sick"
+        if len(run) == 1 and self._proper_surname(text, run[0], lang):  # "Fitzgerald called in sick"
             return Hit("PERSON", run[0].start, run[0].end, 0.6, _UNLESS_A_PLACE), []
         common = [self._common(t.text, lang) for t in run]
         if run and all(common):  # "Web Services", "Cloud Platform": words, not names
@@ -519,12 +522,13 @@ class PersonDetector:
         """In a language's short list or the common surnames of many countries; lower case."""
         return low in self._surnames or low in surnames()
 
-    def _proper_surname(self, text: str, tok: _Tok) -> bool:
+    def _proper_surname(self, text: str, tok: _Tok, lang: str) -> bool:
         """A surname English writes capitalised though WordNet lists it (a famous bearer's:
         "Fitzgerald"), alone, opening a clause that goes on in lower case: someone, unless the
-        model reads the place ("London is…") or the firm the lists share it with."""
+        model reads the place ("London is…") or the firm the lists share it with, or the text's
+        language has the word ("„Frisch aus dem Ofen“")."""
         return (tok.text.lower() in proper_surnames() and _opens_a_clause(text, tok.start, tok.end)
-                and not eponym_word(tok.text))
+                and not eponym_word(tok.text) and not _common_word(tok.text, lang))
 
     def _lone_surname(self, text: str, tok: _Tok, lang: str | None = None) -> bool:
         """A known surname alone, never the name in a term named after someone ("Dijkstra vs
@@ -532,10 +536,11 @@ class PersonDetector:
         ("Whitfield approved it", "Lefebvre m'a encore envoyé…"); or, given `lang`, right after
         a verb of addressing someone or a word for "at someone's", an article between or not
         ("habla con Ibarra", "fala com o Fonseca", « chez Moreau »)."""
-        if self._ner is None or not self._known_surname(tok.text.lower()) or eponym_word(tok.text):
+        if self._ner is None or not self._known_surname(tok.text.lower()):
             return False
         if lang is None:
-            return _opens_a_clause(text, tok.start, tok.end) and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+            return not eponym_word(tok.text) and _opens_a_clause(text, tok.start, tok.end) \
+                and in_no_dictionary(tok.text, self._ner, self._languages.codes)
         article = self._name_article.get(lang)
         m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
         start = m.start() if m else tok.start
@@ -544,9 +549,12 @@ class PersonDetector:
         # Capitalised inside a sentence, a surname that is a word of a language that writes its
         # nouns in lower case is the name ("met Visser", « chez Moreau »), but not an English
         # word, which names software as often ("with Rust", "met Docker"), nor a German noun.
+        # Someone's after such a word, though a term named after someone holds the surname ("con
+        # Martínez", "bei Müller"), unless that term stands there ("fly with Adolfo Suárez Madrid-Barajas").
         return bool(addressing.search(text, max(0, start - 24), start) or (at and at.search(text, max(0, start - 8), start))) \
             and not _SENTENCE_END.search(text[max(0, start - 3):start]) and not self._ner.is_common(tok.text, "en") \
-            and (lang not in _NOUNS_CAPITALISED or in_no_dictionary(tok.text, self._ner, self._languages.codes))
+            and (lang not in _NOUNS_CAPITALISED or in_no_dictionary(tok.text, self._ner, self._languages.codes)) \
+            and not named_after_here(text, tok.start, tok.end)
 
     def _family_name(self, text: str, run: list[_Tok], lang: str) -> list[_Tok]:
         """The one or two capitalised words after a word for a family (in the run, as German
