@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -499,7 +500,7 @@ def _listed_people(text: str) -> set[str]:
     """The listed public figures and characters written in `text` (two to four capitalised
     words, possibly joined by a particle, or one the lists hold alone: "Stromae"), normalised."""
     names, people = _lists()[0], _people()
-    found: set[str] = set()
+    whole: list[str] = []
     for run in _NAME_RUN.finditer(text):
         words = run.group().split()
         for i in range(len(words)):
@@ -507,10 +508,12 @@ def _listed_people(text: str) -> set[str]:
                 name = _norm(" ".join(words[i:j]))
                 # not one another capitalised word follows: someone else ("Ana Belén Cortés" is not the singer)
                 if names.get(name) in people and not (j < len(words) and words[j][:1].isupper()):
-                    found.add(name)
-    # one listed alone, not the short form of one found whole ("Hagi" of "Gheorghe Hagi": one person)
-    words = {w for name in found for w in name.split()}
-    return found | {name for w in _CAPITALISED.findall(text) if names.get(name := _norm(w)) in people and name not in words}
+                    whole.append(name)
+    # One listed alone, unless it is only the short form inside a name found whole: "Gheorghe
+    # Hagi" is one person, not two; "Alzheimer … Alois Alzheimer" writes him twice.
+    inside = Counter(w for name in whole for w in name.split())
+    alone = Counter(_norm(w) for w in _CAPITALISED.findall(text))
+    return set(whole) | {name for name, n in alone.items() if names.get(name) in people and n > inside[name]}
 
 
 def _written_placeholders(text: str) -> list[tuple[int, int]]:
