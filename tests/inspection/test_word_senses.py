@@ -838,6 +838,8 @@ def test_round_35_harmless_categories(inspector, text):
     ("Quick edit of the incident log? 'Wojciech tripped over a pallet jack and hit his head'", "Wojciech"),  # a quotation opens
     ("Le colis est resté chez Mercier, le voisin.", "Mercier"),  # a brand holds the surname, but not here
     ("Mañana hablo con Martínez sobre la baja.", "Martínez"),
+    ("Wojciech slipped on the wrap near the baler, Nowak drove him home.", "Nowak"),  # after a comma, its verb
+    ("mrs pennington at the till says her card keeps getting declined", "mrs pennington"),  # a title without its dot
 ])
 def test_round_36_names_stay_someones(inspector, text, person):
     assert ("PERSON", person) in found(inspector, text), found(inspector, text)
@@ -851,6 +853,7 @@ def test_round_36_names_stay_someones(inspector, text, person):
     "„Frisch aus dem Ofen“ – übersetz das bitte.",  # a German adjective opening a quotation
     "Which was better, Vertigo or Citizen Kane?",  # a listed title the model reads as a name
     "carlos alcaraz ha ganado ya roland garros?",  # an eponym in lower case
+    "De dónde vienen apellidos como Herrero, Molina o Pereira?",  # surnames listed after a comma
 ])
 def test_round_36_harmless_categories(inspector, text):
     assert "PERSON" not in {e for e, _ in found(inspector, text)}, found(inspector, text)

@@ -39,7 +39,9 @@ _ACCOUNTS = frozenset({
 # Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz");
 # not English ones without their dot, which are also words ("don't miss buys", "100 ms timeout").
 _COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita", "doña",
-                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "dona", "meneer", "mevrouw"})
+                       "signor", "signore", "signora", "signorina", "senhor", "senhora", "dona", "meneer", "mevrouw",
+                       # abbreviations chat writes without their dot ("mrs pennington at the till")
+                       "mr", "mrs", "mx", "mme", "mlle", "dhr", "mevr", "sra", "srta"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
                       r"\\\\Users\\\\)(\s?[^\s/\\\"'`:;,<>|*?$%{}()\[\]]{2,40})(?=[/\\])")

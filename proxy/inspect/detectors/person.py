@@ -46,6 +46,7 @@ _TITLE_TAIL = regex.compile(r"\p{Ll}{1,4}(?![\w.])")  # the end of a title abbre
 # a list item's bullet opens one too, and so does a quotation ("'Nikolai slipped…'")
 _SENTENCE_END = re.compile(r"(?:[.!?:;\n\"“«„(\[]|(?<!\w)['‘]|^)\s*(?:[-*•]\s+)?$")
 _LOWER_NEXT = regex.compile(r",? \p{Ll}")  # "Marta dice", "- Paulo, o nome não diz nada"
+_NEXT_WORD = regex.compile(r" (\p{Ll}+)")
 _SPEAKER = re.compile(r":[ \t]+\S")
 _LINE_START = re.compile(r"(?:^|\n)[ \t]*(?:[-*•][ \t]+|\[[\d:.,/ -]+\][ \t]*)?$")  # after a bullet or a timestamp ("[04-03-25 21:40]")
 _WORD_BEFORE = regex.compile(r"(?<![\w.])(\p{Ll}[\w.]*)\s+$")
@@ -532,15 +533,19 @@ class PersonDetector:
 
     def _lone_surname(self, text: str, tok: _Tok, lang: str | None = None) -> bool:
         """A known surname alone, never the name in a term named after someone ("Dijkstra vs
-        Bellman-Ford"): opening a clause that goes on in lower case, a word of no dictionary
+        Bellman-Ford"): opening a clause (or a sentence) that goes on in lower case, a word of no dictionary
         ("Whitfield approved it", "Lefebvre m'a encore envoyé…"); or, given `lang`, right after
         a verb of addressing someone or a word for "at someone's", an article between or not
         ("habla con Ibarra", "fala com o Fonseca", « chez Moreau »)."""
         if self._ner is None or not self._known_surname(tok.text.lower()):
             return False
-        if lang is None:
-            return not eponym_word(tok.text) and _opens_a_clause(text, tok.start, tok.end) \
-                and in_no_dictionary(tok.text, self._ner, self._languages.codes)
+        if lang is None:  # also opening a clause after a comma ("…near the baler, Petrov drove him"), its
+            # verb next, not a list's joiner ("apellidos como Herrero, Molina y Pereira")
+            after = _NEXT_WORD.match(text, tok.end)
+            opens = _opens_a_clause(text, tok.start, tok.end) or (
+                text[max(0, tok.start - 2):tok.start] == ", " and bool(after)
+                and after.group(1).lower() not in self._languages.function_words)
+            return opens and not eponym_word(tok.text) and in_no_dictionary(tok.text, self._ner, self._languages.codes)
         article = self._name_article.get(lang)
         m = article.search(text, max(0, tok.start - 6), tok.start) if article else None
         start = m.start() if m else tok.start
