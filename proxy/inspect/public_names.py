@@ -156,11 +156,15 @@ def eponym_word(word: str) -> bool:
     return _norm(word) in _lists()[1]
 
 
-def named_after_here(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] is the name inside a term named after someone that stands
-    around it ("Dijkstra" of "algorithme de Dijkstra", "Suárez" of "Adolfo Suárez Madrid-Barajas")."""
-    near = text[max(0, start - _WINDOW):end + _WINDOW]
-    return any(term in near for term in _lists()[1].get(_norm(text[start:end]), ()))
+def named_after_here(text: str, start: int, end: int, name: str | None = None) -> bool:
+    """Whether the name text[start:end] (or `name`, said of that span) is the one inside a term
+    named after someone that stands around it ("la maladie d'Alzheimer", "Gare Saint-Lazare",
+    "Suárez" of "Adolfo Suárez Madrid-Barajas"; in lower case too, as chat writes them: "ha
+    ganado ya roland garros?")."""
+    name = name or text[start:end]
+    fold = str.lower if name.islower() else str
+    near = fold(text[max(0, start - 40):end + 40])
+    return any(name in fold(term) and fold(term) in near for term in _lists()[1].get(_norm(name.split()[0]), ()))
 
 
 def _title_key(words: list[str]) -> str:
@@ -437,7 +441,7 @@ class PublicNames:
     def _kind(self, text: str, hit: Hit, ties: _Ties, name: str | None = None) -> tuple[str | None, bool]:
         """The list the name (`name`, or the hit's text) is in, and whether it is surely that
         (not a name real people share)."""
-        names, eponyms, ambiguous = _lists()
+        names, _, ambiguous = _lists()
         spanned, name = name is None, name or text[hit.start:hit.end]
         words = name.split()
         kind = names.get(_norm(" ".join(words)))  # "Don Quijote", "Mr Darcy": the title is the name's
@@ -468,10 +472,7 @@ class PublicNames:
         documented = kind == "placeholders" and _documented(text, hit.end)
         if kind and (cast or documented or self._example.search(window)):
             return kind, documented
-        # A term named after someone, around the name: "la maladie d'Alzheimer", "Gare Saint-Lazare".
-        near = text[max(0, hit.start - 40):hit.end + 40]
-        fold = str.lower if name.islower() else str  # chat writes them in lower case too: "ha ganado ya roland garros?"
-        if any(name in fold(term) and fold(term) in fold(near) for term in eponyms.get(_norm(words[0]), ())):
+        if named_after_here(text, hit.start, hit.end, name):
             return "eponyms", True
         return _joined(words), True
 
