@@ -36,11 +36,11 @@ _ACCOUNTS = frozenset({
     "john", "jane", "jdoe", "johndoe", "janedoe", "john.doe", "jane.doe", "alice", "bob", "utilisateur",
     "benutzer", "usuario", "utente", "gebruiker", "utilizador",
 })
-# Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz");
-# not English ones without their dot, which are also words ("don't miss buys", "100 ms timeout").
+# Forms of address written out in lower case before a surname ("frau kowalczyk", "señora ruiz"),
+# and abbreviations chat writes without their dot that are no words ("mrs pennington"; not "miss"
+# or "ms": "don't miss buys", "100 ms timeout").
 _COURTESY = frozenset({"herr", "frau", "monsieur", "madame", "mademoiselle", "señor", "señora", "señorita", "doña",
                        "signor", "signore", "signora", "signorina", "senhor", "senhora", "dona", "meneer", "mevrouw",
-                       # abbreviations chat writes without their dot ("mrs pennington at the till")
                        "mr", "mrs", "mx", "mme", "mlle", "dhr", "mevr", "sra", "srta"})
 # A `\t` or `\n` opening a Windows user name ("C:\Users\thanh") was read as a JSON escape: allow it.
 _HOME = regex.compile(r"(?:(?:(?<![\w.])|(?<=\.\.))/(?:Users|home)/|(?<![\w])[A-Za-z]:[\\/]+(?:Users|Documents and Settings)(?:[\\/]+|(?=\s))|"
@@ -66,10 +66,10 @@ _ACCOUNT_FIELD = regex.compile(r"(?i)(?<![\w-])(?:user(?:_?name|_?id)?|login|acc
 _SURNAME_INITIAL = regex.compile(
     r"(?<![\w.-])((?:(?:[Vv]an|[Dd]e|[Ll]e|[Dd]a|[Dd]i|[Dd]el)(?: (?:den|der|la|los))? )?\p{Lu}\p{Ll}+(?:-\p{Lu}\p{Ll}+)?)"
     r",? (\p{Lu})\.(?![\w.])")
-# A word in lower case; an apostrophe inside one ("d'angelo", "dell'ufficio"), not a possessive's
-# or a contraction's after it ("jens' PR", "tom's", "don't").
 # A French word elided before a vowel ("c'est", "qu'il", "l'a"): a clause going on, no surname ("d'angelo" is one).
 _ELIDED = re.compile(r"(?:c|j|l|m|n|s|t|qu)['’]")
+# A word in lower case; an apostrophe inside one ("d'angelo", "dell'ufficio"), not a possessive's
+# or a contraction's after it ("jens' PR", "tom's", "don't").
 LOWER_WORD = regex.compile(r"(?<![\p{L}\d_@./\\:#-])\p{Ll}(?:\p{Ll}+|['’]\p{Ll}{2})\p{Ll}*(?:['’]\p{Ll}{2,})*(?:-\p{Ll}+)?"
                        r"(?![\p{L}\d_@/\\-]|\.\w)")
 _POSSESSIVE = regex.compile(r"['’]s?[ \t]+\p{L}")
